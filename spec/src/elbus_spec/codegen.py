@@ -1,0 +1,432 @@
+"""Generate the runtime codec (`elbus_spec._codec`) from the construct spec.
+
+Run ``python -m elbus_spec.codegen`` to rewrite the module, ``--check`` to
+fail when the committed file is stale. The generator understands the small
+vocabulary the spec uses and refuses anything else, so a new kind of field
+cannot slip into the spec without the codec learning it:
+
+* a fixed prefix of little-endian integers, constants and bit-structs, packed
+  with one precompiled ``struct.Struct``;
+* then a tail of NUL-terminated UTF-8 strings, a u16-prefixed UTF-8 string,
+  a NUL-joined list of UTF-8 strings, and greedy bytes (last).
+
+The emitted code validates everything explicitly: decoders raise
+`RemoteProtocolError` with a reason, encoders `LocalProtocolError`; no
+``struct.error``, ``IndexError`` or ``UnicodeDecodeError`` escapes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from construct import (
+    Bytes,
+    Const,
+    Construct,
+    FormatField,
+    GreedyBytes,
+    NullTerminated,
+    Prefixed,
+    Renamed,
+    StringEncoded,
+    Struct,
+    Transformed,
+)
+
+from . import schema
+
+__all__ = ["Field", "layout", "generate", "main"]
+
+TARGET = Path(__file__).with_name("_codec.py")
+
+FIXED_KINDS = ("int", "const", "bits")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a flat structure, as the generator and the docs see it."""
+
+    name: str
+    kind: str  # int | const | bits | cstring | pascal | nuljoined | greedy
+    doc: str = ""
+    fmt: str = ""  # struct format of a fixed field (or of a pascal length prefix)
+    value: bytes | int | None = None  # a const's value
+    bits: tuple[tuple[str, int, str], ...] = field(default=())  # (name, width, doc)
+
+    @property
+    def size(self) -> int | None:
+        """Bytes on the wire, or None when variable."""
+        return struct.calcsize("<" + self.fmt) if self.kind in FIXED_KINDS else None
+
+    @property
+    def decoded(self) -> tuple[str, ...]:
+        """Names this field contributes to a decoded tuple."""
+        if self.kind == "const":
+            return ()
+        if self.kind == "bits":
+            return tuple(name for name, _, _ in self.bits)
+        return (self.name,)
+
+
+def _unwrap(sc: Construct) -> Construct:
+    while isinstance(sc, Renamed):
+        sc = sc.subcon
+    return sc
+
+
+def _unwrap_doc(sc: Construct) -> str:
+    while isinstance(sc, Renamed):
+        if sc.docs:
+            return str(sc.docs)
+        sc = sc.subcon
+    return ""
+
+
+def _field(sc: Construct) -> Field:
+    if not isinstance(sc, Renamed):
+        raise TypeError(f"unnamed field {sc!r}")
+    name, doc, inner = sc.name, sc.docs or "", sc.subcon
+    while isinstance(inner, Renamed):  # `"name" / T * "doc"` nests one Renamed in another
+        doc, inner = doc or inner.docs or "", inner.subcon
+    if isinstance(inner, FormatField):
+        if inner.fmtstr[0] != "<":
+            raise TypeError(f"{name}: only little-endian integers are allowed")
+        return Field(name, "int", doc, fmt=inner.fmtstr[1:])
+    if isinstance(inner, Const):
+        sub = inner.subcon
+        if isinstance(sub, Bytes) and isinstance(sub.length, int):
+            return Field(name, "const", doc, fmt=f"{sub.length}s", value=inner.value)
+        if isinstance(sub, FormatField):
+            return Field(name, "const", doc, fmt=sub.fmtstr[1:], value=inner.value)
+    if isinstance(inner, Transformed) and isinstance(inner.subcon, Struct):
+        bits = tuple((b.name, _unwrap(b).length, b.docs or _unwrap_doc(b)) for b in inner.subcon.subcons)
+        if sum(width for _, width, _ in bits) != 8:
+            raise TypeError(f"{name}: bit-structs must fill exactly one byte")
+        return Field(name, "bits", doc, fmt="B", bits=bits)
+    if isinstance(inner, StringEncoded) and inner.encoding == "utf8":
+        sub = inner.subcon
+        if isinstance(sub, NullTerminated) and sub.term == b"\x00" and sub.subcon is GreedyBytes:
+            return Field(name, "cstring", doc)
+        if isinstance(sub, Prefixed) and isinstance(sub.lengthfield, FormatField) and sub.subcon is GreedyBytes:
+            return Field(name, "pascal", doc, fmt=sub.lengthfield.fmtstr[1:])
+    if isinstance(inner, schema.NulJoined):
+        return Field(name, "nuljoined", doc)
+    if inner is GreedyBytes:
+        return Field(name, "greedy", doc)
+    raise TypeError(f"{name}: the codec generator does not know {inner!r}")
+
+
+def layout(struct_: Construct) -> list[Field]:
+    """The fields of a flat spec structure, checked to be generatable."""
+    fields = [_field(sc) for sc in struct_.subcons]
+    seen_tail = False
+    for i, f in enumerate(fields):
+        if f.kind in FIXED_KINDS:
+            if seen_tail:
+                raise TypeError(f"{f.name}: fixed fields must precede variable ones")
+        else:
+            seen_tail = True
+            if f.kind in ("greedy", "nuljoined") and i != len(fields) - 1:
+                raise TypeError(f"{f.name}: {f.kind} must be the last field")
+    return fields
+
+
+# --- emitters -----------------------------------------------------------------
+
+
+def _fixed(fields: list[Field]) -> list[Field]:
+    return [f for f in fields if f.kind in FIXED_KINDS]
+
+
+def _fmt(fields: list[Field]) -> str:
+    return "<" + "".join(f.fmt for f in _fixed(fields))
+
+
+def _const_name(name: str) -> str:
+    return "_" + name.upper()
+
+
+def _encode_lines(
+    where: str, fields: list[Field], fixed_values: dict[str, str]
+) -> tuple[list[str], list[str], list[str]]:
+    """Lines that check/encode the arguments, the pack() arguments, and the tail pieces."""
+    lines: list[str] = []
+    pack_args: list[str] = []
+    pieces: list[str] = []
+    for f in fields:
+        if f.kind == "int":
+            pack_args.append(fixed_values.get(f.name, f.name))
+        elif f.kind == "const":
+            pack_args.append(repr(f.value))
+        elif f.kind == "bits":
+            parts = []
+            shift = 8
+            for bname, width, _ in f.bits:
+                shift -= width
+                value = fixed_values.get(bname, bname)
+                if bname not in fixed_values:
+                    lines.append(f"if {bname} >> {width} or {bname} < 0:")
+                    lines.append(f"    raise LocalProtocolError(f'{where}: {bname} {{{bname}!r}} does not fit {width} bits')")
+                parts.append(f"({value} << {shift})" if shift else str(value))
+            pack_args.append(" | ".join(parts))
+        elif f.kind == "cstring":
+            lines.append(f"_{f.name} = {f.name}.encode()")
+            lines.append(f"if b'\\x00' in _{f.name}:")
+            lines.append(f"    raise LocalProtocolError('{where}: {f.name} contains NUL')")
+            pieces += [f"_{f.name}", "b'\\x00'"]
+        elif f.kind == "pascal":
+            lines.append(f"_{f.name} = {f.name}.encode()")
+            lines.append(f"_{f.name}_len = _PREFIX_{f.fmt}.pack(len(_{f.name}))")
+            pieces += [f"_{f.name}_len", f"_{f.name}"]
+        elif f.kind == "nuljoined":
+            lines.append(f"if not {f.name}:")
+            lines.append(f"    raise LocalProtocolError('{where}: {f.name} needs at least one item')")
+            lines.append(f"_{f.name}_items = [item.encode() for item in {f.name}]")
+            lines.append(f"if any(b'\\x00' in item for item in _{f.name}_items):")
+            lines.append(f"    raise LocalProtocolError('{where}: an item of {f.name} contains NUL')")
+            lines.append(f"_{f.name} = b'\\x00'.join(_{f.name}_items)")
+            pieces.append(f"_{f.name}")
+        elif f.kind == "greedy":
+            pieces.append(f.name)
+    return lines, pack_args, pieces
+
+
+def _params(fields: list[Field], fixed_values: dict[str, str]) -> list[str]:
+    names: list[str] = []
+    for f in fields:
+        if f.kind == "const":
+            continue
+        if f.kind == "bits":
+            names += [b for b, _, _ in f.bits if b not in fixed_values]
+        elif f.name not in fixed_values:
+            names.append(f.name)
+    return names
+
+
+def _annotation(kind: str) -> str:
+    return {"cstring": "str", "pascal": "str", "nuljoined": "Sequence[str]", "greedy": "Buffer"}.get(kind, "int")
+
+
+def _signature(fields: list[Field], params: list[str]) -> str:
+    kinds: dict[str, str] = {}
+    for f in fields:
+        if f.kind == "bits":
+            for b, _, _ in f.bits:
+                kinds[b] = "int"
+        else:
+            kinds[f.name] = f.kind
+    return ", ".join(f"{p}: {_annotation(kinds[p])}" for p in params)
+
+
+def _wrap_errors(where: str, body: list[str]) -> list[str]:
+    out = ["try:"]
+    out += ["    " + line for line in body]
+    out += [
+        "except (struct.error, UnicodeEncodeError, OverflowError) as exc:",
+        f"    raise LocalProtocolError(f'{where}: {{exc}}') from None",
+    ]
+    return out
+
+
+def _join(parts: list[str]) -> str:
+    if len(parts) == 1:
+        return f"bytes({parts[0]})" if not parts[0].startswith(("_", "b'")) else parts[0]
+    return "b''.join((" + ", ".join(parts) + "))"
+
+
+def _render_struct(name: str, fields: list[Field]) -> list[str]:
+    out: list[str] = []
+    fixed = _fixed(fields)
+    sname = _const_name(name)
+    if fixed:
+        out.append(f"{sname} = struct.Struct({_fmt(fields)!r})")
+        out.append(f"{name.upper()}_SIZE = {sname}.size")
+    out.append(f"{name.upper()}_FIELDS = {tuple(n for f in fields for n in f.decoded)!r}")
+    out.append("")
+    out.append("")
+    # encoder
+    params = _params(fields, {})
+    out.append(f"def encode_{name}({_signature(fields, params)}) -> bytes:")
+    out.append(f'    """Encode a `{name}` structure (raises LocalProtocolError on values that do not fit)."""')
+    lines, pack_args, pieces = _encode_lines(name, fields, {})
+    body = list(lines)
+    parts = []
+    if fixed:
+        body.append(f"_head = {sname}.pack({', '.join(pack_args)})")
+        parts.append("_head")
+    parts += pieces
+    body.append(f"return {_join(parts)}")
+    out += ["    " + line for line in _wrap_errors(name, body)]
+    out.append("")
+    out.append("")
+    # decoder
+    decoded = [n for f in fields for n in f.decoded]
+    out.append(f"def decode_{name}(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:")
+    out.append(
+        f'    """Decode a `{name}` structure from ``buf[start:end]`` as a tuple {tuple(decoded)!r}.\n\n'
+        "    Raises RemoteProtocolError (with the reason) on any malformed input.\n"
+        '    """'
+    )
+    out.append("    if end is None:")
+    out.append("        end = len(buf)")
+    body = []
+    if fixed:
+        body.append(f"if end - start < {name.upper()}_SIZE:")
+        body.append(
+            f"    raise RemoteProtocolError(f'{name}: truncated, {{end - start}} of {{{name.upper()}_SIZE}} bytes')"
+        )
+        names = []
+        for f in fixed:
+            names.append(("_" + f.name) if f.kind in ("const", "bits") else f.name)
+        body.append(f"{', '.join(names)}{',' if len(names) == 1 else ''} = {sname}.unpack_from(buf, start)")
+        for f in fixed:
+            if f.kind == "const":
+                body.append(f"if _{f.name} != {f.value!r}:")
+                body.append(f"    raise RemoteProtocolError('{name}: {f.name} is %r, expected %r' % (_{f.name}, {f.value!r}))")
+            elif f.kind == "bits":
+                shift = 8
+                for bname, width, _ in f.bits:
+                    shift -= width
+                    mask = (1 << width) - 1
+                    expr = f"_{f.name} >> {shift}" if shift else f"_{f.name}"
+                    body.append(f"{bname} = ({expr}) & {mask:#x}" if shift + width < 8 else f"{bname} = {expr}")
+        if len(fixed) < len(fields):
+            body.append(f"pos = start + {name.upper()}_SIZE")
+    else:
+        body.append("pos = start")
+    for f in fields:
+        if f.kind == "cstring":
+            body.append("_end = buf.find(b'\\x00', pos, end)")
+            body.append("if _end < 0:")
+            body.append(f"    raise RemoteProtocolError('{name}: {f.name} is not NUL-terminated')")
+            body.append(f"{f.name} = str(buf[pos:_end], 'utf-8')")
+            body.append("pos = _end + 1")
+        elif f.kind == "pascal":
+            size = struct.calcsize("<" + f.fmt)
+            body.append(f"if end - pos < {size}:")
+            body.append(f"    raise RemoteProtocolError('{name}: {f.name} length is truncated')")
+            body.append(f"(_n,) = _PREFIX_{f.fmt}.unpack_from(buf, pos)")
+            body.append(f"pos += {size}")
+            body.append("if end - pos < _n:")
+            body.append(f"    raise RemoteProtocolError(f'{name}: {f.name} is truncated, {{end - pos}} of {{_n}} bytes')")
+            body.append(f"{f.name} = str(buf[pos:pos + _n], 'utf-8')")
+            body.append("pos += _n")
+        elif f.kind == "nuljoined":
+            body.append(f"{f.name} = [str(item, 'utf-8') for item in bytes(buf[pos:end]).split(b'\\x00')]")
+        elif f.kind == "greedy":
+            body.append(f"{f.name} = bytes(buf[pos:end])")
+    ret = ", ".join(decoded)
+    body.append(f"return ({ret}{',' if len(decoded) == 1 else ''})")
+    if any(f.kind in ("cstring", "pascal", "nuljoined") for f in fields):
+        out.append("    try:")
+        out += ["        " + line for line in body]
+        out.append("    except UnicodeDecodeError:")
+        out.append(f"        raise RemoteProtocolError('{name}: a string is not valid UTF-8') from None")
+    else:
+        out += ["    " + line for line in body]
+    out.append("")
+    out.append("")
+    return out
+
+
+def _render_frame(
+    name: str, header_name: str, header: list[Field], body: list[Field], fixed_values: dict[str, str], doc: str
+) -> list[str]:
+    """A whole-frame encoder: the header's ``length`` is the body length, ``fixed_values`` are constants."""
+    fields = header + body
+    params = _params(header, {**fixed_values, "length": ""}) + _params(body, {})
+    out = [f"def encode_{name}({_signature(fields, params)}) -> bytes:", f'    """{doc}"""']
+    lines, pack_args, _ = _encode_lines(name, header, {**fixed_values, "length": "_length"})
+    blines, _, pieces = _encode_lines(name, body, {})
+    fn_body = lines + blines
+    fn_body.append(f"_length = {' + '.join(f'len({p})' if not p.startswith('b') else '1' for p in pieces)}")
+    fn_body.append(f"_head = {_const_name(header_name)}.pack({', '.join(pack_args)})")
+    fn_body.append(f"return {_join(['_head', *pieces])}")
+    out += ["    " + line for line in _wrap_errors(name, fn_body)]
+    out += ["", ""]
+    return out
+
+
+HEADER = '''"""Runtime codec for every elbus wire structure.
+
+GENERATED by ``python -m elbus_spec.codegen`` from `elbus_spec.schema`:
+do not edit; change the spec and regenerate (``make codegen``).
+
+Plain ``struct`` with precompiled formats: no construct at runtime. Decoders
+take ``bytes`` or ``bytearray`` plus an optional ``[start:end)`` window and
+raise `RemoteProtocolError`; encoders raise `LocalProtocolError`.
+"""
+
+# ruff: noqa: E501
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import LocalProtocolError, RemoteProtocolError
+
+Buffer = bytes | bytearray | memoryview
+
+'''
+
+
+def generate() -> str:
+    """The full text of the generated codec module."""
+    out: list[str] = [HEADER]
+    layouts = {name: layout(st) for name, st in schema.STRUCTS.items()}
+    prefixes = sorted({f.fmt for fs in layouts.values() for f in fs if f.kind == "pascal"})
+    for fmt in prefixes:
+        out.append(f"_PREFIX_{fmt} = struct.Struct('<{fmt}')")
+    out.append("")
+    for name, fields in layouts.items():
+        out += _render_struct(name, fields)
+    for name, (op, body) in schema.CLIENT_FRAMES.items():
+        out += _render_frame(
+            f"{name}_frame",
+            "client_header",
+            layouts["client_header"],
+            layout(body),
+            {"op": f"{int(op):#04x}"},
+            f"A whole client {op.name} frame (header + body).",
+        )
+    for name, (kind, body) in schema.SERVER_FRAMES.items():
+        out += _render_frame(
+            f"{name}_delivery",
+            "server_header",
+            layouts["server_header"],
+            layout(body),
+            {"kind": f"{int(kind):#04x}"},
+            f"A whole broker {kind.name} frame (header + body) as delivered to a client.",
+        )
+    text = "\n".join(out).rstrip() + "\n"
+    names = sorted(
+        line.split("(")[0].split()[1] if line.startswith("def ") else line.split(" = ")[0]
+        for line in text.splitlines()
+        if (line.startswith("def ") or (line[:1].isupper() and " = " in line)) and not line.startswith("Buffer")
+    )
+    return text + "\n__all__ = [\n" + "".join(f"    {n!r},\n" for n in names) + "]\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m elbus_spec.codegen", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the committed codec is stale")
+    args = parser.parse_args(argv)
+    text = generate()
+    if args.check:
+        if not TARGET.exists() or TARGET.read_text() != text:
+            print(f"{TARGET.name} is stale: run `make codegen`", file=sys.stderr)
+            return 1
+        return 0
+    TARGET.write_text(text)
+    print(f"wrote {TARGET.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

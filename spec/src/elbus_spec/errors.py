@@ -1,0 +1,149 @@
+"""The exception hierarchy shared by the broker, the clients and the RPC layer.
+
+One root (`ElbusError`); protocol errors split into local (we broke the
+rules) and remote (the peer did); one class per broker result code carrying
+that code as a class attribute, so a code turns into an exception and back
+without a lookup table anywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .constants import Code
+
+__all__ = [
+    "ElbusError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "BrokerError",
+    "NotRegistered",
+    "DataError",
+    "BrokerIOError",
+    "OtherError",
+    "NotSupported",
+    "Busy",
+    "NotDelivered",
+    "BrokerTimeout",
+    "AccessDenied",
+    "RpcError",
+    "error_for_code",
+]
+
+
+class ElbusError(Exception):
+    """Root of every exception raised by elbus packages."""
+
+
+class ProtocolError(ElbusError):
+    """The byte stream broke the protocol; ``reason`` says how."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to send something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes the protocol does not allow."""
+
+
+class BrokerError(ElbusError):
+    """The broker answered with a result code other than OK."""
+
+    code: ClassVar[Code] = Code.OTHER
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or f"broker code 0x{self.code:02x} ({self.code.name})")
+
+
+class NotRegistered(BrokerError):
+    """The target (or the primary of a secondary) is not registered."""
+
+    code = Code.NOT_REGISTERED
+
+
+class DataError(BrokerError):
+    """Bad data, e.g. an invalid client name."""
+
+    code = Code.DATA
+
+
+class BrokerIOError(BrokerError):
+    """An I/O error."""
+
+    code = Code.IO
+
+
+class OtherError(BrokerError):
+    """Any other error."""
+
+    code = Code.OTHER
+
+
+class NotSupported(BrokerError):
+    """Bad greeting or unsupported protocol version."""
+
+    code = Code.NOT_SUPPORTED
+
+
+class Busy(BrokerError):
+    """A client with this name is already registered."""
+
+    code = Code.BUSY
+
+
+class NotDelivered(BrokerError):
+    """The target's queue overflowed; the target was dropped as a slow consumer."""
+
+    code = Code.NOT_DELIVERED
+
+
+class BrokerTimeout(BrokerError):
+    """A timeout (also used for RPC calls that got no reply in time)."""
+
+    code = Code.TIMEOUT
+
+
+class AccessDenied(BrokerError):
+    """Denied by the broker's access control."""
+
+    code = Code.ACCESS
+
+
+_BY_CODE: dict[int, type[BrokerError]] = {
+    cls.code: cls
+    for cls in (
+        NotRegistered,
+        DataError,
+        BrokerIOError,
+        OtherError,
+        NotSupported,
+        Busy,
+        NotDelivered,
+        BrokerTimeout,
+        AccessDenied,
+    )
+}
+
+
+def error_for_code(code: int, message: str | None = None) -> BrokerError:
+    """The exception instance for a non-OK broker code (unknown codes give `OtherError`)."""
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        return OtherError(message or f"unknown broker code 0x{code:02x}")
+    return cls(message)
+
+
+class RpcError(ElbusError):
+    """An RPC call failed: a remote error reply, or a transport failure as ``-32000 - code``."""
+
+    def __init__(self, code: int, message: bytes | str = b"") -> None:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        super().__init__(f"{text} (code: {code})" if text else f"RPC error (code: {code})")
+        self.code = code
+        self.message = message
