@@ -1,0 +1,112 @@
+"""The documentation site: it builds strictly, covers every public name, and its examples run.
+
+The site is built once per session with the real ``mkdocs build --strict``
+into a temporary directory; the examples of the guides run as real Python
+processes, against a real broker when they need one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+sys.path.insert(0, str(DOCS / "hooks"))
+
+from api_pages import documented_packages  # noqa: E402
+from examples import MarkerError, find_examples  # noqa: E402
+from protocol_pages import examples as protocol_examples  # noqa: E402
+from protocol_pages import render_protocol_pages  # noqa: E402
+from wire_layout import annotate  # noqa: E402
+
+from elbus_spec import codec, schema  # noqa: E402
+from elbus_spec.codegen import layout  # noqa: E402
+
+BUILD_TIMEOUT = 60
+
+
+def mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f", str(config), "-d", str(site)],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": str(Path(sys.executable).parent)},
+        cwd=REPO,
+    )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    result = mkdocs_build(REPO / "mkdocs.yml", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_strict_build_produces_every_page(site: Path) -> None:
+    for page in ("", "quickstart", "concepts", "elbusd", "protocol", "protocol/constants", "api", "api/elbus_spec"):
+        assert (site / page / "index.html").exists(), page
+
+
+@pytest.mark.parametrize("package", list(documented_packages()))
+def test_api_reference_has_every_public_name(site: Path, package: str) -> None:
+    html = (site / "api" / package / "index.html").read_text()
+    anchors = set(re.findall(rf'id="{re.escape(package)}\.([^"]+)"', html))
+    names = importlib.import_module(package).__all__
+    assert names
+    assert [name for name in names if name not in anchors] == []
+
+
+def test_protocol_reference_shows_every_structure_and_example(site: Path) -> None:
+    html = "".join(p.read_text() for p in (site / "protocol").rglob("index.html"))
+    for name, construct in schema.STRUCTS.items():
+        attr = next(a for a, v in vars(schema).items() if v is construct and a.isupper())
+        assert f"<code>{attr}</code>" in html, name
+    for example in protocol_examples():
+        assert example.data.hex(" ") in html, example.call
+
+
+def test_annotated_fields_cover_the_encoded_bytes_exactly() -> None:
+    header, body = layout(schema.CLIENT_HEADER), layout(schema.ADDRESSED_BODY)
+    frame = codec.encode_message_frame(7, 1, "a.b", b"xyz")
+    segments = annotate(frame, [header, body])
+    assert b"".join(s.data for s in segments) == frame
+    assert [s.field for s in segments] == ["op_id", "flags", "length", "target", "NUL", "payload"]
+    assert segments[1].value == "qos 1 = `QoS.PROCESSED`; op 18 = `Op.MESSAGE`"
+    with pytest.raises(ValueError, match="NUL-terminated"):
+        annotate(frame[:12], [header, body])
+    with pytest.raises(ValueError, match="left over"):
+        annotate(frame + b"!", [header, layout(schema.ACK)[:0]])
+
+
+def test_protocol_pages_follow_the_schema_sections() -> None:
+    pages = render_protocol_pages()
+    assert next(iter(pages)) == "protocol/index.md"
+    client = pages["protocol/client-to-broker.md"][1]
+    # offsets of the client header, computed from the spec: op_id at 0, flags at 4, length at 5
+    assert "| 0 | 4 | u32 | `op_id` |" in client
+    assert "| 4 | 1 | u8 bit-field | `flags` |" in client
+    assert "| 5 | 4 | u32 | `length` |" in client
+    assert "| variable | variable | bytes (to the end) | `payload` |" in client
+
+
+def test_a_python_block_without_marker_fails_the_build(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(DOCS, docs, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    (docs / "concepts.md").write_text("# Concepts\n\n```python\nprint('untested')\n```\n")
+    config = (REPO / "mkdocs.yml").read_text()
+    config = config.replace("- docs/hooks/", f"- {DOCS}/hooks/").replace("docs_dir: docs", f"docs_dir: {docs}")
+    (tmp_path / "mkdocs.yml").write_text(config)
+    result = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert result.returncode != 0
+    assert "needs an <!-- example" in result.stderr
+    with pytest.raises(MarkerError):
+        find_examples("x.md", "text\n\n```python\npass\n```\n")
