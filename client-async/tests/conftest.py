@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from routing_broker import RoutingBroker  # noqa: E402
+from routing_broker import RoutingBroker
 
 
 @pytest.fixture

@@ -110,7 +110,8 @@ class TraceBroker:
         assert not self.mismatches, self.mismatches
 
     async def _run(self) -> None:
-        for self.position, step in enumerate(self.steps):
+        for position, step in enumerate(self.steps):
+            self.position = position
             name = step["conn"]
             event = step.get("event")
             if event == "connect":

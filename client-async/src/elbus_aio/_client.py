@@ -130,9 +130,7 @@ class Client:
     async def __aenter__(self) -> Client:
         return await self.connect()
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.close()
 
     @property
@@ -338,9 +336,7 @@ class Client:
         """Publish ``payload`` to ``topic``; see `send`."""
         await self._await(lambda: self.publish_nowait(topic, payload, qos=qos))
 
-    async def publish_for(
-        self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED
-    ) -> None:
+    async def publish_for(self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> None:
         """Publish to the subscribers whose primary name is ``receiver`` (a BUS/RT broker extension)."""
 
         def make() -> asyncio.Future[None]:
@@ -520,4 +516,3 @@ async def connect_secondary(address: str, name: str, suffix: str | int, **option
     """Connect as the secondary ``<name>%%<suffix>``; raises `elbus_spec.NotRegistered` when
     the primary ``name`` is not registered (otherwise as `connect`)."""
     return await connect(address, f"{primary_name(name)}{SECONDARY_SEPARATOR}{suffix}", **options)
-
