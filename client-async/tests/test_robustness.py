@@ -1,0 +1,182 @@
+"""Keep-alive, dead-broker detection, backpressure, cancellation, a killed broker, auto-reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from routing_broker import RoutingBroker
+
+import elbus_aio
+from elbus_aio import ConnectionClosed
+from elbus_spec import NOP_FRAME, PING_FRAME, BrokerConnection, MessageRequest, Ping, ProtocolViolation
+
+ROUTING_BROKER = Path(__file__).with_name("routing_broker.py")
+
+
+class RawBroker:
+    """Accepts one client, registers it, then only does what the test tells it; records the events."""
+
+    def __init__(self, path: str, nop_every: float | None = None) -> None:
+        self.path = path
+        self.nop_every = nop_every
+        self.events: list[object] = []
+        self.conn = BrokerConnection()
+        self.writer: asyncio.StreamWriter | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> RawBroker:
+        self._server = await asyncio.start_unix_server(self._serve, self.path)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.writer is not None:
+            self.writer.close()
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        writer.write(self.conn.greeting())
+        if self.nop_every:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._nops()))
+        while data := await reader.read(65536):
+            events = self.conn.receive_data(data)
+            writer.write(self.conn.data_to_send())
+            for event in events:
+                if event.__class__.__name__ == "RegistrationRequest":
+                    writer.write(self.conn.accept())
+                    events += self.conn.receive_data(b"")
+                self.events.append(event)
+
+    async def _nops(self) -> None:
+        while True:
+            await asyncio.sleep(self.nop_every)  # type: ignore[arg-type]
+            assert self.writer is not None
+            self.writer.write(NOP_FRAME)
+
+
+async def test_pings_flow_every_interval(sock_path: str) -> None:
+    async with RawBroker(sock_path) as raw:
+        async with elbus_aio.Client(sock_path, "app.a", ping_interval=0.05):
+            await asyncio.sleep(0.4)
+        pings = sum(isinstance(e, Ping) for e in raw.events)
+        assert 4 <= pings <= 10
+        assert PING_FRAME == bytes(9)
+        assert not any(isinstance(e, ProtocolViolation) for e in raw.events)
+
+
+async def test_a_silent_broker_is_detected_dead(sock_path: str) -> None:
+    async with RawBroker(sock_path) as raw:
+        loop = asyncio.get_running_loop()
+        client = await elbus_aio.connect(sock_path, "app.a", timeout=0.2, ping_interval=0.05)
+        started = loop.time()
+        pending = client.send_nowait("app.b", b"never acked")
+        with pytest.raises(ConnectionClosed, match="no data from the broker"):
+            await asyncio.wait_for(pending, 2)
+        await asyncio.wait_for(client.wait_closed(), 1)
+        assert 0.25 <= loop.time() - started < 0.6  # 1.5 x timeout
+        assert any(isinstance(e, MessageRequest) for e in raw.events)
+
+
+async def test_keep_alive_nops_keep_an_idle_connection(sock_path: str) -> None:
+    async with RawBroker(sock_path, nop_every=0.2):
+        async with elbus_aio.Client(sock_path, "app.a", timeout=0.25, ping_interval=0.05) as client:
+            await asyncio.sleep(1)
+            assert client.is_connected
+
+
+async def test_cancelled_sends_leave_the_connection_usable(broker: RoutingBroker) -> None:
+    """Sends cancelled while the transport is paused or while awaiting acks never tear a frame."""
+    size = 256 * 1024
+    async with elbus_aio.Client(broker.address, "app.a") as a, elbus_aio.Client(broker.address, "app.b") as b:
+        broker.hold("app.a")
+        sends = [asyncio.create_task(a.send("app.b", bytes([i]) * size)) for i in range(12)]
+        await asyncio.sleep(0.2)
+        assert all(not task.done() for task in sends)  # paused in drain or waiting for the ack
+        for task in sends[::2]:
+            task.cancel()
+        await asyncio.sleep(0.05)
+        broker.hold("app.a", False)
+        results = await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 5)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results[::2])
+        assert all(r is None for r in results[1::2])
+        await a.send("app.b", b"after")
+        received = []
+        while (frame := await b.receive(timeout=2)).payload != b"after":
+            received.append(frame.payload)
+        assert all(p == p[:1] * size for p in received)  # every delivered frame is whole
+        indexes = [p[0] for p in received]
+        assert set(range(1, 12, 2)) <= set(indexes) and len(indexes) == len(set(indexes))
+        assert set(range(0, 12, 2)) - set(indexes)  # some cancelled sends never hit the wire
+
+
+@pytest.fixture
+async def broker_process(sock_path: str) -> AsyncIterator[Callable[[], asyncio.subprocess.Process]]:
+    """Start the routing broker as its own process (so that it can be SIGKILLed)."""
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROUTING_BROKER), sock_path, stdout=asyncio.subprocess.PIPE
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 10) == b"ready\n"
+        return proc
+
+    yield start  # type: ignore[misc]
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+async def test_killed_broker_fails_waits_promptly(sock_path: str, broker_process) -> None:  # type: ignore[no-untyped-def]
+    proc = await broker_process()
+    loop = asyncio.get_running_loop()
+    async with elbus_aio.Client(sock_path, "app.a", timeout=30) as a:
+        receiving = asyncio.create_task(a.receive())
+        await asyncio.sleep(0.05)
+        started = loop.time()
+        os.kill(proc.pid, signal.SIGKILL)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(receiving, 2)
+        assert loop.time() - started < 1
+        assert a.closed
+
+
+async def test_reconnect_registers_and_resubscribes(sock_path: str, broker_process) -> None:  # type: ignore[no-untyped-def]
+    proc = await broker_process()
+    async with elbus_aio.Client(sock_path, "app.sub", reconnect=True, reconnect_delay=0.05) as sub:
+        await sub.subscribe("a/#", "b/+")
+        await sub.subscribe("c")
+        await sub.unsubscribe("c")
+        os.kill(proc.pid, signal.SIGKILL)
+        await asyncio.sleep(0.1)
+        assert not sub.is_connected and not sub.closed
+        with pytest.raises(ConnectionClosed):
+            await sub.send("app.sub", b"during the outage")
+        await broker_process()
+        for _ in range(100):
+            if sub.is_connected:
+                break
+            await asyncio.sleep(0.05)
+        assert sub.is_connected
+        async with elbus_aio.Client(sock_path, "app.pub") as pub:
+            for topic in ("c", "a/1", "b/2", "b/2/3"):
+                await pub.publish(topic, topic)
+            await pub.send("app.sub", b"end")
+        got = []
+        while (frame := await sub.receive(timeout=2)).payload != b"end":
+            got.append(frame.topic)
+        assert got == ["a/1", "b/2"]
+    assert sub.closed
