@@ -1,0 +1,155 @@
+"""Start and stop the brokers under test as subprocesses, and read their memory.
+
+`BrokerProcess` runs ``elbus_bench.serve`` (our broker or the ceiling) or
+``nats-server`` on loopback; `start()` returns once the broker accepts
+connections, `stop()` ends it. `rss()` reads the process's resident memory from
+``/proc/<pid>/status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+__all__ = ["BrokerProcess", "BrokerStartError", "free_port", "ours_available", "nats_available"]
+
+
+class BrokerStartError(RuntimeError):
+    """The broker subprocess exited or did not accept connections in time (its stderr is in the message)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ours_available() -> bool:
+    """True when our broker, async client and RPC layer are installed."""
+    try:
+        import elbus_aio  # noqa: F401
+        import elbus_rpc  # noqa: F401
+        import elbus_server  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def nats_available() -> bool:
+    """True when the nats-server binary and the nats-py client are both installed."""
+    try:
+        import nats  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("nats-server") is not None
+
+
+class BrokerProcess:
+    """One broker under test: ``kind`` is ``"ceiling"``, ``"ours"`` or ``"nats"``.
+
+    The address is a UNIX socket in a private temporary directory, or
+    ``127.0.0.1:<free port>`` with ``tcp=True`` (always TCP for NATS).
+    """
+
+    def __init__(self, kind: str, *, tcp: bool = False) -> None:
+        self.kind = kind
+        self._dir = tempfile.TemporaryDirectory(prefix="elbus-bench-")
+        if tcp or kind == "nats":
+            self.address = f"127.0.0.1:{free_port()}"
+        else:
+            self.address = os.path.join(self._dir.name, f"{kind}.sock")
+        self.transport = "tcp" if ":" in self.address else "unix"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr = open(os.path.join(self._dir.name, "stderr.log"), "w+b")
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "the broker is not started"
+        return self._proc.pid
+
+    @property
+    def url(self) -> str:
+        """The address as a NATS client wants it."""
+        return f"nats://{self.address}"
+
+    def _command(self) -> list[str]:
+        if self.kind == "nats":
+            host, _, port = self.address.rpartition(":")
+            return [shutil.which("nats-server") or "nats-server", "-a", host, "-p", port]
+        return [sys.executable, "-m", "elbus_bench.serve", self.kind, self.address]
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Spawn the broker and wait until it accepts a connection (and greets, for elbus brokers).
+
+        Raises BrokerStartError when it exits or stays unreachable for ``timeout`` seconds.
+        """
+        self._proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc.poll() is not None:
+                message = f"{self.kind} broker exited with {self._proc.returncode}: {self.stderr()}"
+                await self.stop()
+                raise BrokerStartError(message)
+            try:
+                await asyncio.wait_for(self._probe(), 1.0)
+                return
+            except (TimeoutError, OSError, asyncio.IncompleteReadError):
+                if time.monotonic() > deadline:
+                    message = f"{self.kind} broker not reachable at {self.address}: {self.stderr()}"
+                    await self.stop()
+                    raise BrokerStartError(message) from None
+                await asyncio.sleep(0.05)
+
+    async def _probe(self) -> None:
+        if self.transport == "unix":
+            reader, writer = await asyncio.open_unix_connection(self.address)
+        else:
+            host, _, port = self.address.rpartition(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            await reader.readexactly(3)  # elbus greeting, or the start of NATS's INFO line
+        finally:
+            writer.close()
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-2000:]
+
+    def rss(self) -> int:
+        """Resident memory of the broker process in bytes (VmRSS)."""
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError(f"no VmRSS for pid {self.pid}")
+
+    async def stop(self) -> None:
+        """Terminate the broker (SIGTERM, then SIGKILL after 5 s) and remove its directory."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            for _ in range(100):
+                if proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                proc.kill()
+                proc.wait()
+        self._stderr.close()
+        self._dir.cleanup()
+
+    async def __aenter__(self) -> BrokerProcess:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()

@@ -1,0 +1,102 @@
+"""The ceiling broker: the smallest correct uvloop Protocol that routes elbus frames.
+
+It does the handshake, parses every complete 9-byte-header frame of a read
+chunk in one loop, routes MESSAGE by exact name and PUBLISH by exact topic,
+acknowledges when QoS bit 0 is set, and writes once per destination per read
+chunk. No queues, masks, wildcards, RPC or limits: it is what a Python broker
+costs at the least, the yardstick every broker figure is divided by. It lives
+here, never in the product.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+__all__ = ["CeilingProtocol", "serve"]
+
+_HEADER = struct.Struct("<IBI")  # client frame: op id, flags, body length
+_DELIVERY = struct.Struct("<BIB")  # broker frame: kind, body length, realtime flag
+_ACK = struct.Struct("<BIB")  # 0xFE, op id, code
+
+
+class CeilingProtocol(asyncio.Protocol):
+    def __init__(self, clients: dict[bytes, CeilingProtocol], topics: dict[bytes, set[CeilingProtocol]]) -> None:
+        self.clients, self.topics = clients, topics
+        self.buf, self.name, self.stage = b"", b"", 0  # stage 0: greeting, 1: name, 2: frames
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.transport.write(b"\xeb\x01\x00")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.name and self.clients.get(self.name) is self:
+            del self.clients[self.name]
+        for subscribers in self.topics.values():
+            subscribers.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        pos, end, out = 0, len(buf), {}  # out: destination -> chunks written once at the end
+        while self.stage == 2 and end - pos >= 9:
+            op_id, flags, length = _HEADER.unpack_from(buf, pos)
+            if flags == 0:  # ping: the header is the whole frame
+                pos += 9
+                continue
+            if end - pos - 9 < length:
+                break
+            body, pos, op, code = buf[pos + 9 : pos + 9 + length], pos + 9 + length, flags & 0x3F, 1
+            if op == 0x12 or op == 0x01:  # MESSAGE / PUBLISH: TARGET NUL PAYLOAD
+                sep = body.find(b"\x00")
+                if sep < 0:
+                    self.transport.close()  # protocol error: drop this client only
+                    return
+                if op == 0x12:
+                    dests, frame = (self.clients.get(body[:sep]),), body[sep:]  # -> SENDER NUL PAYLOAD
+                else:
+                    dests, frame = self.topics.get(body[:sep], ()), b"\x00" + body  # -> SENDER NUL TOPIC NUL PAYLOAD
+                head = _DELIVERY.pack(op, len(self.name) + len(frame), 0) + self.name
+                for dest in dests:
+                    if dest is None:
+                        code = 0x71
+                    else:
+                        out.setdefault(dest, []).extend((head, frame))
+            elif op == 0x02:  # SUBSCRIBE: topics joined by NUL
+                for topic in body.split(b"\x00"):
+                    self.topics.setdefault(topic, set()).add(self)
+            else:
+                code = 0x75
+            if flags & 0x40:
+                out.setdefault(self, []).append(_ACK.pack(0xFE, op_id, code))
+        if self.stage == 0 and end - pos >= 3:
+            if buf[pos : pos + 3] != b"\xeb\x01\x00":
+                self.transport.write(b"\x75")
+                self.transport.close()
+                return
+            self.transport.write(b"\x01")
+            pos, self.stage = pos + 3, 1
+        if self.stage == 1 and end - pos >= 2 and end - pos - 2 >= int.from_bytes(buf[pos : pos + 2], "little"):
+            size = int.from_bytes(buf[pos : pos + 2], "little")
+            name, pos = buf[pos + 2 : pos + 2 + size], pos + 2 + size
+            if not name or name.startswith(b".") or name in self.clients:
+                self.transport.write(b"\x76" if name in self.clients else b"\x72")
+                self.transport.close()
+                return
+            self.name, self.clients[name], self.stage = name, self, 2
+            self.transport.write(b"\x01")
+            self.buf = buf[pos:]
+            return self.data_received(b"")  # frames pipelined behind the name
+        self.buf = buf[pos:]
+        for dest, chunks in out.items():
+            dest.transport.writelines(chunks)
+
+
+async def serve(address: str) -> asyncio.Server:
+    """Listen on a UNIX path (starting with ``/``) or ``host:port``; returns the running server."""
+    clients: dict[bytes, CeilingProtocol] = {}
+    topics: dict[bytes, set[CeilingProtocol]] = {}
+    loop = asyncio.get_running_loop()
+    if address.startswith("/"):
+        return await loop.create_unix_server(lambda: CeilingProtocol(clients, topics), address)
+    host, _, port = address.rpartition(":")
+    return await loop.create_server(lambda: CeilingProtocol(clients, topics), host, int(port))

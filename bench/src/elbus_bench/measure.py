@@ -1,0 +1,83 @@
+"""What every stage returns, and the waiting helpers the load generators share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "FANOUT_SUBSCRIBERS",
+    "LATENCY_STAGES",
+    "RPC_BROKER_STAGES",
+    "STAGES",
+    "Measurement",
+    "StageError",
+    "Tick",
+    "percentile",
+]
+
+# The original benchmark's stage names, then ours.
+STAGES = (
+    "send.qos.no",
+    "send.qos.processed",
+    "send+recv.qos.no",
+    "send+recv.qos.processed",
+    "rpc.call",
+    "rpc.call+handle",
+    "rpc.call0",
+    "publish.fanout",
+    "rpc.latency",
+)
+RPC_BROKER_STAGES = frozenset({"rpc.call"})  # served by the broker's own `.broker` client: n/a on the ceiling
+LATENCY_STAGES = frozenset({"rpc.latency"})
+FANOUT_SUBSCRIBERS = 10
+
+
+class StageError(RuntimeError):
+    """A stage lost frames, got an error code back, lost a connection or stalled (the message has the counts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One run of one stage: ``count`` operations, all verified delivered, in ``seconds``.
+
+    ``rate`` is operations per second in ``unit``; latency stages also carry p50/p99 in µs.
+    """
+
+    stage: str
+    count: int
+    seconds: float
+    unit: str
+    p50_us: float | None = None
+    p99_us: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of an already sorted, non-empty list."""
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+class Tick:
+    """An event every receiving connection of a stage sets on each read, so waiters re-check their condition."""
+
+    def __init__(self, stall_timeout: float = 10.0) -> None:
+        self.event = asyncio.Event()
+        self.stall_timeout = stall_timeout
+
+    def set(self) -> None:
+        self.event.set()
+
+    async def until(self, condition: Callable[[], bool], describe: Callable[[], str]) -> None:
+        """Wait until ``condition()`` holds; raises StageError if nothing arrives for ``stall_timeout`` seconds."""
+        while not condition():
+            self.event.clear()
+            try:
+                await asyncio.wait_for(self.event.wait(), self.stall_timeout)
+            except TimeoutError:
+                raise StageError(f"stalled for {self.stall_timeout} s: {describe()}") from None

@@ -1,0 +1,64 @@
+"""Run one broker under test in this process: ``python -m elbus_bench.serve ceiling|ours ADDRESS``.
+
+Each broker runs in its own subprocess so that the load generator and the
+broker never share a core or a GIL. The file-descriptor limit is raised to its
+hard maximum first (the memory stage connects 10,000 clients). SIGTERM or
+SIGINT closes the broker and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import signal
+import sys
+
+import uvloop
+
+from . import ceiling
+
+__all__ = ["main", "raise_fd_limit"]
+
+
+def raise_fd_limit() -> int:
+    """Raise RLIMIT_NOFILE to the hard limit and return it."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+async def _run(kind: str, address: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if kind == "ceiling":
+        server = await ceiling.serve(address)
+        await stop.wait()
+        server.close()
+        return
+    import elbus_server  # only needed, and only importable, when our broker is installed
+
+    broker = elbus_server.Broker()
+    if address.startswith("/"):
+        serving = asyncio.ensure_future(broker.serve_unix(address))
+    else:
+        host, _, port = address.rpartition(":")
+        serving = asyncio.ensure_future(broker.serve_tcp(host, int(port)))
+    await asyncio.wait([serving, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if serving.done():
+        serving.result()  # a bind failure surfaces here, with its traceback, in the parent's stderr
+        await stop.wait()
+    await broker.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    kind, address = argv or sys.argv[1:]
+    if kind not in ("ceiling", "ours"):
+        raise SystemExit(f"unknown broker {kind!r}: expected 'ceiling' or 'ours'")
+    raise_fd_limit()
+    uvloop.run(_run(kind, address))
+
+
+if __name__ == "__main__":
+    main()
