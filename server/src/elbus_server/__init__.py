@@ -1,0 +1,25 @@
+"""elbus broker: an asyncio server that routes every elbus operation, embeddable in any program.
+
+`Broker` serves UNIX and TCP listeners and in-process `EmbeddedClient`s at
+once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
+"""
+
+from ._broker import DEFAULT_BUF_SIZE, INFO_TOPIC, WARN_TOPIC, Broker
+from ._embedded import EmbeddedClient, FrameHandler
+from ._peer import ClientKind, Peer
+from ._routing import NameTree, TopicTree
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BUF_SIZE",
+    "INFO_TOPIC",
+    "WARN_TOPIC",
+    "Broker",
+    "ClientKind",
+    "EmbeddedClient",
+    "FrameHandler",
+    "NameTree",
+    "Peer",
+    "TopicTree",
+    "__version__",
+]

@@ -1,0 +1,386 @@
+"""The broker: registry, routing and listeners, usable inside any asyncio program."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+import time
+from collections.abc import Collection
+from typing import Any
+
+import msgpack
+
+from elbus_spec import (
+    BROKER_NAME,
+    DEFAULT_MAX_FRAME_LENGTH,
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_TIMEOUT,
+    NOP_FRAME,
+    SECONDARY_SEPARATOR,
+    Broadcast,
+    BroadcastRequest,
+    Code,
+    Message,
+    MessageRequest,
+    Ping,
+    ProtocolViolation,
+    Publication,
+    PublishRequest,
+    QoS,
+    SubscribeRequest,
+    UnsubscribeRequest,
+    codec,
+    error_for_code,
+    primary_name,
+)
+
+from ._core_rpc import CoreRpc
+from ._embedded import EmbeddedClient
+from ._peer import ClientKind, Peer
+from ._routing import NameTree, TopicTree
+from ._transport import SocketPeer
+
+__all__ = ["Broker", "DEFAULT_BUF_SIZE", "INFO_TOPIC", "WARN_TOPIC"]
+
+logger = logging.getLogger("elbus_server")
+
+INFO_TOPIC = ".broker/info"
+WARN_TOPIC = ".broker/warn"
+DEFAULT_BUF_SIZE = 16384
+
+_OK = Code.OK
+_NOT_REGISTERED = Code.NOT_REGISTERED
+_NOT_DELIVERED = Code.NOT_DELIVERED
+_encode_message = codec.encode_message_delivery
+_encode_broadcast = codec.encode_broadcast_delivery
+_encode_publication = codec.encode_publication_delivery
+
+
+def _body_length(address: str, payload: bytes) -> int:
+    """The body length of an addressed frame (``ADDRESS NUL PAYLOAD``), as the counters use it."""
+    return (len(address) if address.isascii() else len(address.encode())) + 1 + len(payload)
+
+
+def _topics_length(topics: list[str]) -> int:
+    return sum(len(t) if t.isascii() else len(t.encode()) for t in topics) + len(topics) - 1
+
+
+class Broker:
+    """An elbus broker serving any number of UNIX and TCP listeners and in-process clients.
+
+    ``timeout`` bounds each handshake step, the arrival of a started frame
+    and blocked writes, and is the keep-alive period. ``queue_size`` bounds
+    each client's outgoing queue (frames). ``max_frame_length`` is the largest
+    frame body a client may announce; a larger one drops that client before
+    any of it is buffered. Outgoing frames are coalesced for ``buf_ttl``
+    seconds (0: until the end of the event-loop turn) or until ``buf_size``
+    bytes are pending. With ``core_rpc`` the broker registers its ``.broker``
+    client (RPC service and announcements).
+
+    Use ``async with Broker(...) as broker`` or call `close` at the end.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
+        buf_size: int = DEFAULT_BUF_SIZE,
+        buf_ttl: float = 0.0,
+        core_rpc: bool = True,
+    ) -> None:
+        if timeout <= 0 or queue_size < 1 or max_frame_length < 1 or buf_size < 1 or buf_ttl < 0:
+            raise ValueError("timeout, queue_size, max_frame_length and buf_size must be positive, buf_ttl >= 0")
+        self.timeout = timeout
+        self.queue_size = queue_size
+        self.max_frame_length = max_frame_length
+        self.buf_size = buf_size
+        self.buf_ttl = buf_ttl
+        self.r_frames = 0
+        self.r_bytes = 0
+        self.w_frames = 0
+        self.w_bytes = 0
+        self._use_core_rpc = core_rpc
+        self._core: CoreRpc | None = None
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # bound by _start
+        self._clients: dict[str, Peer] = {}
+        self._names: NameTree[Peer] = NameTree()
+        self._topics: TopicTree[Peer] = TopicTree()
+        self._connections: set[SocketPeer] = set()
+        self._servers: list[tuple[asyncio.AbstractServer, str | None]] = []
+        self._keepalive: asyncio.Task[None] | None = None
+        self._started_at = time.monotonic()
+        self._closing = False
+        self._closed = False
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._closing:
+            raise RuntimeError("the broker is closed")
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._started_at = time.monotonic()
+        self._keepalive = self._loop.create_task(self._keep_alive(), name="elbus-keepalive")
+        if self._use_core_rpc:
+            core = EmbeddedClient(self)
+            self._add(core, BROKER_NAME)
+            self._core = CoreRpc(self, core)
+
+    async def __aenter__(self) -> Broker:
+        self._start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self._started_at
+
+    async def serve_unix(self, path: str | os.PathLike[str], *, mode: int | None = None) -> str:
+        """Listen on a UNIX socket (an existing socket file there is replaced); returns the path.
+
+        ``mode`` sets the socket file's permission bits. Raises `OSError`.
+        """
+        self._start()
+        p = os.fspath(path)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(p).st_mode):
+                os.unlink(p)
+        server = await self._loop.create_unix_server(lambda: SocketPeer(self, ClientKind.LOCAL_IPC, p), p)
+        if mode is not None:
+            os.chmod(p, mode)
+        self._servers.append((server, p))
+        logger.info("listening on UNIX socket %s", p)
+        return p
+
+    async def serve_tcp(self, host: str, port: int) -> tuple[str, int]:
+        """Listen on a TCP address (port 0 picks a free one); returns the bound (host, port). Raises `OSError`."""
+        self._start()
+        bind = [f"{host}:{port}"]
+        server = await self._loop.create_server(lambda: SocketPeer(self, ClientKind.TCP, bind[0]), host, port)
+        bound = server.sockets[0].getsockname()
+        bind[0] = f"{host}:{bound[1]}"
+        self._servers.append((server, None))
+        logger.info("listening on TCP %s", bind[0])
+        return host, bound[1]
+
+    async def close(self) -> None:
+        """Announce shutdown on ``.broker/warn``, stop listening, close every client, remove socket files."""
+        if self._closed:
+            return
+        self._closing = True
+        self._closed = True
+        if self._loop is None:
+            return
+        if self._core is not None:
+            self._announce({"s": "shutdown", "t": time.time_ns()}, WARN_TOPIC)
+        for server, _ in self._servers:
+            server.close()
+        for peer in list(self._connections):
+            peer.disconnect("broker shutting down", quiet=True)
+        for client in [p for p in self._clients.values() if isinstance(p, EmbeddedClient)]:
+            client.disconnect("broker shutting down")
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        deadline = self._loop.time() + self.timeout
+        while self._connections and self._loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for peer in list(self._connections):
+            if peer._transport is not None:
+                peer._transport.abort()
+        for _, path in self._servers:
+            if path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        logger.info("broker closed")
+
+    async def _keep_alive(self) -> None:
+        """A NOP to every registered socket client each timeout (clients ignore it)."""
+        while True:
+            await asyncio.sleep(self.timeout)
+            for peer in list(self._connections):
+                if peer._registered:
+                    peer.push(NOP_FRAME, False)
+
+    # --- registry ---------------------------------------------------------------------------------
+
+    async def register(self, name: str) -> EmbeddedClient:
+        """Register an in-process client named ``name`` (a ``primary%%x`` name registers a secondary).
+
+        Raises `Busy` if the name is taken, `NotRegistered` for a secondary
+        whose primary is not registered, `DataError` for an empty name.
+        """
+        self._start()
+        code = self._check_name(name, internal=True)
+        if code != _OK:
+            raise error_for_code(code, f"cannot register {name!r}: code 0x{code:02x}")
+        client = EmbeddedClient(self)
+        self._add(client, name)
+        self._announce_registration(client)
+        return client
+
+    @property
+    def clients(self) -> dict[str, Peer]:
+        """Registered clients by name (a read-only view is the caller's duty)."""
+        return self._clients
+
+    def _check_name(self, name: str, *, internal: bool) -> int:
+        if not name or (name.startswith(".") and not internal):
+            return Code.DATA  # names with a leading dot are reserved for internal clients
+        if self._closing:
+            return Code.OTHER
+        if name in self._clients:
+            return Code.BUSY
+        if SECONDARY_SEPARATOR in name and primary_name(name) not in self._clients:
+            return Code.NOT_REGISTERED
+        return _OK
+
+    def _register_socket(self, peer: SocketPeer, name: str) -> int:
+        code = self._check_name(name, internal=False)
+        if code == _OK:
+            self._add(peer, name)
+        return code
+
+    def _add(self, peer: Peer, name: str) -> None:
+        peer.name = name
+        self._clients[name] = peer
+        self._names.add(name, peer)
+        self._topics.subscribe(peer, WARN_TOPIC)
+        if SECONDARY_SEPARATOR in name:
+            primary = self._clients[primary_name(name)]
+            peer.primary = primary
+            primary.secondaries.add(peer)
+        logger.debug("client %r registered (%s)", name, peer.kind.value)
+
+    def _announce_registration(self, peer: Peer) -> None:
+        if peer.primary is None and self._core is not None and peer is not self._core.client:
+            self._announce({"s": "reg", "d": peer.name, "t": time.time_ns()}, INFO_TOPIC)
+
+    def _unregister(self, peer: Peer) -> None:
+        """Forget ``peer``; a primary takes its secondaries with it and is announced."""
+        if self._clients.get(peer.name) is not peer:
+            return
+        del self._clients[peer.name]
+        self._names.remove(peer.name, peer)
+        self._topics.unsubscribe_all(peer)
+        logger.debug("client %r unregistered", peer.name)
+        if peer.primary is not None:
+            peer.primary.secondaries.discard(peer)
+            return
+        for secondary in list(peer.secondaries):
+            secondary.disconnect(f"its primary {peer.name!r} left")
+        peer.secondaries.clear()
+        if not self._closing and self._core is not None and peer is not self._core.client:
+            self._announce({"s": "unreg", "d": peer.name, "t": time.time_ns()}, INFO_TOPIC)
+
+    def _announce(self, event: dict[str, Any], topic: str) -> None:
+        assert self._core is not None
+        payload = msgpack.packb(event)
+        self._route_publish(self._core.client, topic, payload, QoS.NO, len(payload))
+
+    # --- routing ------------------------------------------------------------------------------------
+
+    def _dispatch(self, peer: SocketPeer, events: list[Any]) -> None:
+        """Route every event parsed from one received chunk, in order."""
+        for event in events:
+            t = type(event)
+            if t is MessageRequest:
+                qos = event.qos
+                code = self._route_message(peer, event.target, event.payload, qos, _body_length(event.target, event.payload))
+                if qos & 1:
+                    peer.ack(event.op_id, code, qos & 2)
+            elif t is PublishRequest:
+                qos = event.qos
+                self._route_publish(peer, event.topic, event.payload, qos, _body_length(event.topic, event.payload))
+                if qos & 1:
+                    peer.ack(event.op_id, _OK, qos & 2)
+            elif t is BroadcastRequest:
+                qos = event.qos
+                self._route_broadcast(peer, event.mask, event.payload, qos, _body_length(event.mask, event.payload))
+                if qos & 1:
+                    peer.ack(event.op_id, _OK, qos & 2)
+            elif t is Ping:
+                continue
+            elif t is SubscribeRequest or t is UnsubscribeRequest:
+                length = _topics_length(event.topics)
+                peer.r_frames += 1
+                peer.r_bytes += length
+                self.r_frames += 1
+                self.r_bytes += length
+                change = self._topics.subscribe if t is SubscribeRequest else self._topics.unsubscribe
+                for topic in event.topics:
+                    change(peer, topic)
+                if event.qos & 1:
+                    peer.ack(event.op_id, _OK, event.qos & 2)
+            elif t is ProtocolViolation:
+                peer.disconnect(f"protocol error: {event.reason}")
+                return
+            if peer._closing:
+                return
+
+    def _route_message(self, sender: Peer, target: str, payload: bytes, qos: int, length: int) -> int:
+        sender.r_frames += 1
+        sender.r_bytes += length
+        self.r_frames += 1
+        self.r_bytes += length
+        peer = self._clients.get(target)
+        if peer is None:
+            return _NOT_REGISTERED
+        peer.w_frames += 1
+        peer.w_bytes += length
+        self.w_frames += 1
+        self.w_bytes += length
+        realtime = (qos >> 1) & 1
+        if peer.takes_bytes:
+            ok = peer.push(_encode_message(realtime, sender.name, payload), bool(realtime))
+        else:
+            ok = peer.push_frame(Message(sender.name, None, payload, bool(realtime)))
+        return _OK if ok else _NOT_DELIVERED
+
+    def _route_broadcast(self, sender: Peer, mask: str, payload: bytes, qos: int, length: int) -> None:
+        sender.r_frames += 1
+        sender.r_bytes += length
+        self.r_frames += 1
+        self.r_bytes += length
+        receivers = self._names.match(mask)
+        if receivers:
+            realtime = (qos >> 1) & 1
+            self._deliver(receivers, length, realtime, lambda: _encode_broadcast(realtime, sender.name, payload),
+                          lambda: Broadcast(sender.name, None, payload, bool(realtime)))
+
+    def _route_publish(self, sender: Peer, topic: str, payload: bytes, qos: int, length: int) -> None:
+        sender.r_frames += 1
+        sender.r_bytes += length
+        self.r_frames += 1
+        self.r_bytes += length
+        receivers = self._topics.match(topic)
+        if receivers:
+            realtime = (qos >> 1) & 1
+            self._deliver(receivers, length, realtime, lambda: _encode_publication(realtime, sender.name, topic, payload),
+                          lambda: Publication(sender.name, topic, payload, bool(realtime)))
+
+    def _deliver(self, receivers: Collection[Peer], length: int, realtime: int, encode: Any, event: Any) -> None:
+        """One frame to many receivers: encoded once for sockets, one event for in-process clients."""
+        data = frame = None
+        flush = bool(realtime)
+        for peer in receivers:
+            peer.w_frames += 1
+            peer.w_bytes += length
+            if peer.takes_bytes:
+                if data is None:
+                    data = encode()
+                peer.push(data, flush)
+            else:
+                if frame is None:
+                    frame = event()
+                peer.push_frame(frame)
+        n = len(receivers)
+        self.w_frames += n
+        self.w_bytes += length * n

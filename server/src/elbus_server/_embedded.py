@@ -1,0 +1,188 @@
+"""In-process clients: they talk through the broker without a socket.
+
+Their method shape follows the async client: ``send``, ``broadcast``,
+``publish``, ``subscribe``, ``unsubscribe``, ``receive`` / ``async for`` or
+an ``on_frame`` callback, ``close``. Frames arrive as `elbus_spec.Message`,
+`Broadcast` and `Publication` events. Routing happens synchronously inside
+each call, so an acknowledged operation has been routed when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from elbus_spec import Code, Frame, QoS, error_for_code
+from elbus_spec.errors import LocalProtocolError
+
+from ._peer import ClientKind, Peer
+
+if TYPE_CHECKING:
+    from ._broker import Broker
+
+__all__ = ["EmbeddedClient", "FrameHandler"]
+
+FrameHandler = Callable[[Frame], Awaitable[None] | None]
+
+
+class EmbeddedClient(Peer):
+    """A client living inside the broker's process (``client.list`` kind ``internal``).
+
+    Without an ``on_frame`` callback, delivered frames wait in a bounded
+    queue (the broker's ``queue_size``) read by `receive` or ``async for``;
+    a frame that finds the queue full is not delivered (a message sender's
+    ack says ``77``) and counted in ``dropped``: an in-process client is
+    never disconnected for being slow. With ``on_frame``, each frame is
+    handed to the callback on the next event-loop turn (a coroutine
+    function's result is run as a task).
+    """
+
+    __slots__ = ("_broker", "_closed", "_frames", "_on_frame", "_tasks", "_waiter", "dropped")
+
+    def __init__(self, broker: Broker) -> None:
+        super().__init__(ClientKind.INTERNAL)
+        self._broker = broker
+        self._frames: deque[Frame] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._on_frame: FrameHandler | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self.dropped = 0
+
+    # --- receiving -----------------------------------------------------------------------
+
+    @property
+    def on_frame(self) -> FrameHandler | None:
+        return self._on_frame
+
+    @on_frame.setter
+    def on_frame(self, handler: FrameHandler | None) -> None:
+        """Set a callback for every delivered frame; frames already queued are handed to it too."""
+        self._on_frame = handler
+        if handler is not None:
+            while self._frames:
+                self._broker._loop.call_soon(self._call_handler, self._frames.popleft())
+
+    async def receive(self) -> Frame:
+        """The next delivered frame; raises `LocalProtocolError` once the client is closed and drained."""
+        while not self._frames:
+            if self._closed:
+                raise LocalProtocolError(f"client {self.name!r} is closed")
+            self._waiter = self._broker._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._frames.popleft()
+
+    def __aiter__(self) -> EmbeddedClient:
+        return self
+
+    async def __anext__(self) -> Frame:
+        try:
+            return await self.receive()
+        except LocalProtocolError:
+            raise StopAsyncIteration from None
+
+    @property
+    def queued(self) -> int:
+        return len(self._frames)
+
+    def push_frame(self, frame: Frame) -> bool:
+        if self._closed:
+            return False
+        if self._on_frame is not None:
+            self._broker._loop.call_soon(self._call_handler, frame)
+            return True
+        if len(self._frames) >= self._broker.queue_size:
+            self.dropped += 1
+            return False
+        self._frames.append(frame)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        return True
+
+    def push(self, data: bytes, flush: bool) -> bool:  # pragma: no cover - in-process peers take events
+        raise TypeError("in-process peers take frame events")
+
+    def ack(self, op_id: int, code: int, realtime: bool) -> None:
+        """In-process operations return their result directly: nothing to queue."""
+
+    def _call_handler(self, frame: Frame) -> None:
+        handler = self._on_frame
+        if handler is None or self._closed:
+            return
+        result = handler(frame)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # --- sending -------------------------------------------------------------------------------
+
+    async def send(self, target: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
+        """Send ``payload`` to the client named ``target``.
+
+        With an acknowledged QoS raises `NotRegistered` (no such client) or
+        `NotDelivered` (its queue was full); `LocalProtocolError` if closed.
+        """
+        self._check_open()
+        self._result(self._broker._route_message(self, target, bytes(payload), qos, len(payload)), qos)
+
+    async def broadcast(self, mask: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
+        """Send ``payload`` to every client whose name matches ``mask``."""
+        self._check_open()
+        self._broker._route_broadcast(self, mask, bytes(payload), qos, len(payload))
+
+    async def publish(self, topic: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
+        """Publish ``payload`` to ``topic``."""
+        self._check_open()
+        self._broker._route_publish(self, topic, bytes(payload), qos, len(payload))
+
+    async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
+        """Subscribe to topic patterns (``+`` one level, ``#`` one or more levels)."""
+        self._check_open()
+        for topic in topics:
+            self._broker._topics.subscribe(self, topic)
+
+    async def unsubscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
+        """Drop topic subscriptions (unknown ones are ignored)."""
+        self._check_open()
+        for topic in topics:
+            self._broker._topics.unsubscribe(self, topic)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LocalProtocolError(f"client {self.name!r} is closed")
+
+    @staticmethod
+    def _result(code: int, qos: int) -> None:
+        if code != Code.OK and qos & 1:
+            raise error_for_code(code)
+
+    # --- closing ---------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        """Unregister (announcing it for a primary); frames already queued can still be read."""
+        self.disconnect("closed")
+
+    def disconnect(self, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        self._broker._unregister(self)
+
+    async def __aenter__(self) -> EmbeddedClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
