@@ -1,4 +1,4 @@
-"""Fixtures: short UNIX socket paths and the routing broker; the test helpers live beside this file."""
+"""Fixtures: short UNIX socket paths and brokers; the test helpers live beside this file."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from brokers import KINDS, running_broker
 from routing_broker import RoutingBroker
 
 
@@ -30,5 +32,26 @@ def sock_path(sock_dir: Path) -> str:
 
 @pytest.fixture
 async def broker(sock_path: str) -> AsyncIterator[RoutingBroker]:
+    """The routing test broker (it can hold a client's reads, which tests of backpressure need)."""
     async with RoutingBroker(sock_path) as running:
+        yield running
+
+
+@pytest.fixture(params=KINDS)
+def broker_kind(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["unix", "tcp"])
+async def any_broker(request: pytest.FixtureRequest, broker_kind: str, sock_path: str) -> AsyncIterator[Any]:
+    """Every broker kind, over UNIX and over TCP."""
+    address = sock_path if request.param == "unix" else "127.0.0.1:0"
+    async with running_broker(broker_kind, address) as running:
+        yield running
+
+
+@pytest.fixture
+async def kind_broker(broker_kind: str, sock_path: str) -> AsyncIterator[Any]:
+    """Every broker kind, over UNIX."""
+    async with running_broker(broker_kind, sock_path) as running:
         yield running

@@ -4,15 +4,12 @@ It routes messages, broadcasts and publications by the protocol's rules,
 acknowledges, sends keep-alive NOPs and applies the registration rules
 (busy names, secondaries), so clients can talk to each other before and
 beside the project's real broker. Tests can stop reading from a client
-(`hold`) to exercise backpressure. Runnable as a script (``python
-routing_broker.py ADDRESS``) so that a test can SIGKILL it like a real
-broker process.
+(`hold`) to exercise backpressure.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 
 from elbus_spec import (
     NOP_FRAME,
@@ -199,13 +196,3 @@ class RoutingBroker:
             return  # pings and extensions this broker does not implement
         if event.needs_ack:
             peer.deliver(BrokerConnection.ack(event.op_id, code))
-
-
-async def _main(address: str) -> None:
-    async with RoutingBroker(address):
-        print("ready", flush=True)
-        await asyncio.Event().wait()
-
-
-if __name__ == "__main__":
-    asyncio.run(_main(sys.argv[1]))

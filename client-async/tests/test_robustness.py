@@ -16,7 +16,7 @@ import elbus_aio
 from elbus_aio import ConnectionClosed
 from elbus_spec import NOP_FRAME, PING_FRAME, BrokerConnection, MessageRequest, Ping, ProtocolViolation
 
-ROUTING_BROKER = Path(__file__).with_name("routing_broker.py")
+BROKERS = Path(__file__).with_name("brokers.py")
 
 
 class RawBroker:
@@ -120,13 +120,13 @@ async def test_cancelled_sends_leave_the_connection_usable(broker: RoutingBroker
 
 
 @pytest.fixture
-async def broker_process(sock_path: str) -> AsyncIterator[Callable[[], asyncio.subprocess.Process]]:
-    """Start the routing broker as its own process (so that it can be SIGKILLed)."""
+async def broker_process(broker_kind: str, sock_path: str) -> AsyncIterator[Callable[[], asyncio.subprocess.Process]]:
+    """Start a broker of each kind as its own process (so that it can be SIGKILLed)."""
     procs: list[asyncio.subprocess.Process] = []
 
     async def start() -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROUTING_BROKER), sock_path, stdout=asyncio.subprocess.PIPE
+            sys.executable, str(BROKERS), broker_kind, sock_path, stdout=asyncio.subprocess.PIPE
         )
         procs.append(proc)
         assert proc.stdout is not None
