@@ -50,6 +50,7 @@ logger = logging.getLogger("elbus_server")
 INFO_TOPIC = ".broker/info"
 WARN_TOPIC = ".broker/warn"
 DEFAULT_BUF_SIZE = 16384
+_BACKLOG = 1024  # connections waiting to be accepted, as the original (a burst of clients must not be refused)
 
 _OK = Code.OK
 _NOT_REGISTERED = Code.NOT_REGISTERED
@@ -153,7 +154,7 @@ class Broker:
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISSOCK(os.lstat(p).st_mode):
                 os.unlink(p)
-        server = await self._loop.create_unix_server(lambda: SocketPeer(self, ClientKind.LOCAL_IPC, p), p)
+        server = await self._loop.create_unix_server(lambda: SocketPeer(self, ClientKind.LOCAL_IPC, p), p, backlog=_BACKLOG)
         if mode is not None:
             os.chmod(p, mode)
         self._servers.append((server, p))
@@ -164,7 +165,7 @@ class Broker:
         """Listen on a TCP address (port 0 picks a free one); returns the bound (host, port). Raises `OSError`."""
         self._start()
         bind = [f"{host}:{port}"]
-        server = await self._loop.create_server(lambda: SocketPeer(self, ClientKind.TCP, bind[0]), host, port)
+        server = await self._loop.create_server(lambda: SocketPeer(self, ClientKind.TCP, bind[0]), host, port, backlog=_BACKLOG)
         bound = server.sockets[0].getsockname()
         bind[0] = f"{host}:{bound[1]}"
         self._servers.append((server, None))

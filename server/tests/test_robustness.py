@@ -1,0 +1,227 @@
+"""Bad or hostile clients lose their own connection and nothing else: after each, other clients still work."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+from elbus_spec import ClientConnection, QoS, Refused, codec
+
+PEER_SCRIPT = """
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.recv(3); s.sendall(b"\\xeb\\x01\\x00"); s.recv(1)
+s.sendall(b"\\x06\\x00killed"); s.recv(1)
+s.sendall(bytes.fromhex("0100000052ff000000") + b"half a fr")
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+async def still_works(connect: Any, where: str) -> None:
+    """A fresh pair of clients can register and exchange an acknowledged message."""
+    a = await connect(where, f"ok.a{time.monotonic_ns()}")
+    b = await connect(where, f"ok.b{time.monotonic_ns()}")
+    assert b.conn is not None and a.conn is not None
+    op_id, data = a.conn.send_message(b.conn.name, b"still here", QoS.PROCESSED)
+    a.write(data)
+    assert await a.frame() == codec.encode_ack(op_id, 1)
+    delivered = await b.frame()
+    assert delivered.endswith(b"\x00still here")
+
+
+async def test_garbage_instead_of_greeting(running: Any, open_raw: Any, connect: Any) -> None:
+    c = await open_raw(running.path)
+    assert await c.raw(3) == b"\xeb\x01\x00"
+    c.write(b"GET / HTTP/1.1\r\n\r\n")
+    assert await c.raw(1) == b"\x75"
+    assert await c.closed()
+    await still_works(connect, running.path)
+
+
+async def test_wrong_version(running: Any, open_raw: Any, connect: Any) -> None:
+    c = await open_raw(running.tcp)
+    await c.raw(3)
+    c.write(b"\xeb\x02\x00")
+    assert await c.raw(1) == b"\x75"
+    assert await c.closed()
+    await still_works(connect, running.tcp)
+
+
+async def test_name_not_utf8_closes_without_reply(running: Any, open_raw: Any, connect: Any) -> None:
+    c = await open_raw(running.path)
+    await c.raw(3)
+    c.write(b"\xeb\x01\x00")
+    assert await c.raw(1) == b"\x01"
+    c.write(b"\x03\x00\xff\xfeA")
+    assert await c.reader.read() == b""
+    await still_works(connect, running.path)
+
+
+async def test_name_announced_over_what_is_sent_times_out(make_broker: Any, open_raw: Any, connect: Any) -> None:
+    running = await make_broker(timeout=0.3)
+    c = await open_raw(running.path)
+    await c.raw(3)
+    c.write(b"\xeb\x01\x00\xff\xffonly a few bytes of a 65535-byte name")
+    assert await c.raw(1) == b"\x01"
+    started = time.monotonic()
+    assert await c.closed(3)
+    assert 0.2 < time.monotonic() - started < 2
+    await still_works(connect, running.path)
+
+
+async def test_silent_client_is_dropped_during_the_handshake(make_broker: Any, open_raw: Any) -> None:
+    running = await make_broker(timeout=0.3)
+    c = await open_raw(running.path)
+    assert await c.raw(3) == b"\xeb\x01\x00"
+    assert await c.closed(3)
+
+
+async def test_long_names_and_refusals(running: Any, open_raw: Any, connect: Any) -> None:
+    long_name = "n." + "x" * 65000
+    c = await open_raw(running.path)
+    assert type(await c.handshake(long_name)).__name__ == "Registered"
+    for name, code in ((long_name, 0x76), (".x", 0x72), ("", 0x72), ("nobody%%1", 0x71)):
+        c = await open_raw(running.path)
+        result = await c.handshake(name)
+        assert isinstance(result, Refused) and result.code == code, (name, result)
+        assert await c.closed()
+    await still_works(connect, running.path)
+
+
+async def test_unknown_op_and_body_without_nul(running: Any, connect: Any) -> None:
+    for frame in (bytes.fromhex("010000007f03000000616263"), bytes.fromhex("0100000052050000006e6f6e756c"),
+                  bytes.fromhex("010000000403000000616263")):  # 0x3f; a message without NUL; 0x04 (a later extension)
+        c = await connect(running.path, f"bad.{frame.hex()}")
+        c.write(frame)
+        assert await c.closed()
+        assert f"bad.{frame.hex()}" not in running.broker.clients
+    await still_works(connect, running.path)
+
+
+async def test_frame_header_then_silence_is_dropped_after_the_timeout(make_broker: Any, connect: Any) -> None:
+    running = await make_broker(timeout=0.3)
+    idle = await connect(running.path, "idle")
+    c = await connect(running.path, "half")
+    c.write(bytes.fromhex("010000005264000000") + b"idle\x00abc")
+    started = time.monotonic()
+    assert await c.closed(3)
+    assert 0.25 < time.monotonic() - started < 1.5
+    await asyncio.sleep(0.5)  # the idle client outlives the timeout: only partial frames are timed
+    assert "idle" in running.broker.clients
+    await idle.nothing(0.1)
+    await still_works(connect, running.path)
+
+
+async def test_steady_stream_is_not_mistaken_for_a_partial_frame(make_broker: Any, connect: Any) -> None:
+    """Chunks that always end mid-frame, for longer than the timeout, keep the client alive while frames complete."""
+    running = await make_broker(timeout=0.3)
+    a = await connect(running.path, "stream.a")
+    b = await connect(running.path, "stream.b")
+    frame = codec.encode_message_frame(1, QoS.NO, "stream.b", b"x" * 50)
+    stream = frame * 40
+    deadline = time.monotonic() + 0.8
+    while time.monotonic() < deadline:
+        a.write(stream[:25])  # each chunk completes the frame before and starts a new one
+        stream = stream[25:] + stream[:25]
+        await asyncio.sleep(0.01)
+    assert "stream.a" in running.broker.clients
+    assert (await b.frame()).endswith(b"x" * 50)
+
+
+async def test_four_gib_announced_length_drops_at_once(running: Any, connect: Any) -> None:
+    c = await connect(running.path, "huge")
+    c.write(bytes.fromhex("0100000052ffffffff") + b"target\x00")
+    started = time.monotonic()
+    assert await c.closed(0.9)  # well before the timeout: refused at the header
+    assert time.monotonic() - started < 0.5
+    await still_works(connect, running.path)
+
+
+async def test_max_frame_length_is_configurable(make_broker: Any, connect: Any) -> None:
+    running = await make_broker(max_frame_length=1000)
+    a = await connect(running.path, "small.a")
+    assert a.conn is not None
+    a.write(a.conn.send_message("small.a", b"y" * 900, QoS.PROCESSED)[1])
+    assert (await a.frame()).endswith(b"y" * 900)
+    a.write(a.conn.send_message("small.a", b"y" * 1000, QoS.PROCESSED)[1])
+    assert await a.closed()
+    await still_works(connect, running.path)
+
+
+async def test_client_killed_mid_frame(running: Any, connect: Any) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(PEER_SCRIPT), running.path], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 5) == b"ready\n"
+        assert "killed" in running.broker.clients
+        os.kill(proc.pid, signal.SIGKILL)
+        for _ in range(100):
+            if "killed" not in running.broker.clients:
+                break
+            await asyncio.sleep(0.02)
+        assert "killed" not in running.broker.clients
+    finally:
+        proc.kill()
+        proc.wait()
+    await still_works(connect, running.path)
+
+
+async def test_slow_consumer_is_dropped_and_others_keep_going(make_broker: Any, connect: Any) -> None:
+    running = await make_broker(queue_size=32, timeout=5)
+    slow = await connect(running.path, "slow")  # never reads
+    slow_sock = slow.writer.get_extra_info("socket")
+    slow_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sender = await connect(running.path, "sender")
+    a = await connect(running.path, "busy.a")
+    b = await connect(running.path, "busy.b")
+    assert sender.conn is not None and a.conn is not None
+    payload = b"z" * 16384
+    codes = []
+    for _ in range(400):
+        sender.write(sender.conn.send_message("slow", payload, QoS.PROCESSED)[1])
+        a.write(a.conn.send_message("busy.b", b"ping", QoS.PROCESSED)[1])
+        await asyncio.sleep(0)
+    for _ in range(400):
+        codes.append((await sender.frame())[5])
+    assert 0x77 in codes, set(codes)
+    assert codes[: codes.index(0x77)] == [1] * codes.index(0x77)  # delivered until the queue overflowed
+    assert set(codes[codes.index(0x77) + 1 :]) <= {0x71, 0x77}  # then dropped
+    assert "slow" not in running.broker.clients
+    acks = [await a.frame() for _ in range(400)]
+    assert all(x[0] == 0xFE and x[5] == 1 for x in acks)
+    assert len([await b.frame() for _ in range(400)]) == 400
+    await still_works(connect, running.path)
+
+
+async def test_thousand_clients_at_once(running: Any, raw_clients: list[Any]) -> None:
+    async def one(i: int) -> Any:
+        reader, writer = await asyncio.open_unix_connection(running.path)
+        conn = ClientConnection(f"many.{i}")
+        while True:
+            events = conn.receive_data(await reader.read(100))
+            writer.write(conn.data_to_send())
+            if events:
+                break
+        return reader, writer
+
+    pairs = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(1000))), 20)
+    try:
+        assert len([n for n in running.broker.clients if n.startswith("many.")]) == 1000
+        first_writer = pairs[0][1]
+        first_writer.write(codec.encode_broadcast_frame(1, QoS.PROCESSED, "many.*", b"to all"))
+        expected = codec.encode_broadcast_delivery(0, "many.0", b"to all")
+        for i, (reader, _) in enumerate(pairs):
+            data = await asyncio.wait_for(reader.readexactly(len(expected)), 5)
+            assert data == expected, i
+    finally:
+        for _, writer in pairs:
+            writer.close()
