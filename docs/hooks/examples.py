@@ -11,6 +11,8 @@ how a test runs it, so no example can be added without being run:
   until the client ``NAME`` is registered, runs the page's next examples, then
   stops it and checks that its output contains ``TEXT``;
 * ``<!-- example: fragment -->`` is an excerpt that is compiled, not run.
+
+``expect=TEXT`` on any example that runs: its output must contain TEXT.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 __all__ = ["DEFAULT_ADDRESS", "CodeExample", "MarkerError", "find_examples", "guide_pages", "required_modules"]
 
-DEFAULT_ADDRESS = "/tmp/elbus.sock"
+DEFAULT_ADDRESS = "/tmp/elbus/elbus.sock"  # where `make run` starts the broker
 _KINDS = {"run", "broker", "fragment"}
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<code>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)

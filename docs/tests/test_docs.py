@@ -7,11 +7,13 @@ processes, against a real broker when they need one.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,10 +23,13 @@ DOCS = REPO / "docs"
 sys.path.insert(0, str(DOCS / "hooks"))
 
 from api_pages import documented_packages  # noqa: E402
-from examples import MarkerError, find_examples  # noqa: E402
+from examples import MarkerError, find_examples, guide_pages, required_modules  # noqa: E402
 from protocol_pages import examples as protocol_examples  # noqa: E402
 from protocol_pages import render_protocol_pages  # noqa: E402
 from wire_layout import annotate  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from guide_runner import BrokerThread, ExampleRun, missing_modules, wait_registered  # noqa: E402
 
 from elbus_spec import codec, schema  # noqa: E402
 from elbus_spec.codegen import layout  # noqa: E402
@@ -110,3 +115,50 @@ def test_a_python_block_without_marker_fails_the_build(tmp_path: Path) -> None:
     assert "needs an <!-- example" in result.stderr
     with pytest.raises(MarkerError):
         find_examples("x.md", "text\n\n```python\npass\n```\n")
+
+
+# --- the guides' examples -------------------------------------------------------------------
+
+GUIDES = {page: find_examples(page, text) for page, text in guide_pages(DOCS).items()}
+PAGES_WITH_EXAMPLES = [page for page, found in GUIDES.items() if found]
+
+
+def test_spec_only_examples_exist_and_every_example_is_marked() -> None:
+    # find_examples raised at import time if a fence had no marker; and some examples need nothing but the spec
+    spec_only = [e for found in GUIDES.values() for e in found if required_modules(e) <= {"elbus_spec", "asyncio"}]
+    assert spec_only and all(e.kind == "run" for e in spec_only)
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES)
+def test_guide_examples_run(page: str, tmp_path: Path) -> None:
+    """Every example of a page, in page order; a background example runs until the page's last one is done."""
+    found = GUIDES[page]
+    missing = missing_modules(found)
+    if missing:
+        pytest.skip(f"{page} needs {', '.join(missing)}")
+    for example in found:
+        compile(example.code, example.id, "exec")
+    runnable = [e for e in found if e.kind != "fragment"]
+    needs_broker = any(e.kind == "broker" for e in runnable)
+    with contextlib.ExitStack() as stack:
+        address = None
+        if needs_broker:
+            address = str(stack.enter_context(BrokerThread(tmp_path / "bus.sock")).path)
+        background: list[ExampleRun] = []
+        try:
+            for example in runnable:
+                run = ExampleRun(example, tmp_path, address if example.kind == "broker" else None)
+                if example.background:
+                    background.append(run)
+                    assert address is not None
+                    wait_registered(address, example.options["name"], time.monotonic() + 15)
+                    time.sleep(0.3)  # registered; give it a moment to subscribe
+                    continue
+                result = run.finish()
+                assert result[0] == 0, run.describe(result)
+                assert example.options.get("expect", "") in result[1], run.describe(result)
+        finally:
+            results = [(run, run.stop()) for run in background]
+        for run, result in results:
+            expect = run.example.options.get("expect")
+            assert expect is None or expect in result[1], run.describe(result)
