@@ -1,0 +1,230 @@
+"""RPC over an asyncio client (elbus_aio, or anything with the same async contract)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from elbus_spec import (
+    DEFAULT_TIMEOUT,
+    ElbusError,
+    Frame,
+    Kind,
+    QoS,
+    RemoteProtocolError,
+    RpcError,
+    RpcErrorReply,
+    RpcNotification,
+    RpcReply,
+    RpcRequest,
+)
+
+from ._core import RpcCore, decode_result, encode_params, error_payload, timeout_error, transport_error
+from ._handlers import CallEvent, Handler, Methods, NotificationEvent
+
+__all__ = ["Rpc", "AsyncClient"]
+
+log = logging.getLogger("elbus_rpc")
+
+
+class AsyncClient(Protocol):
+    """What `Rpc` needs from a client."""
+
+    on_frame: Any
+
+    async def send(self, target: str, payload: Any = b"", *, qos: int = QoS.PROCESSED) -> None: ...
+
+
+def _call_soon(callback: Callable[..., Any] | None, arg: Any, tasks: set[asyncio.Task[Any]], what: str) -> None:
+    """Run a user callback (function or coroutine function) without letting it break the reader."""
+    if callback is None:
+        return
+    try:
+        result = callback(arg)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            task.add_done_callback(lambda t: _log_failure(t, what))
+    except Exception:
+        log.exception("%s callback failed", what)
+
+
+def _log_failure(task: asyncio.Task[Any], what: str) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s callback failed", what, exc_info=task.exception())
+
+
+class Rpc:
+    """The RPC layer on an asyncio client: every MESSAGE it receives is RPC.
+
+    ::
+
+        rpc = elbus_rpc.Rpc(client)
+
+        @rpc.method("sum")
+        async def total(params, event):
+            return sum(params)
+
+        print(await rpc.call("other", "sum", [1, 2, 3]))
+
+    It takes over ``client.on_frame``; broadcasts and publications go to
+    ``rpc.on_frame``, notifications to ``rpc.on_notification`` (functions or
+    coroutine functions). Incoming calls run concurrently, one task each; a
+    handler's exception becomes an error reply (-32603, or the code of an
+    `RpcError` it raises), an unknown method gets -32601. ``timeout`` is the
+    default for `call` (the client's own timeout when not given).
+    """
+
+    def __init__(self, client: AsyncClient, *, timeout: float | None = None) -> None:
+        self.client = client
+        self.timeout = timeout if timeout is not None else getattr(client, "timeout", DEFAULT_TIMEOUT)
+        self.on_frame: Callable[[Frame], Any] | None = None
+        self.on_notification: Callable[[NotificationEvent], Any] | None = None
+        self._core: RpcCore[asyncio.Future[bytes]] = RpcCore()
+        self._methods = Methods()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._watcher: asyncio.Task[None] | None = None
+        client.on_frame = self._on_frame
+
+    # --- serving ---------------------------------------------------------------------
+
+    def method(self, name: str | None = None, *, raw: bool = False) -> Callable[[Handler], Handler]:
+        """Decorator: serve ``name`` (default: the function's name) with ``func(params, event)``.
+
+        ``params`` is the decoded MessagePack (None when empty) and the return value is encoded
+        back; with ``raw=True`` both stay bytes. The function may be a coroutine function.
+        """
+
+        def register(func: Handler) -> Handler:
+            self._methods.register(name or func.__name__, func, raw)
+            return func
+
+        return register
+
+    @property
+    def handler(self) -> object | None:
+        """An object serving the methods not registered by decorator: ``"a.b"`` calls ``obj.a_b(params, event)``."""
+        return self._methods.handler
+
+    @handler.setter
+    def handler(self, obj: object | None) -> None:
+        self._methods.handler = obj
+
+    def _on_frame(self, frame: Frame) -> None:
+        if frame.kind is not Kind.MESSAGE:
+            _call_soon(self.on_frame, frame, self._tasks, "on_frame")
+            return
+        try:
+            event, waiter = self._core.receive(frame.payload)
+        except RemoteProtocolError as exc:
+            log.warning("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
+            return
+        cls = type(event)
+        if cls is RpcReply:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(event.result)  # type: ignore[attr-defined]
+        elif cls is RpcErrorReply:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(RpcError(event.code, event.message))  # type: ignore[attr-defined]
+        elif cls is RpcRequest:
+            call = CallEvent(frame.sender, event.method, event.params, event.call_id, frame.realtime)  # type: ignore[attr-defined]
+            task = asyncio.get_running_loop().create_task(self._serve(call))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif cls is RpcNotification:
+            note = NotificationEvent(frame.sender, event.data, frame.realtime)  # type: ignore[attr-defined]
+            _call_soon(self.on_notification, note, self._tasks, "on_notification")
+
+    async def _serve(self, call: CallEvent) -> None:
+        prepared = self._methods.prepare(call)
+        if isinstance(prepared, bytes):
+            payload = prepared
+        else:
+            func, raw, params = prepared
+            try:
+                result = func(params, call)
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception as exc:
+                if not isinstance(exc, RpcError):
+                    log.debug("handler of %s failed", call.method, exc_info=True)
+                payload = error_payload(call.call_id, exc)
+            else:
+                payload = self._methods.result_payload(call, result, raw)
+        if not call.wants_reply:
+            return
+        try:
+            await self.client.send(call.sender, payload, qos=call.reply_qos)
+        except ElbusError as exc:
+            log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, exc)
+
+    # --- calling ----------------------------------------------------------------------
+
+    def _watch_client(self) -> None:
+        """Fail pending calls as soon as the client is closed for good (e.g. the broker died)."""
+        wait_closed = getattr(self.client, "wait_closed", None)
+        if self._watcher is None and wait_closed is not None:
+            self._watcher = asyncio.get_running_loop().create_task(self._fail_when_closed(wait_closed))
+
+    async def _fail_when_closed(self, wait_closed: Callable[[], Any]) -> None:
+        await wait_closed()
+        error = transport_error(ElbusError("the client connection is closed"))
+        for waiter in self._core.forget_all():
+            if not waiter.done():
+                waiter.set_exception(error)
+
+    async def call(
+        self,
+        target: str,
+        method: str,
+        params: Any = None,
+        *,
+        raw: bool = False,
+        timeout: float | None = None,
+        qos: int = QoS.PROCESSED,
+    ) -> Any:
+        """Call ``method`` of ``target`` and return the result.
+
+        ``params``: a dict, list or scalar is sent as MessagePack, bytes as they are, None as
+        nothing. The result is decoded from MessagePack (None when empty) unless ``raw``.
+        Raises `RpcError`: the remote error's code and message; ``-32000 - code`` for a
+        transport failure (-32113 when ``target`` is not registered, -32115 when the
+        connection is lost); -32120 when no reply comes within ``timeout`` (default: `timeout`).
+        """
+        self._watch_client()
+        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        call_id, payload = self._core.start_call(method, encode_params(params), waiter)
+        try:
+            async with asyncio.timeout(self.timeout if timeout is None else timeout):
+                await self.client.send(target, payload, qos=qos)
+                result = await waiter
+        except TimeoutError:
+            raise timeout_error(target, method) from None
+        except ElbusError as exc:
+            raise transport_error(exc) from (None if isinstance(exc, RpcError) else exc)
+        finally:
+            self._core.forget(call_id)
+        return decode_result(result, raw)
+
+    async def call0(self, target: str, method: str, params: Any = None, *, qos: int = QoS.PROCESSED) -> None:
+        """Call without wanting a reply (call id 0); returns at the broker's ack. Raises as `call`."""
+        await self._send(target, RpcCore.request0(method, encode_params(params)), qos)
+
+    async def notify(self, target: str, data: Any = b"", *, qos: int = QoS.PROCESSED) -> None:
+        """Send an RPC notification (``data`` encoded like call params); returns at the broker's ack."""
+        await self._send(target, RpcCore.notification(encode_params(data)), qos)
+
+    async def _send(self, target: str, payload: bytes, qos: int) -> None:
+        try:
+            await self.client.send(target, payload, qos=qos)
+        except ElbusError as exc:
+            raise transport_error(exc) from exc
+
+    @property
+    def pending(self) -> int:
+        """Calls awaiting a reply."""
+        return self._core.pending

@@ -1,0 +1,182 @@
+"""The RPC logic without any I/O: call ids, pending calls, reply matching, reply payloads.
+
+`RpcCore` is what both the asyncio `Rpc` and the blocking `SyncRpc` run on:
+they only move payloads through their client and wait. Payloads are parsed
+and built with `elbus_spec`'s RPC codec; parameters and results use
+MessagePack by convention.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import msgpack
+
+from elbus_spec import (
+    BrokerError,
+    Code,
+    ElbusError,
+    LocalProtocolError,
+    RpcError,
+    RpcErrorCode,
+    RpcErrorReply,
+    RpcEvent,
+    RpcReply,
+    encode_error,
+    encode_notification,
+    encode_reply,
+    encode_request,
+    parse_rpc,
+)
+
+__all__ = [
+    "RpcCore",
+    "MAX_CALL_ID",
+    "encode_params",
+    "decode_params",
+    "encode_result",
+    "decode_result",
+    "error_payload",
+    "transport_error",
+    "timeout_error",
+]
+
+MAX_CALL_ID = 0xFFFF_FFFF
+_I16 = range(-0x8000, 0x8000)
+
+W = TypeVar("W")
+
+
+def encode_params(params: Any) -> bytes | bytearray | memoryview:
+    """Call parameters on the wire: bytes-like as they are, None as nothing, anything else as MessagePack.
+
+    Raises TypeError for values MessagePack cannot encode.
+    """
+    if params is None:
+        return b""
+    if isinstance(params, bytes | bytearray | memoryview):
+        return params
+    return msgpack.packb(params)  # type: ignore[no-any-return]
+
+
+def decode_params(params: bytes) -> Any:
+    """Received parameters: nothing gives None; otherwise MessagePack, or RpcError(-32700) when it is not."""
+    if not params:
+        return None
+    try:
+        return msgpack.unpackb(params, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise RpcError(RpcErrorCode.PARSE, f"parameters are not MessagePack: {exc}") from None
+
+
+encode_result = encode_params
+
+
+def decode_result(result: bytes, raw: bool = False) -> Any:
+    """A reply's result: the bytes when ``raw``, None when empty, else decoded MessagePack.
+
+    Raises RpcError(-32700) when a non-raw result is not MessagePack.
+    """
+    if raw:
+        return result
+    if not result:
+        return None
+    try:
+        return msgpack.unpackb(result, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise RpcError(RpcErrorCode.PARSE, f"result is not MessagePack: {exc}") from None
+
+
+def error_payload(call_id: int, exc: BaseException) -> bytes:
+    """The error reply for a handler's exception: an RpcError keeps its code, anything else is -32603."""
+    if isinstance(exc, RpcError) and exc.code in _I16:
+        message = exc.message
+        code = exc.code
+    else:
+        message = str(exc) or type(exc).__name__
+        code = RpcErrorCode.INTERNAL
+    return encode_error(call_id, code, message.encode() if isinstance(message, str) else message)
+
+
+def transport_error(exc: ElbusError) -> RpcError:
+    """A transport failure as the caller sees it: ``-32000 - broker code`` (an unreachable target is
+    -32113); a lost or closed connection counts as an I/O error (-32115)."""
+    if isinstance(exc, RpcError):
+        return exc
+    code = exc.code if isinstance(exc, BrokerError) else Code.IO
+    return RpcError(-32000 - code, str(exc))
+
+
+def timeout_error(target: str, method: str) -> RpcError:
+    """No reply in time: -32120 (``-32000 - ERR_TIMEOUT``)."""
+    return RpcError(-32000 - Code.TIMEOUT, f"no reply from {target!r} to {method!r} in time")
+
+
+class RpcCore(Generic[W]):
+    """Call ids and the calls awaiting a reply, each with a waiter of the caller's choosing.
+
+    Call ids count from 1 to 0xFFFFFFFF, then wrap to 1, skipping ids still
+    pending (0 is reserved for calls that want no reply).
+    """
+
+    __slots__ = ("_last_id", "_pending")
+
+    def __init__(self) -> None:
+        self._last_id = 0
+        self._pending: dict[int, W] = {}
+
+    @property
+    def pending(self) -> int:
+        """The number of calls awaiting a reply."""
+        return len(self._pending)
+
+    def _next_id(self) -> int:
+        if len(self._pending) >= MAX_CALL_ID:
+            raise LocalProtocolError("every call id is in use")
+        call_id = self._last_id
+        while True:
+            call_id = call_id + 1 if call_id < MAX_CALL_ID else 1
+            if call_id not in self._pending:
+                self._last_id = call_id
+                return call_id
+
+    def start_call(self, method: str, params: bytes | bytearray | memoryview, waiter: W) -> tuple[int, bytes]:
+        """Register ``waiter`` under a new call id; returns ``(call_id, request payload)``.
+
+        Raises LocalProtocolError for a method name containing NUL.
+        """
+        call_id = self._next_id()
+        payload = encode_request(call_id, method, params)
+        self._pending[call_id] = waiter
+        return call_id, payload
+
+    def forget(self, call_id: int) -> W | None:
+        """Stop waiting for ``call_id`` (timeout, cancellation, send failure); returns its waiter."""
+        return self._pending.pop(call_id, None)
+
+    def forget_all(self) -> list[W]:
+        """Every pending waiter, forgotten (the connection is gone)."""
+        waiters = list(self._pending.values())
+        self._pending.clear()
+        return waiters
+
+    @staticmethod
+    def request0(method: str, params: bytes | bytearray | memoryview) -> bytes:
+        """A request that wants no reply (call id 0)."""
+        return encode_request(0, method, params)
+
+    @staticmethod
+    def notification(data: bytes | bytearray | memoryview) -> bytes:
+        return encode_notification(data)
+
+    @staticmethod
+    def reply(call_id: int, result: bytes | bytearray | memoryview) -> bytes:
+        return encode_reply(call_id, result)
+
+    def receive(self, payload: bytes) -> tuple[RpcEvent, W | None]:
+        """Parse a MESSAGE payload; for a reply or an error reply, also pop the waiting call's waiter
+        (None for a reply nobody waits for any more). Raises RemoteProtocolError if it is not RPC."""
+        event = parse_rpc(payload)
+        if type(event) is RpcReply or type(event) is RpcErrorReply:
+            return event, self._pending.pop(event.call_id, None)  # type: ignore[attr-defined]
+        return event, None

@@ -1,0 +1,105 @@
+"""What handlers receive, and how method names find them (decorator registry or handler object)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from elbus_spec import QoS, RpcError, RpcErrorCode, primary_name
+
+from ._core import RpcCore, decode_params, encode_result, error_payload
+
+__all__ = ["CallEvent", "NotificationEvent", "Handler", "Methods", "raw"]
+
+Handler = Callable[[Any, "CallEvent"], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """An incoming call, as its handler sees it: who called, which method, the raw parameters."""
+
+    sender: str
+    method: str
+    params: bytes
+    call_id: int
+    realtime: bool
+
+    @property
+    def primary_sender(self) -> str:
+        return primary_name(self.sender)
+
+    @property
+    def wants_reply(self) -> bool:
+        return self.call_id != 0
+
+    @property
+    def reply_qos(self) -> QoS:
+        """Replies go processed, realtime-processed when the request came realtime (as the original)."""
+        return QoS.REALTIME_PROCESSED if self.realtime else QoS.PROCESSED
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationEvent:
+    """An RPC notification: data, no reply."""
+
+    sender: str
+    data: bytes
+    realtime: bool
+
+    @property
+    def primary_sender(self) -> str:
+        return primary_name(self.sender)
+
+
+class Methods:
+    """Method name -> handler: decorated functions first, then the handler object's attributes.
+
+    A handler object serves method ``"a.b"`` with its attribute ``a_b`` (dots
+    become underscores; names starting with ``_`` are never served).
+    """
+
+    def __init__(self) -> None:
+        self._methods: dict[str, tuple[Handler, bool]] = {}
+        self.handler: object | None = None
+
+    def register(self, name: str, func: Handler, raw: bool) -> None:
+        self._methods[name] = (func, raw)
+
+    def find(self, name: str) -> tuple[Handler, bool] | None:
+        found = self._methods.get(name)
+        if found is not None:
+            return found
+        attr = name.replace(".", "_")
+        if self.handler is None or not attr or attr.startswith("_"):
+            return None
+        func = getattr(self.handler, attr, None)
+        return (func, getattr(func, "elbus_rpc_raw", False)) if callable(func) else None
+
+    def prepare(self, event: CallEvent) -> tuple[Handler, bool, Any] | bytes:
+        """The handler and its decoded parameters, or the error reply to send instead
+        (-32601 for an unknown method, -32700 for parameters that are not MessagePack)."""
+        found = self.find(event.method)
+        if found is None:
+            return error_payload(event.call_id, RpcError(RpcErrorCode.METHOD_NOT_FOUND, f"method not found: {event.method}"))
+        func, raw = found
+        try:
+            return func, raw, (event.params if raw else decode_params(event.params))
+        except RpcError as exc:
+            return error_payload(event.call_id, exc)
+
+    @staticmethod
+    def result_payload(event: CallEvent, result: Any, raw: bool) -> bytes:
+        """The reply to send for a handler's return value (an error reply when it cannot be encoded)."""
+        try:
+            if raw and not isinstance(result, bytes | bytearray | memoryview | None):
+                raise TypeError(f"a raw method must return bytes, not {type(result).__name__}")
+            return RpcCore.reply(event.call_id, encode_result(result))
+        except Exception as exc:
+            return error_payload(event.call_id, exc)
+
+
+def raw(func: Handler) -> Handler:
+    """Mark a handler object's method as raw: it gets the parameter bytes and returns bytes."""
+    func.elbus_rpc_raw = True  # type: ignore[attr-defined]
+    return func

@@ -1,0 +1,208 @@
+"""RPC over the blocking client (elbus_client): calls block, handlers run in a bounded thread pool."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Protocol
+
+from elbus_spec import (
+    DEFAULT_TIMEOUT,
+    ElbusError,
+    Frame,
+    Kind,
+    QoS,
+    RemoteProtocolError,
+    RpcError,
+    RpcErrorReply,
+    RpcNotification,
+    RpcReply,
+    RpcRequest,
+)
+
+from ._core import RpcCore, decode_result, encode_params, error_payload, timeout_error, transport_error
+from ._handlers import CallEvent, Handler, Methods, NotificationEvent
+
+__all__ = ["SyncRpc", "SyncClient"]
+
+log = logging.getLogger("elbus_rpc")
+
+# How often a blocked call looks whether the client's connection ended.
+_CLOSED_POLL = 0.05
+
+
+class SyncClient(Protocol):
+    """What `SyncRpc` needs from a client."""
+
+    on_frame: Any
+
+    def send(self, target: str, payload: Any = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None: ...
+
+
+class SyncRpc:
+    """The RPC layer on the blocking client; the same surface as `Rpc`, blocking.
+
+    It takes over ``client.on_frame`` (called on the client's reader thread);
+    incoming calls are handed to a pool of ``workers`` threads, so a slow
+    handler never stalls the reader. Replies are matched on the reader thread.
+    `close` (or leaving ``with``) waits for running handlers and stops the pool.
+    """
+
+    def __init__(self, client: SyncClient, *, timeout: float | None = None, workers: int = 8) -> None:
+        if workers < 1:
+            raise ValueError("workers must be positive")
+        self.client = client
+        self.timeout = timeout if timeout is not None else getattr(client, "timeout", DEFAULT_TIMEOUT)
+        self.on_frame: Callable[[Frame], Any] | None = None
+        self.on_notification: Callable[[NotificationEvent], Any] | None = None
+        self._core: RpcCore[concurrent.futures.Future[bytes]] = RpcCore()
+        self._lock = threading.Lock()
+        self._methods = Methods()
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="elbus-rpc")
+        client.on_frame = self._on_frame
+
+    def __enter__(self) -> SyncRpc:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop taking calls and join the handler threads (running handlers finish first)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- serving ---------------------------------------------------------------------
+
+    def method(self, name: str | None = None, *, raw: bool = False) -> Callable[[Handler], Handler]:
+        """Decorator: serve ``name`` with ``func(params, event)``; see `Rpc.method`."""
+
+        def register(func: Handler) -> Handler:
+            self._methods.register(name or func.__name__, func, raw)
+            return func
+
+        return register
+
+    @property
+    def handler(self) -> object | None:
+        """An object serving the methods not registered by decorator; see `Rpc.handler`."""
+        return self._methods.handler
+
+    @handler.setter
+    def handler(self, obj: object | None) -> None:
+        self._methods.handler = obj
+
+    def _on_frame(self, frame: Frame) -> None:
+        if frame.kind is not Kind.MESSAGE:
+            self._callback(self.on_frame, frame, "on_frame")
+            return
+        try:
+            with self._lock:
+                event, waiter = self._core.receive(frame.payload)
+        except RemoteProtocolError as exc:
+            log.warning("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
+            return
+        cls = type(event)
+        if cls is RpcReply:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(event.result)  # type: ignore[attr-defined]
+        elif cls is RpcErrorReply:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(RpcError(event.code, event.message))  # type: ignore[attr-defined]
+        elif cls is RpcRequest:
+            call = CallEvent(frame.sender, event.method, event.params, event.call_id, frame.realtime)  # type: ignore[attr-defined]
+            try:
+                self._pool.submit(self._serve, call)
+            except RuntimeError:
+                log.info("call of %s from %s refused: the RPC layer is closed", call.method, call.sender)
+        elif cls is RpcNotification:
+            note = NotificationEvent(frame.sender, event.data, frame.realtime)  # type: ignore[attr-defined]
+            self._callback(self.on_notification, note, "on_notification")
+
+    @staticmethod
+    def _callback(callback: Callable[[Any], Any] | None, arg: Any, what: str) -> None:
+        if callback is not None:
+            try:
+                callback(arg)
+            except Exception:
+                log.exception("%s callback failed", what)
+
+    def _serve(self, call: CallEvent) -> None:
+        prepared = self._methods.prepare(call)
+        if isinstance(prepared, bytes):
+            payload = prepared
+        else:
+            func, raw, params = prepared
+            try:
+                result = func(params, call)
+            except Exception as exc:
+                payload = error_payload(call.call_id, exc)
+            else:
+                payload = self._methods.result_payload(call, result, raw)
+        if not call.wants_reply:
+            return
+        try:
+            self.client.send(call.sender, payload, qos=call.reply_qos)
+        except ElbusError as exc:
+            log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, exc)
+
+    # --- calling ----------------------------------------------------------------------
+
+    def call(
+        self,
+        target: str,
+        method: str,
+        params: Any = None,
+        *,
+        raw: bool = False,
+        timeout: float | None = None,
+        qos: int = QoS.PROCESSED,
+    ) -> Any:
+        """Call ``method`` of ``target``, block for the result; raises as `Rpc.call`."""
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        waiter: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        with self._lock:
+            call_id, payload = self._core.start_call(method, encode_params(params), waiter)
+        try:
+            self.client.send(target, payload, qos=qos, timeout=limit)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise timeout_error(target, method)
+                try:
+                    result = waiter.result(min(left, _CLOSED_POLL))
+                    break
+                except concurrent.futures.TimeoutError:
+                    if getattr(self.client, "closed", False):
+                        raise transport_error(ElbusError("the client connection is closed")) from None
+        except RpcError:
+            raise
+        except ElbusError as exc:
+            raise transport_error(exc) from exc
+        finally:
+            with self._lock:
+                self._core.forget(call_id)
+        return decode_result(result, raw)
+
+    def call0(self, target: str, method: str, params: Any = None, *, qos: int = QoS.PROCESSED) -> None:
+        """Call without wanting a reply; returns at the broker's ack. Raises as `call`."""
+        self._send(target, RpcCore.request0(method, encode_params(params)), qos)
+
+    def notify(self, target: str, data: Any = b"", *, qos: int = QoS.PROCESSED) -> None:
+        """Send an RPC notification; returns at the broker's ack."""
+        self._send(target, RpcCore.notification(encode_params(data)), qos)
+
+    def _send(self, target: str, payload: bytes, qos: int) -> None:
+        try:
+            self.client.send(target, payload, qos=qos, timeout=self.timeout)
+        except ElbusError as exc:
+            raise transport_error(exc) from exc
+
+    @property
+    def pending(self) -> int:
+        """Calls awaiting a reply."""
+        return self._core.pending
