@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import socket
 
-__all__ = ["is_unix_address", "open_socket"]
+__all__ = ["Endpoint", "is_unix_address", "parse_address", "open_socket"]
 
 _UNIX_SUFFIXES = (".sock", ".socket", ".ipc")
+
+Endpoint = str | tuple[str, int]
 
 
 def is_unix_address(address: str) -> bool:
@@ -15,29 +17,32 @@ def is_unix_address(address: str) -> bool:
     return address.endswith(_UNIX_SUFFIXES) or address.startswith("/")
 
 
-def _tcp_endpoint(address: str) -> tuple[str, int]:
+def parse_address(address: str | os.PathLike[str]) -> Endpoint:
+    """The UNIX socket path, or ``(host, port)`` for TCP; `ValueError` when ``address`` is neither."""
+    address = os.fspath(address)
+    if is_unix_address(address):
+        return address
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit():
+    if not sep or not host or not port.isdigit() or int(port) > 0xFFFF:
         raise ValueError(f"not a UNIX socket path nor host:port: {address!r}")
     return host.strip("[]"), int(port)  # "[::1]:7777" names an IPv6 host
 
 
-def open_socket(address: str | os.PathLike[str], timeout: float) -> socket.socket:
-    """A socket connected to ``address`` with ``timeout`` for the connect itself.
+def open_socket(endpoint: Endpoint, timeout: float) -> socket.socket:
+    """A socket connected to ``endpoint`` with ``timeout`` for the connect itself.
 
     TCP sockets get TCP_NODELAY: frames are written whole, so Nagle's
-    algorithm would only add latency. Raises `ValueError` for an address
-    that is neither form, `OSError` when the connection fails.
+    algorithm would only add latency. Raises `OSError` when the connection
+    fails.
     """
-    address = os.fspath(address)
-    if not is_unix_address(address):
-        sock = socket.create_connection(_tcp_endpoint(address), timeout)
+    if not isinstance(endpoint, str):
+        sock = socket.create_connection(endpoint, timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
-        sock.connect(address)
+        sock.connect(endpoint)
     except BaseException:
         sock.close()
         raise

@@ -47,7 +47,7 @@ from elbus_spec import (
     primary_name,
 )
 
-from ._address import open_socket
+from ._address import open_socket, parse_address
 from ._errors import ConnectionClosed
 from ._frame_queue import FrameQueue
 from ._pending import DONE, Pending
@@ -105,6 +105,9 @@ class Client:
     Received frames go to a queue of ``queue_size`` frames read by `receive`
     or by iterating the client, or, when ``on_frame`` is set, to that
     callback, called on the reader thread.
+
+    Raises `ValueError` for an address that is neither form and
+    `elbus_spec.LocalProtocolError` for a name the protocol cannot carry.
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class Client:
         if timeout <= 0 or ping_interval <= 0:
             raise ValueError("timeout and ping_interval must be positive")
         self.address = os.fspath(address)
+        self._endpoint = parse_address(self.address)
         self.name = name
         self.timeout = timeout
         self.ping_interval = ping_interval
@@ -158,7 +162,7 @@ class Client:
         """
         if self._sock is not None or self._close_reason is not None:
             raise ConnectionClosed("a client connects only once; create a new one")
-        sock = open_socket(self.address, self.timeout)
+        sock = open_socket(self._endpoint, self.timeout)
         try:
             early = self._handshake(sock)
         except BaseException:
@@ -257,8 +261,6 @@ class Client:
             self._pending = {}
         if reason != "closed by the client":
             _log.info("connection of %r to %s ended: %s", self.name, self.address, reason)
-        self._closed_event.set()
-        self._queue.close(reason)
         sock = self._sock
         if sock is not None:
             try:
@@ -267,6 +269,8 @@ class Client:
                 pass  # already disconnected
         for waiter in pending.values():
             waiter._fail(reason)
+        self._queue.close(reason)
+        self._closed_event.set()  # last: whoever sees the client closed sees every wait failed
 
     # --- background threads ------------------------------------------------------------
 
@@ -342,7 +346,12 @@ class Client:
             self._sock.sendall(data)
         except OSError as exc:
             # A partly written frame leaves the stream unusable: the connection ends here.
-            reason = "the broker did not read for too long" if isinstance(exc, TimeoutError) else f"write failed: {exc}"
+            if isinstance(exc, TimeoutError):
+                reason = "the broker did not read for too long"
+            elif isinstance(exc, BrokenPipeError | ConnectionResetError):
+                reason = "the broker closed the connection"
+            else:
+                reason = f"write failed: {exc}"
             self._lose(reason)
             raise ConnectionClosed(self._close_reason or reason) from exc
 
