@@ -1,0 +1,339 @@
+"""What each ``elbus`` command does, over the asyncio client and the RPC layer.
+
+Every command connects one client (the benchmark several), does its work
+within the ``--timeout`` and prints through `output`. Failures become
+`CliError` with the exit code that says what failed: the broker's answer
+(1), the input (2) or the connection (3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgpack
+
+import elbus_aio
+import elbus_rpc
+from elbus_spec import BROKER_NAME, BrokerError, Code, ElbusError, Frame, RpcError
+
+from .benchmark import STAGES, run_benchmark
+from .errors import CliError, ExitCode
+from .output import FrameRecord, format_decoded, format_mapping, format_number, render_table, to_json
+from .payload import ParamsError, decode_payload, params_from_document, params_from_pairs
+from .progress import Progress
+
+__all__ = ["Settings", "run"]
+
+_KINDS = {elbus_aio.Message: "message", elbus_aio.Broadcast: "broadcast", elbus_aio.Publication: "publication"}
+_CLIENT_COLUMNS = ("name", "kind", "source", "port", "r_frames", "r_bytes", "w_frames", "w_bytes", "queue", "instances")
+
+
+def _emit(text: str) -> None:
+    # Flushed per line so that `elbus listen | grep …` sees frames as they come.
+    print(text, flush=True)
+
+
+def _code_name(code: int) -> str:
+    try:
+        return f"{Code(code).name} (0x{code:02x})"
+    except ValueError:
+        return f"0x{code:02x}"
+
+
+def _read_stdin() -> bytes:
+    """Everything on stdin; says so on a terminal, where the user may not expect to type."""
+    if sys.stdin.isatty():
+        print("elbus: reading the payload from stdin, end with Ctrl-D", file=sys.stderr, flush=True)
+    return sys.stdin.buffer.read()
+
+
+def _payload(args: argparse.Namespace) -> bytes:
+    return _read_stdin() if args.payload is None else args.payload.encode()
+
+
+def _params(pairs: list[str]) -> bytes:
+    try:
+        if pairs == ["-"]:
+            return params_from_document(_read_stdin())
+        return params_from_pairs(pairs)
+    except ParamsError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The connection and output settings every command gets."""
+
+    address: str
+    name: str
+    timeout: float
+    json: bool
+
+
+async def _connect(settings: Settings, name: str) -> elbus_aio.Client:
+    """A connected client named ``name``; connection failures become exit code 3 (a bad address 2)."""
+    try:
+        return await elbus_aio.connect(settings.address, name, timeout=settings.timeout)
+    except ValueError as exc:
+        raise CliError(f"bad broker address {settings.address!r}: {exc}", ExitCode.USAGE) from None
+    except BrokerError as exc:
+        raise CliError(
+            f"the broker at {settings.address} refused the name {name!r}: {_code_name(exc.code)}", ExitCode.CONNECTION
+        ) from None
+    except (OSError, ElbusError) as exc:
+        # TimeoutError is an OSError; ConnectionClosed (an ElbusError) is a hang-up during the handshake.
+        reason = str(exc) or type(exc).__name__
+        raise CliError(f"cannot connect to the broker at {settings.address}: {reason}", ExitCode.CONNECTION) from None
+
+
+@contextlib.asynccontextmanager
+async def _client(settings: Settings) -> AsyncIterator[elbus_aio.Client]:
+    """The command's client, closed on the way out."""
+    client = await _connect(settings, settings.name)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@contextlib.contextmanager
+def _reported(what: str) -> Iterator[None]:
+    """Turn a failed ack, an RPC error or a lost connection during ``what`` into `CliError`."""
+    try:
+        yield
+    except BrokerError as exc:
+        raise CliError(f"{what} failed: {_code_name(exc.code)}") from None
+    except RpcError as exc:
+        message = exc.message.decode("utf-8", "replace") if isinstance(exc.message, bytes) else exc.message
+        raise CliError(f"{what} failed: RPC error {exc.code}" + (f": {message}" if message else "")) from None
+    except elbus_aio.ConnectionClosed:
+        raise CliError(f"{what} failed: the connection to the broker was lost", ExitCode.CONNECTION) from None
+
+
+async def _within(settings: Settings, what: str, operation: Awaitable[Any]) -> Any:
+    """``operation``'s result within ``--timeout``; failures become `CliError` (see `_reported`)."""
+    with _reported(what):
+        try:
+            async with asyncio.timeout(settings.timeout):
+                return await operation
+        except TimeoutError:
+            raise CliError(f"{what} failed: no answer within {settings.timeout:g} s") from None
+
+
+async def _send(args: argparse.Namespace, settings: Settings) -> None:
+    payload = _payload(args)
+    async with _client(settings) as client:
+        await _within(settings, f"send to {args.target!r}", client.send(args.target, payload, qos=args.qos))
+
+
+async def _broadcast(args: argparse.Namespace, settings: Settings) -> None:
+    payload = _payload(args)
+    async with _client(settings) as client:
+        await _within(settings, f"broadcast to {args.mask!r}", client.broadcast(args.mask, payload, qos=args.qos))
+
+
+async def _publish(args: argparse.Namespace, settings: Settings) -> None:
+    payload = _payload(args)
+    async with _client(settings) as client:
+        await _within(settings, f"publish to {args.topic!r}", client.publish(args.topic, payload, qos=args.qos))
+
+
+def _print_record(record: FrameRecord, settings: Settings) -> None:
+    _emit(to_json(record.as_dict(), lines=True) if settings.json else record.as_text())
+
+
+def _frame_record(frame: Frame) -> FrameRecord:
+    return FrameRecord(
+        datetime.now().astimezone(), _KINDS[type(frame)], frame.sender, frame.topic, decode_payload(frame.payload), frame.realtime
+    )
+
+
+async def _subscribe(client: elbus_aio.Client, topics: list[str], settings: Settings) -> None:
+    if topics:
+        await _within(settings, "subscribe", client.subscribe(*topics))
+
+
+def _listening(client: elbus_aio.Client) -> None:
+    # Always on stderr: it tells people (and scripts) that frames will now be seen.
+    print(f"elbus: listening as {client.name} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+
+
+async def _listen(args: argparse.Namespace, settings: Settings) -> None:
+    async with _client(settings) as client:
+        await _subscribe(client, args.topics, settings)
+        _listening(client)
+        async for frame in client:
+            _print_record(_frame_record(frame), settings)
+    raise CliError("the connection to the broker was lost", ExitCode.CONNECTION)
+
+
+class _EveryMethod:
+    """An RPC handler object serving every method name: it shows the call and replies with nothing.
+
+    `elbus_rpc.Rpc` asks its handler object for the attribute named after
+    the method; answering every such lookup makes ``rpc listen`` see all
+    calls, as the original does.
+    """
+
+    def __init__(self, show: Callable[[FrameRecord], None]) -> None:
+        self._show = show
+
+    def __getattr__(self, attribute: str) -> Callable[[bytes, Any], bytes]:
+        if attribute.startswith("_"):  # never pose as a dunder or private attribute
+            raise AttributeError(attribute)
+        return self._print_call
+
+    @elbus_rpc.raw
+    def _print_call(self, params: bytes, call: Any) -> bytes:
+        now = datetime.now().astimezone()
+        self._show(FrameRecord(now, "rpc.call", call.sender, None, decode_payload(params), call.realtime, call.method))
+        return b""
+
+
+async def _rpc_listen(args: argparse.Namespace, settings: Settings) -> None:
+    async with _client(settings) as client:
+        # The RPC layer runs our printing in its callbacks, where a closed stdout would only be
+        # logged: carry it out to end the command as `listen` does.
+        stdout_gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def show(record: FrameRecord) -> None:
+            try:
+                _print_record(record, settings)
+            except BrokenPipeError as exc:
+                if not stdout_gone.done():
+                    stdout_gone.set_exception(exc)
+
+        def show_notification(note: Any) -> None:
+            now = datetime.now().astimezone()
+            show(FrameRecord(now, "rpc.notification", note.sender, None, decode_payload(note.data), note.realtime))
+
+        rpc = elbus_rpc.Rpc(client)
+        rpc.handler = _EveryMethod(show)
+        rpc.on_frame = lambda frame: show(_frame_record(frame))
+        rpc.on_notification = show_notification
+        await _subscribe(client, args.topics, settings)
+        _listening(client)
+        closed = asyncio.ensure_future(client.wait_closed())
+        try:
+            await asyncio.wait((closed, stdout_gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+        if stdout_gone.done():
+            stdout_gone.result()  # raises the BrokenPipeError
+    raise CliError("the connection to the broker was lost", ExitCode.CONNECTION)
+
+
+async def _rpc_notify(args: argparse.Namespace, settings: Settings) -> None:
+    payload = _payload(args)
+    async with _client(settings) as client:
+        rpc = elbus_rpc.Rpc(client, timeout=settings.timeout)
+        await _within(settings, f"notify {args.target!r}", rpc.notify(args.target, payload))
+
+
+async def _rpc_call0(args: argparse.Namespace, settings: Settings) -> None:
+    params = _params(args.params)
+    async with _client(settings) as client:
+        rpc = elbus_rpc.Rpc(client, timeout=settings.timeout)
+        await _within(settings, f"call0 {args.target} {args.method}", rpc.call0(args.target, args.method, params))
+
+
+async def _rpc_call(args: argparse.Namespace, settings: Settings) -> None:
+    params = _params(args.params)
+    async with _client(settings) as client:
+        rpc = elbus_rpc.Rpc(client, timeout=settings.timeout)
+        with _reported(f"call {args.target} {args.method}"):  # the RPC layer applies the timeout: error -32120
+            result = await rpc.call(args.target, args.method, params, raw=True)
+    if settings.json:
+        _emit(to_json(decode_payload(result).value if result else None))
+    elif result:
+        _emit(format_decoded(decode_payload(result)))
+
+
+async def _broker_call(settings: Settings, method: str) -> Any:
+    """The MessagePack result of a ``.broker`` core method (they take no params)."""
+    async with _client(settings) as client:
+        rpc = elbus_rpc.Rpc(client, timeout=settings.timeout)
+        with _reported(f"broker {method}"):
+            result = await rpc.call(BROKER_NAME, method, b"", raw=True)
+    try:
+        return msgpack.unpackb(result, raw=False, strict_map_key=False)
+    except ValueError:
+        raise CliError(f"broker {method}: the result is not MessagePack: {bytes(result[:64]).hex()}") from None
+
+
+async def _broker_mapping(args: argparse.Namespace, settings: Settings) -> None:
+    method = args.action.removeprefix("broker.")
+    result = await _broker_call(settings, method)
+    if settings.json:
+        _emit(to_json(result))
+    elif method == "test":
+        if not (isinstance(result, dict) and result.get("ok") is True):
+            raise CliError(f"broker test: the broker answered {to_json(result, lines=True)} instead of ok")
+        _emit("OK")
+    else:
+        _emit(format_mapping(result) if isinstance(result, dict) else to_json(result))
+
+
+async def _broker_client_list(args: argparse.Namespace, settings: Settings) -> None:
+    result = await _broker_call(settings, "client.list")
+    clients = result.get("clients") if isinstance(result, dict) else None
+    if not isinstance(clients, list):
+        raise CliError("broker client.list: the result has no client list")
+    # The command's own connection is not one of the clients the user asks about.
+    clients = [entry for entry in clients if isinstance(entry, dict) and entry.get("name") != settings.name]
+    if settings.json:
+        _emit(to_json(clients))
+    else:
+        _emit(render_table(_CLIENT_COLUMNS, [[entry.get(column) for column in _CLIENT_COLUMNS] for entry in clients]))
+
+
+async def _benchmark(args: argparse.Namespace, settings: Settings) -> None:
+    with _reported("benchmark"):
+        report = await run_benchmark(
+            lambda name: _connect(settings, name),
+            settings.name,
+            workers=args.workers,
+            iters=args.iters,
+            payload_size=args.payload_size,
+            stages=args.stages or STAGES,
+            progress=Progress(sys.stderr),
+        )
+    if settings.json:
+        _emit(to_json(report.as_dict()))
+        return
+    _emit(
+        f"{report.workers} worker(s), {format_number(report.workers * report.iters_per_worker)} iters, "
+        f"{format_number(report.iters_per_worker)} iters/worker, {format_number(report.payload_size)} byte(s) payload"
+    )
+    rows = [[result.stage, result.iters, round(result.seconds, 3), round(result.iters_per_second)] for result in report.results]
+    _emit(render_table(("stage", "iters", "seconds", "iters/s"), rows))
+
+
+_ACTIONS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[None]]] = {
+    "listen": _listen,
+    "send": _send,
+    "broadcast": _broadcast,
+    "publish": _publish,
+    "rpc.listen": _rpc_listen,
+    "rpc.notify": _rpc_notify,
+    "rpc.call0": _rpc_call0,
+    "rpc.call": _rpc_call,
+    "broker.info": _broker_mapping,
+    "broker.stats": _broker_mapping,
+    "broker.test": _broker_mapping,
+    "broker.client.list": _broker_client_list,
+    "benchmark": _benchmark,
+}
+
+
+async def run(action: str, args: argparse.Namespace, settings: Settings) -> int:
+    """Run command ``action`` with its parsed ``args``; returns the exit code or raises `CliError`."""
+    await _ACTIONS[action](args, settings)
+    return ExitCode.OK
