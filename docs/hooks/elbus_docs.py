@@ -1,11 +1,12 @@
 """mkdocs hooks of the documentation site (``hooks:`` in mkdocs.yml).
 
-On every build: the protocol reference is rendered from the spec and the API
-reference pages are generated for every package of the repository, both as
-in-memory files that replace the ``protocol/index.md`` and ``api/index.md``
-entries of the nav with their page lists; and every python example of a
-guide page is checked to carry an example marker, so that the docs test
-runs it.
+On every build: the protocol reference is rendered from the spec, the API
+reference pages are generated for every package of the build, and the
+conformance traces are rendered by the conformance suite when it is part of
+the build. They are in-memory files; the ``protocol/index.md``,
+``api/index.md`` and ``conformance.md`` entries of the nav become sections
+listing them. Every python example of a guide page is checked to carry an
+example marker, so that the docs test runs it.
 """
 
 from __future__ import annotations
@@ -16,40 +17,50 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))  # mkdocs loads this file alone; its siblings are plain modules
 
-from api_pages import API_DIR, render_api_pages
+from api_pages import API_DIR, documented_packages, render_api_pages
 from examples import MarkerError, find_examples
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 from protocol_pages import PROTOCOL_DIR, render_protocol_pages
+from trace_pages import render_trace_pages
 
 _generated: dict[str, tuple[str, str]] = {}
 
 
-def _expand(nav: list[Any], placeholder: str, pages: dict[str, tuple[str, str]]) -> bool:
-    """Replace the nav entry whose target is ``placeholder`` by the list of generated pages."""
+def _expand(nav: list[Any], placeholder: str, entries: list[dict[str, str]]) -> bool:
+    """Turn the nav entry whose target is ``placeholder`` into a section of ``entries``."""
     for i, item in enumerate(nav):
         if isinstance(item, dict):
             ((title, target),) = item.items()
             if target == placeholder:
-                nav[i] = {title: [{nav_title: path} for path, (nav_title, _) in pages.items()]}
+                nav[i] = {title: entries}
                 return True
-            if isinstance(target, list) and _expand(target, placeholder, pages):
+            if isinstance(target, list) and _expand(target, placeholder, entries):
                 return True
     return False
+
+
+def _entries(pages: dict[str, tuple[str, str]]) -> list[dict[str, str]]:
+    return [{nav_title: path} for path, (nav_title, _) in pages.items()]
 
 
 def on_config(config: MkDocsConfig) -> MkDocsConfig:
     try:
         protocol = render_protocol_pages()
         api = render_api_pages()
+        traces = render_trace_pages(list(documented_packages()))
     except (ValueError, ImportError) as exc:
-        raise PluginError(f"generated reference: {exc}") from exc
+        raise PluginError(f"generated pages: {exc}") from exc
     _generated.clear()
-    for placeholder, pages in ((f"{PROTOCOL_DIR}/index.md", protocol), (f"{API_DIR}/index.md", api)):
-        if not _expand(config.nav or [], placeholder, pages):
+    sections = [(f"{PROTOCOL_DIR}/index.md", _entries(protocol)), (f"{API_DIR}/index.md", _entries(api))]
+    if traces:
+        sections.append(("conformance.md", [{"Overview": "conformance.md"}, *_entries(traces)]))
+    for placeholder, entries in sections:
+        if not _expand(config.nav or [], placeholder, entries):
             raise PluginError(f"mkdocs.yml: the nav needs an entry pointing at {placeholder}")
+    for pages in (protocol, api, traces):
         _generated.update(pages)
     return config
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -68,6 +69,54 @@ def test_api_reference_has_every_public_name(site: Path, package: str) -> None:
     names = importlib.import_module(package).__all__
     assert names
     assert [name for name in names if name not in anchors] == []
+
+
+def _tree_packages() -> dict[str, str]:
+    """``import name -> directory`` of every installed package of the repository's tree."""
+    found = {}
+    for pyproject in sorted(REPO.glob("*/pyproject.toml")):
+        names = [p.parent.name for p in (pyproject.parent / "src").glob("*/__init__.py")]
+        if len(names) == 1 and importlib.util.find_spec(names[0]) is not None:
+            found[names[0]] = pyproject.parent.name
+    return found
+
+
+@pytest.fixture(scope="module")
+def full_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The site of a copy of the repository whose Makefile installs every package of the tree.
+
+    Whatever the root Makefile lists today, this proves the reference builds
+    strictly for each package as soon as it joins the build.
+    """
+    packages = _tree_packages()
+    repo = tmp_path_factory.mktemp("repo")
+    shutil.copytree(DOCS, repo / "docs", ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    shutil.copy(REPO / "mkdocs.yml", repo / "mkdocs.yml")
+    for directory in packages.values():
+        (repo / directory).symlink_to(REPO / directory)
+    (repo / "Makefile").write_text(f"PACKAGES := {' '.join(packages.values())}\n")
+    result = mkdocs_build(repo / "mkdocs.yml", repo / "site")
+    assert result.returncode == 0, result.stderr
+    return repo / "site", packages
+
+
+def test_api_reference_of_every_package_in_the_tree(full_site: tuple[Path, dict[str, str]]) -> None:
+    site, packages = full_site
+    assert "elbus_spec" in packages
+    for package in packages:
+        html = (site / "api" / package / "index.html").read_text()
+        anchors = set(re.findall(rf'id="{re.escape(package)}\.([^"]+)"', html))
+        names = importlib.import_module(package).__all__
+        assert [name for name in names if name not in anchors] == [], package
+
+
+def test_conformance_traces_are_pages_when_the_suite_is_built(full_site: tuple[Path, dict[str, str]]) -> None:
+    site, packages = full_site
+    if "elbus_conformance" not in packages:
+        pytest.skip("elbus_conformance is not installed")
+    index = (site / "conformance" / "traces" / "index.html").read_text()
+    groups = [p.name for p in (site / "conformance" / "traces").iterdir() if p.is_dir()]
+    assert groups and all(f'href="{group}/"' in index for group in groups)
 
 
 def test_protocol_reference_shows_every_structure_and_example(site: Path) -> None:
