@@ -1,0 +1,51 @@
+"""Where the shipped traces live and how to pick them by name.
+
+The traces directory sits beside the package in a checkout
+(``conformance/traces``) and inside it in a wheel; ``recorded/`` holds the
+traces imported from the captures in ``original/``, ``authored/`` those
+written from PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ._format import load_trace
+from ._model import Trace
+
+__all__ = ["traces_dir", "trace_files", "load_traces", "UnknownTrace"]
+
+_SUBDIRS = ("recorded", "authored")
+
+
+class UnknownTrace(LookupError):
+    """A trace name that no shipped trace has."""
+
+
+def traces_dir() -> Path:
+    """The shipped traces directory; raises FileNotFoundError when the installation has none."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "traces", here.parents[1] / "traces"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("no traces directory beside or inside the elbus_conformance package")
+
+
+def trace_files(directory: Path | None = None) -> list[Path]:
+    """Every trace file, recorded first, each subdirectory sorted by name."""
+    root = directory or traces_dir()
+    return [path for sub in _SUBDIRS for path in sorted((root / sub).glob("*.trace"))]
+
+
+def load_traces(names: Iterable[str] = (), directory: Path | None = None) -> list[Trace]:
+    """The named traces (all when ``names`` is empty) in catalogue order; raises UnknownTrace or TraceSyntaxError."""
+    traces = [load_trace(path) for path in trace_files(directory)]
+    wanted = list(names)
+    if not wanted:
+        return traces
+    by_name = {trace.name: trace for trace in traces}
+    missing = [name for name in wanted if name not in by_name]
+    if missing:
+        raise UnknownTrace(f"no trace named {', '.join(missing)} (known: {', '.join(sorted(by_name))})")
+    return [by_name[name] for name in wanted]
