@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from elbus_bench import wire
-from elbus_bench.brokers import BrokerProcess, ours_available
+from elbus_bench.brokers import BrokerProcess
 from elbus_bench.measure import FANOUT_SUBSCRIBERS, RPC_BROKER_STAGES, STAGES
-
-BROKERS = ["ceiling", pytest.param("ours", marks=pytest.mark.skipif(not ours_available(), reason="our broker is not installed"))]
-
-
-@pytest.fixture(params=BROKERS)
-async def broker(request: pytest.FixtureRequest):
-    async with BrokerProcess(request.param) as running:
-        yield running
 
 
 async def test_every_stage_counts_exactly(broker: BrokerProcess) -> None:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-__all__ = ["BrokerProcess", "BrokerStartError", "free_port", "ours_available", "nats_available"]
+__all__ = ["BrokerProcess", "BrokerStartError", "free_port", "nats_available", "ours_available", "sync_available"]
 
 
 class BrokerStartError(RuntimeError):
@@ -43,6 +43,16 @@ def ours_available() -> bool:
     return True
 
 
+def sync_available() -> bool:
+    """True when our blocking client is installed (with the RPC layer, which has its blocking `SyncRpc`)."""
+    try:
+        import elbus_client  # noqa: F401
+        import elbus_rpc  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def nats_available() -> bool:
     """True when the nats-server binary and the nats-py client are both installed."""
     try:
@@ -56,11 +66,12 @@ class BrokerProcess:
     """One broker under test: ``kind`` is ``"ceiling"``, ``"ours"`` or ``"nats"``.
 
     The address is a UNIX socket in a private temporary directory, or
-    ``127.0.0.1:<free port>`` with ``tcp=True`` (always TCP for NATS).
+    ``127.0.0.1:<free port>`` with ``tcp=True`` (always TCP for NATS). ``loop``
+    (``"uvloop"`` or ``"asyncio"``) is the event loop of an elbus broker.
     """
 
-    def __init__(self, kind: str, *, tcp: bool = False) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, *, tcp: bool = False, loop: str = "uvloop") -> None:
+        self.kind, self.loop = kind, loop
         self._dir = tempfile.TemporaryDirectory(prefix="elbus-bench-")
         if tcp or kind == "nats":
             self.address = f"127.0.0.1:{free_port()}"
@@ -84,7 +95,7 @@ class BrokerProcess:
         if self.kind == "nats":
             host, _, port = self.address.rpartition(":")
             return [shutil.which("nats-server") or "nats-server", "-a", host, "-p", port]
-        return [sys.executable, "-m", "elbus_bench.serve", self.kind, self.address]
+        return [sys.executable, "-m", "elbus_bench.serve", self.kind, self.address, self.loop]
 
     async def start(self, timeout: float = 10.0) -> None:
         """Spawn the broker and wait until it accepts a connection (and greets, for elbus brokers).

@@ -11,6 +11,7 @@ __all__ = [
     "LATENCY_STAGES",
     "RPC_BROKER_STAGES",
     "STAGES",
+    "SYNC_STAGES",
     "Measurement",
     "StageError",
     "Tick",
@@ -31,6 +32,7 @@ STAGES = (
 )
 RPC_BROKER_STAGES = frozenset({"rpc.call"})  # served by the broker's own `.broker` client: n/a on the ceiling
 LATENCY_STAGES = frozenset({"rpc.latency"})
+SYNC_STAGES = LATENCY_STAGES  # our blocking client's form: round trips only
 FANOUT_SUBSCRIBERS = 10
 
 

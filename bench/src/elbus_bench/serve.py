@@ -1,9 +1,10 @@
-"""Run one broker under test in this process: ``python -m elbus_bench.serve ceiling|ours ADDRESS``.
+"""Run one broker under test in this process: ``python -m elbus_bench.serve ceiling|ours ADDRESS [uvloop|asyncio]``.
 
 Each broker runs in its own subprocess so that the load generator and the
 broker never share a core or a GIL. The file-descriptor limit is raised to its
-hard maximum first (the memory stage connects 10,000 clients). SIGTERM or
-SIGINT closes the broker and exits.
+hard maximum first (the memory stage connects 10,000 clients). The event loop
+is uvloop unless ``asyncio`` is asked for. SIGTERM or SIGINT closes the broker
+and exits.
 """
 
 from __future__ import annotations
@@ -53,11 +54,15 @@ async def _run(kind: str, address: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    kind, address = argv or sys.argv[1:]
-    if kind not in ("ceiling", "ours"):
-        raise SystemExit(f"unknown broker {kind!r}: expected 'ceiling' or 'ours'")
+    kind, address, *rest = argv or sys.argv[1:]
+    loop = rest[0] if rest else "uvloop"
+    if kind not in ("ceiling", "ours") or loop not in ("uvloop", "asyncio"):
+        raise SystemExit("usage: python -m elbus_bench.serve ceiling|ours ADDRESS [uvloop|asyncio]")
     raise_fd_limit()
-    uvloop.run(_run(kind, address))
+    if loop == "uvloop":
+        uvloop.run(_run(kind, address))
+    else:
+        asyncio.run(_run(kind, address))
 
 
 if __name__ == "__main__":

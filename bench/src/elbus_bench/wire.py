@@ -215,10 +215,11 @@ async def run_stage(
     workers: int = 2,
     window: int = DEFAULT_WINDOW,
     chunk: int = DEFAULT_CHUNK,
+    stall_timeout: float = 10.0,
 ) -> Measurement:
-    """Run one wire-level stage; raises StageError when any frame is lost, refused or late."""
+    """Run one wire-level stage; raises StageError on a lost or refused frame, or after ``stall_timeout`` s without progress."""
     payload = b"\xa5" * payload_size
-    tick = Tick()
+    tick = Tick(stall_timeout)
     clients: list[WireClient] = []
     try:
         if stage == "publish.fanout":

@@ -1,0 +1,18 @@
+"""Brokers for the tests: the ceiling always, ours when it is installed, each in its own subprocess."""
+
+from __future__ import annotations
+
+import pytest
+from elbus_bench.brokers import BrokerProcess, ours_available
+
+# Our broker runs on the stdlib loop here: under uvloop its connection_made
+# rejects uvloop's transports (it asserts isinstance(transport, asyncio.Transport)).
+OURS_LOOP = "asyncio"
+
+BROKERS = ["ceiling", pytest.param("ours", marks=pytest.mark.skipif(not ours_available(), reason="our broker is not installed"))]
+
+
+@pytest.fixture(params=BROKERS)
+async def broker(request: pytest.FixtureRequest):
+    async with BrokerProcess(request.param, loop=OURS_LOOP if request.param == "ours" else "uvloop") as running:
+        yield running
