@@ -22,7 +22,19 @@ from typing import Any
 import msgpack
 from wire_layout import annotate, diagram, layout_rows
 
-from elbus_spec import PING_FRAME, PROTOCOL_VERSION, Code, QoS, RpcErrorCode, codec, constants, errors, schema
+from elbus_spec import (
+    PING_FRAME,
+    PROTOCOL_VERSION,
+    BrokerConnection,
+    ClientConnection,
+    Code,
+    QoS,
+    RpcErrorCode,
+    codec,
+    constants,
+    errors,
+    schema,
+)
 from elbus_spec.codegen import Field, layout
 
 __all__ = ["PROTOCOL_DIR", "render_protocol_pages"]
@@ -97,8 +109,16 @@ def structures() -> list[Structure]:
         titles = [title for start, title in sections if start < line]
         if not titles:
             raise ValueError(f"structure {attr} is outside every '# --- section ---' of the schema")
-        found.append(Structure(key, attr, doc or comment, titles[-1], layout(construct)))
+        found.append(Structure(key, attr, doc or comment or _rpc_doc(construct), titles[-1], layout(construct)))
     return found
+
+
+def _rpc_doc(construct: Any) -> str:
+    """What an undocumented RPC payload structure is, from the spec's RpcType -> structure table."""
+    for rpc_type, rpc_construct in schema.RPC_TYPES.items():
+        if rpc_construct is construct:
+            return f"The payload of an RPC {rpc_type.name.lower()} (`RpcType.{rpc_type.name}`, first byte `0x{rpc_type:02x}`)."
+    return ""
 
 
 def _title(section: str) -> str:
@@ -188,6 +208,10 @@ def check_coverage(found: Sequence[Example]) -> None:
         raise ValueError(f"protocol reference: no worked example for {missing_structs + missing_encoders}")
 
 
+def _bytes_count(n: int) -> str:
+    return f"{n} byte" if n == 1 else f"{n} bytes"
+
+
 def _render_example(example: Example, by_key: dict[str, Structure]) -> list[str]:
     fields = [by_key[key].fields for key in example.parts]
     segments = annotate(example.data, fields, rpc=example.parts[0].startswith("rpc_"))
@@ -199,9 +223,7 @@ def _render_example(example: Example, by_key: dict[str, Structure]) -> list[str]
         decoded.append(f"`codec.decode_{key}(…)` → `{getattr(codec, f'decode_{key}')(example.data, pos, end)!r}`")
         pos = end
     out = [
-        f"```python\n{example.call}\n```",
-        "",
-        f"`{example.data.hex(' ')}` ({len(example.data)} bytes)",
+        f"`{example.data.hex(' ')}` ({_bytes_count(len(example.data))})",
         "",
         "| offset | bytes | field | value |",
         "|---|---|---|---|",
@@ -213,13 +235,53 @@ def _render_example(example: Example, by_key: dict[str, Structure]) -> list[str]
     return out
 
 
+# --- a whole exchange, played by the sans-IO connections ---------------------------------------
+
+
+def _exchange() -> list[str]:
+    """The bytes of a handshake, a subscription and its ack, as `BrokerConnection` and `ClientConnection` produce them."""
+    broker = BrokerConnection()
+    client = ClientConnection("svc.worker")
+    rows: list[tuple[str, bytes, list[Any]]] = []
+
+    def to_client(data: bytes) -> None:
+        rows.append(("broker → client", data, client.receive_data(data)))
+
+    def to_broker(data: bytes) -> None:
+        rows.append(("client → broker", data, broker.receive_data(data)))
+
+    to_client(broker.greeting())
+    to_broker(client.data_to_send())
+    to_client(broker.data_to_send())
+    to_broker(client.data_to_send())
+    to_client(broker.accept())
+    op_id, frame = client.send_subscribe(["sensors/#"], QoS.PROCESSED)
+    to_broker(frame)
+    to_client(broker.ack(op_id, Code.OK))
+    to_broker(client.ping())
+    out = [
+        "## The exchange",
+        "",
+        "A client connecting, registering as `svc.worker`, subscribing to `sensors/#` and pinging, as the "
+        "spec's sans-IO `BrokerConnection` and `ClientConnection` play it; the last column is what the "
+        "receiving side reports.",
+        "",
+        "| # | direction | bytes | the receiver reports |",
+        "|---:|---|---|---|",
+    ]
+    for number, (direction, data, events) in enumerate(rows, 1):
+        reported = ", ".join(f"`{event!r}`" for event in events) or "nothing yet (it answers next)"
+        out.append(f"| {number} | {direction} | `{data.hex(' ')}` | {reported} |")
+    return [*out, ""]
+
+
 # --- pages ------------------------------------------------------------------------------------
 
 
 def _structure_section(st: Structure) -> list[str]:
     size = sum(f.size or 0 for f in st.fields)
     variable = any(f.size is None for f in st.fields)
-    sized = f"{size} bytes" + (" + a variable part" if variable else "") if size else "variable"
+    sized = _bytes_count(size) + (" + a variable part" if variable else "") if size else "variable"
     out = [
         f"## `{st.attr}` {{#{st.key.replace('_', '-')}}}",
         "",
@@ -237,15 +299,17 @@ def _structure_section(st: Structure) -> list[str]:
 
 def _section_page(section: str, members: list[Structure], found: list[Example], by_key: dict[str, Structure]) -> str:
     out = [f"# {_title(section)}", "", _GENERATED_NOTE]
+    keys = {st.key for st in members}
+    if "greeting" in keys:
+        out += _exchange()
     for st in members:
         out += _structure_section(st)
-    keys = {st.key for st in members}
     mine = [ex for ex in found if ex.parts[0] in keys]
     if mine:
         out += ["## Worked examples", ""]
         for example in mine:
-            title = " + ".join(f"`{by_key[key].attr}`" for key in example.parts)
-            out += [f"### {title}: `{example.call.split('(')[0]}`", ""]
+            parts = " + ".join(by_key[key].attr for key in example.parts)
+            out += [f"### `{example.call}`", "", f"Structures: {parts}.", ""]
             out += _render_example(example, by_key)
     return "\n".join(out)
 
@@ -268,7 +332,7 @@ def _enum_rows(enum: type[IntEnum]) -> tuple[list[str], list[list[str]]]:
             bodies = {"Op": client_bodies, "Kind": server_bodies, "RpcType": {int(k): v for k, v in schema.RPC_TYPES.items()}}
             fallback = getattr(schema, member.name, None) if enum.__name__ == "Kind" else None  # ACK, NOP
             body = bodies[enum.__name__].get(member.value, fallback)
-            row.append(f"`{names[id(body)]}`" if body is not None and id(body) in names else "")
+            row.append(f"`{names[id(body)]}`" if body is not None and id(body) in names else "—")
         rows.append(row)
     header += {
         "Code": ["exception", "meaning"],
