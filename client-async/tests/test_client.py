@@ -122,7 +122,7 @@ async def test_broker_gone_fails_waits_at_once(broker: RoutingBroker) -> None:
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(pending, 2)
     await asyncio.wait_for(a.wait_closed(), 2)
-    assert loop.time() - started < 1  # not the 30 s timeout: the socket closing is enough
+    assert loop.time() - started < 2  # not the 30 s timeout: the socket closing is enough
     assert a.closed
 
 

@@ -249,7 +249,7 @@ async def test_killed_broker_fails_waiting_calls_promptly(broker_kind: str, sock
                     with pytest.raises(RpcError) as exc:
                         await asyncio.wait_for(call, 3)
             assert exc.value.code == -32115
-            assert loop.time() - started < 1
+            assert loop.time() - started < 2  # the 30 s timeouts play no part
     finally:
         if proc.returncode is None:
             proc.kill()

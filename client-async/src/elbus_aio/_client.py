@@ -136,7 +136,7 @@ class Client:
     @property
     def is_connected(self) -> bool:
         """True while registered on a live connection."""
-        return self._session is not None and self._session.is_open
+        return self._session is not None and self._session.ready
 
     @property
     def closed(self) -> bool:
@@ -222,7 +222,7 @@ class Client:
         idle_limit = self.timeout * IDLE_FACTOR
         next_ping = loop.time() + self.ping_interval
         ping = session.conn.ping()
-        while session.is_open:
+        while session.ready:
             now = loop.time()
             if session.read_paused:
                 session.last_received = now
@@ -231,7 +231,7 @@ class Client:
                 session.abort(ConnectionClosed(f"no data from the broker for {idle_limit:g} s"))
                 return
             if now >= next_ping:
-                session.transport.write(ping)  # type: ignore[union-attr]
+                session.write(ping)
                 next_ping = now + self.ping_interval
             await asyncio.sleep(min(next_ping, deadline) - now)
 
@@ -248,7 +248,7 @@ class Client:
                         await session.submit(op_id, data, QoS.PROCESSED)
             except (OSError, TimeoutError, ElbusError) as exc:
                 log.info("%s: reconnect failed: %r", self.name, exc)
-                if self._session is not None and self._session.is_open:
+                if self._session is not None and self._session.ready:
                     self._session.abort(ConnectionClosed(f"renewing subscriptions failed: {exc!r}"))
                 delay = min(delay * 2, self.timeout)
                 continue
@@ -290,8 +290,10 @@ class Client:
         for a target containing NUL. The future fails with the `BrokerError` for the
         ack's code (e.g. `NotRegistered`) or with `ConnectionClosed`.
         """
-        session = self._live()
-        op_id, data = session.conn.send_message(target, _bytes(payload), qos)
+        session = self._session
+        if session is None or not session.ready:
+            session = self._live()
+        op_id, data = session.conn.send_message(target, payload.encode() if type(payload) is str else payload, qos)  # type: ignore[union-attr]
         return session.submit(op_id, data, qos)
 
     def broadcast_nowait(self, mask: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> asyncio.Future[None]:
@@ -308,7 +310,7 @@ class Client:
 
     async def _await(self, make: Callable[[], asyncio.Future[None]]) -> None:
         # Respect backpressure before writing: a cancellation while waiting here
-        # writes nothing; once written (one transport.write), the frame is whole.
+        # writes nothing; once written (whole, into the session's buffer), it goes out whole.
         session = self._live()
         if session.write_paused:
             await session.drain()
