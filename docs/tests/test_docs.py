@@ -7,6 +7,7 @@ processes, against a real broker when they need one.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import importlib.util
@@ -211,3 +212,37 @@ def test_guide_examples_run(page: str, tmp_path: Path) -> None:
         for run, result in results:
             expect = run.example.options.get("expect")
             assert expect is None or expect in result[1], run.describe(result)
+
+
+# --- command lines documented as they are -----------------------------------------------------
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings if option not in ("-h", "--help")}
+
+
+def test_elbusd_page_documents_every_option_and_no_other() -> None:
+    elbusd = pytest.importorskip("elbus_server.elbusd")
+    documented = set(re.findall(r"^\| `(-[^`]+)`(?:, `(--[\w-]+)[^`]*`)?", (DOCS / "elbusd.md").read_text(), re.M))
+    on_page = {word.split()[0] for pair in documented for word in pair if word}
+    assert on_page == _options(elbusd.build_parser())
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str = "elbus") -> dict[str, argparse.ArgumentParser]:
+    """Every leaf command line (``elbus rpc call``) and its parser."""
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found |= _commands(sub, f"{prefix} {name}")
+    return found or {prefix: parser}
+
+
+def test_cli_page_shows_every_command_and_option() -> None:
+    app = pytest.importorskip("elbus_server.cli.app")
+    text = (DOCS / "cli.md").read_text()
+    parser = app.build_parser()
+    commands = _commands(parser)
+    assert [command for command in commands if command not in text] == []
+    options = _options(parser).union(*(_options(sub) for sub in commands.values()))
+    assert sorted(option for option in options if f"`{option}" not in text) == []
