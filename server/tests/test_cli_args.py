@@ -88,6 +88,10 @@ def test_benchmark_stage_names_are_the_originals() -> None:
         ["benchmark", "--payload-size", "-1"],
         ["rpc"],
         ["rpc", "call", "target"],
+        ["broker"],
+        ["send"],
+        ["--timeout", "0", "broker", "test"],
+        ["benchmark", "-w", "0"],
     ],
 )
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -101,11 +101,11 @@ class Result:
     err: str
 
 
-def _command(*args: str) -> list[str]:
+def _command(*args: str | bytes) -> list[str | bytes]:
     return [sys.executable, "-m", "elbus_server.cli", *args]
 
 
-async def elbus(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None) -> Result:
+async def elbus(*args: str | bytes, stdin: bytes = b"", env: dict[str, str] | None = None) -> Result:
     """Run ``elbus ARGS`` to completion (stdin fed and closed) and collect its exit code and output."""
     proc = await asyncio.create_subprocess_exec(
         *_command(*args),
@@ -248,6 +248,16 @@ async def test_send_reads_the_payload_from_stdin(broker: BrokerThread) -> None:
         frame = await receiver.receive(timeout=5)
     assert frame.payload == b"\x00\x01binary\xff"
     assert frame.sender.startswith("elbus-cli.")  # the default name: elbus-cli.<host>.<pid>
+
+
+async def test_arguments_that_are_not_utf8(broker: BrokerThread) -> None:
+    async with peer(broker, unique("receiver")) as receiver:
+        result = await elbus(broker.path, "send", receiver.name, b"a\xffb")  # a payload is bytes: sent as typed
+        assert result.code == 0
+        assert (await receiver.receive(timeout=5)).payload == b"a\xffb"
+    for args in (["send", b"a\xffb", "x"], ["-n", b"a\xffb", "broker", "test"], ["rpc", "call", ".broker", "test", b"k=\xff"]):
+        result = await elbus(broker.path, *args)
+        assert result.code == 2 and "utf-8" in result.err.lower(), (args, result)
 
 
 async def test_send_to_nobody_fails_with_the_code_name(broker: BrokerThread) -> None:
@@ -589,13 +599,9 @@ async def test_bad_address_is_a_usage_error() -> None:
     "args",
     [
         [],
-        ["broker"],
         ["broker", "nothing"],
-        ["send"],
         ["send", "--qos", "4", "x", "y"],
-        ["--timeout", "0", "broker", "test"],
         ["benchmark", "--stage", "no.such.stage"],
-        ["benchmark", "-w", "0"],
     ],
 )
 async def test_usage_errors_exit_2(args: list[str]) -> None:
@@ -610,6 +616,5 @@ async def test_help_documents_address_and_exit_codes() -> None:
     assert result.code == 0
     for text in (DEFAULT_ADDRESS, ENV_ADDRESS, "exit codes", "130", "listen", "benchmark"):
         assert text in result.out
-    for command in (["rpc", "call"], ["broker", "client.list"], ["benchmark"], ["listen"]):
-        sub = await elbus(*command, "--help")
-        assert sub.code == 0 and "usage: elbus" in sub.out
+    sub = await elbus("rpc", "call", "--help")
+    assert sub.code == 0 and "usage: elbus [ADDRESS] rpc call" in sub.out and "true/false" in sub.out

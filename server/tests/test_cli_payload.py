@@ -98,6 +98,12 @@ def test_params_from_bad_pairs_raise(pair: str) -> None:
         params_from_pairs(["ok=1", pair])
 
 
+def test_params_from_pairs_that_are_not_utf8_raise() -> None:
+    # How Python hands over an argument holding the byte 0xff.
+    with pytest.raises(ParamsError, match="UTF-8"):
+        params_from_pairs(["k=\udcff"])
+
+
 def test_params_document_json_is_reencoded_as_msgpack() -> None:
     assert msgpack.unpackb(params_from_document(b'{"a": 1, "l": [true, "x"]}\n')) == {"a": 1, "l": [True, "x"]}
     # "5" is also a valid MessagePack document (the integer 53): JSON wins.

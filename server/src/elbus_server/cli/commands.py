@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import msgpack
 
 import elbus_aio
 import elbus_rpc
-from elbus_spec import BROKER_NAME, BrokerError, Code, ElbusError, Frame, RpcError
+from elbus_spec import BROKER_NAME, BrokerError, Code, ElbusError, Frame, LocalProtocolError, RpcError
 
 from .benchmark import STAGES, run_benchmark
 from .errors import CliError, ExitCode
@@ -55,7 +56,8 @@ def _read_stdin() -> bytes:
 
 
 def _payload(args: argparse.Namespace) -> bytes:
-    return _read_stdin() if args.payload is None else args.payload.encode()
+    # fsencode gives back the argument's bytes as typed, even when they are not UTF-8.
+    return _read_stdin() if args.payload is None else os.fsencode(args.payload)
 
 
 def _params(pairs: list[str]) -> bytes:
@@ -83,6 +85,8 @@ async def _connect(settings: Settings, name: str) -> elbus_aio.Client:
         return await elbus_aio.connect(settings.address, name, timeout=settings.timeout)
     except ValueError as exc:
         raise CliError(f"bad broker address {settings.address!r}: {exc}", ExitCode.USAGE) from None
+    except LocalProtocolError as exc:
+        raise CliError(f"bad client name {name!r}: {exc.reason}", ExitCode.USAGE) from None
     except BrokerError as exc:
         raise CliError(
             f"the broker at {settings.address} refused the name {name!r}: {_code_name(exc.code)}", ExitCode.CONNECTION
@@ -108,6 +112,9 @@ def _reported(what: str) -> Iterator[None]:
     """Turn a failed ack, an RPC error or a lost connection during ``what`` into `CliError`."""
     try:
         yield
+    except LocalProtocolError as exc:
+        # What we were asked to send cannot be encoded, e.g. a target name that is not UTF-8.
+        raise CliError(f"{what}: {exc.reason}", ExitCode.USAGE) from None
     except BrokerError as exc:
         raise CliError(f"{what} failed: {_code_name(exc.code)}") from None
     except RpcError as exc:

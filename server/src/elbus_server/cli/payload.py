@@ -133,7 +133,10 @@ def params_from_pairs(pairs: list[str]) -> bytes:
         if not key:
             raise ParamsError(f"parameter {pair!r} has an empty key")
         params[key] = typed_value(value)
-    return msgpack.packb(params)
+    try:
+        return msgpack.packb(params)
+    except UnicodeEncodeError as exc:  # an argument whose bytes are not UTF-8
+        raise ParamsError(f"parameters must be UTF-8 text: {exc}") from None
 
 
 def params_from_document(document: bytes) -> bytes:
