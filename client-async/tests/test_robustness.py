@@ -180,3 +180,25 @@ async def test_reconnect_registers_and_resubscribes(sock_path: str, broker_proce
             got.append(frame.topic)
         assert got == ["a/1", "b/2"]
     assert sub.closed
+
+
+@pytest.mark.parametrize(
+    ("garbage", "reason"),
+    [
+        (bytes([0x77, 0, 0, 0, 0, 0]), "unknown frame kind 0x77"),
+        (bytes([0x12]) + (1 << 20).to_bytes(4, "little") + b"\x00", "exceeds the maximum 1024"),
+    ],
+)
+async def test_a_broker_breaking_the_protocol_is_dropped(sock_path: str, garbage: bytes, reason: str) -> None:
+    async with RawBroker(sock_path) as raw:
+        client = elbus_aio.Client(sock_path, "app.a", max_frame_length=1024)
+        closed = asyncio.create_task(client.wait_closed())  # waiting before connecting is fine
+        await client.connect()
+        pending = client.send_nowait("app.b", b"x")
+        await asyncio.sleep(0.05)
+        assert raw.writer is not None
+        raw.writer.write(garbage)
+        with pytest.raises(ConnectionClosed, match=reason):
+            await asyncio.wait_for(pending, 2)
+        await asyncio.wait_for(closed, 2)
+        assert client.closed and not client.is_connected

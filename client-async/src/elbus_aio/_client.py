@@ -122,8 +122,7 @@ class Client:
             raise ConnectionClosed("the client is closed")
         if self.is_connected:
             return self
-        if self._closed is None:
-            self._closed = asyncio.get_running_loop().create_future()
+        self._closed_future()
         await self._open()
         return self
 
@@ -143,10 +142,14 @@ class Client:
         """True once the client is closed for good (`close`, or a loss without ``reconnect``)."""
         return self._closed is not None and self._closed.done()
 
+    def _closed_future(self) -> asyncio.Future[None]:
+        if self._closed is None:
+            self._closed = asyncio.get_running_loop().create_future()
+        return self._closed
+
     async def wait_closed(self) -> None:
         """Return once the client is closed for good."""
-        if self._closed is not None:
-            await asyncio.shield(self._closed)
+        await asyncio.shield(self._closed_future())
 
     async def close(self) -> None:
         """Close the connection: written frames are flushed, pending ack waits and receivers
@@ -174,10 +177,9 @@ class Client:
 
     def _finish(self) -> None:
         self._closing = True
-        if self._closed is None:
-            self._closed = asyncio.get_running_loop().create_future()
-        if not self._closed.done():
-            self._closed.set_result(None)
+        closed = self._closed_future()
+        if not closed.done():
+            closed.set_result(None)
         self._wake_receivers()
 
     async def _open(self) -> None:
@@ -209,6 +211,8 @@ class Client:
         if self._closing:
             return
         if self.reconnect:
+            if self._reconnecting is not None and not self._reconnecting.done():
+                return  # lost while the reconnect loop was renewing subscriptions: it retries
             log.warning("%s: %s; reconnecting", self.name, session.error)
             self._reconnecting = asyncio.get_running_loop().create_task(
                 self._reconnect(), name=f"elbus_aio reconnect {self.name}"
