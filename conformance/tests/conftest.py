@@ -19,7 +19,7 @@ from elbus_conformance import Side, Splitter, Stage
 from elbus_conformance._net import open_connection
 
 # How long the reordering relay holds a frame waiting for the next one on the same connection.
-HOLD = 0.3
+HOLD = 0.1
 
 Mutation = Callable[["Relay", Stage, bytes], list[bytes]]
 

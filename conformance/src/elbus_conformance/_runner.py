@@ -9,6 +9,7 @@ skipped wherever they fall.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterable
 
@@ -16,9 +17,12 @@ from ._model import Close, Closed, Comment, Connect, Do, Expect, Send, Silence, 
 from ._net import DEFAULT_TIMING, Pipe, Timing, open_connection
 from ._pattern import example
 from ._report import Failure, TraceResult, count_steps, spaced_hex, step_failure, unit_failure
-from ._stream import FrameTooLong, Side
+from ._stream import FrameTooLong, Side, Stage
 
 __all__ = ["run_trace", "run_traces"]
+
+# How long frames already on their way get to arrive before the trace's connections close.
+_STRAY_WINDOW = 0.02
 
 
 class _Replay:
@@ -95,16 +99,30 @@ class _Replay:
         del self.pipes[step.conn]
         return None
 
-    async def _close(self, pipe: Pipe, step: Close) -> Failure | None:
-        # Whatever already arrived is checked: an extra frame (a duplicate delivery) must not go unnoticed.
+    async def check_strays(self, closing: list[Close]) -> Failure | None:
+        """Fail if a unit no step expects already waits on a connection about to close.
+
+        An extra frame (a duplicate delivery) must not go unnoticed at the
+        end of a trace. A run of closes is checked as a whole before the
+        first of them: leaving may make the broker announce it, and those
+        announcements come after the recording ended.
+        """
+        items = await asyncio.gather(*(self._stray(self.pipes[step.conn]) for step in closing))
+        for step, item in zip(closing, items, strict=True):
+            if item is not None:
+                return step_failure(step, "a unit arrived that the trace does not expect", got=spaced_hex(Side.BROKER, *item))
+        return None
+
+    @staticmethod
+    async def _stray(pipe: Pipe) -> tuple[Stage, bytes] | None:
         try:
-            item = await pipe.read_unit(0.02)
+            return await pipe.read_unit(_STRAY_WINDOW)
         except TimeoutError:
-            item = None
+            return None
+
+    async def _close(self, pipe: Pipe, step: Close) -> Failure | None:
         del self.pipes[step.conn]
         await pipe.close(self.timing.step)
-        if item is not None:
-            return step_failure(step, "a unit arrived that the trace does not expect", got=spaced_hex(Side.BROKER, *item))
         return None
 
     async def close(self) -> None:
@@ -119,12 +137,16 @@ async def run_trace(address: str, trace: Trace, timing: Timing = DEFAULT_TIMING)
     started = time.monotonic()
     run = 0
     failure: Failure | None = None
+    steps = [step for step in trace.steps if not isinstance(step, Comment)]
     try:
-        for step in trace.steps:
-            failure = await replay.step(step)
+        for index, step in enumerate(steps):
+            if isinstance(step, Close) and (index == 0 or not isinstance(steps[index - 1], Close)):
+                closing = list(itertools.takewhile(lambda s: isinstance(s, Close), steps[index:]))
+                failure = await replay.check_strays(closing)  # type: ignore[arg-type]
+            failure = failure or await replay.step(step)
             if failure is not None:
                 break
-            run += not isinstance(step, Comment)
+            run += 1
     finally:
         await replay.close()
     return TraceResult(trace, run, count_steps(trace), failure, time.monotonic() - started)

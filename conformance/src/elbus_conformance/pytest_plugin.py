@@ -26,7 +26,7 @@ import pytest_asyncio
 from ._net import Timing
 from ._player import TracePlayer
 
-__all__ = ["RunningBroker", "BROKER_TIMEOUT", "broker", "trace_player", "free_tcp_port"]
+__all__ = ["RunningBroker", "BROKER_TIMEOUT", "broker", "trace_player", "free_tcp_port", "running_broker"]
 
 # The broker's timeout in tests: long enough for loopback, short enough that a partial-frame trace takes ~1 s.
 BROKER_TIMEOUT = 1.0
@@ -67,21 +67,31 @@ def _socket_dir(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(short, ignore_errors=True)
 
 
+@contextlib.asynccontextmanager
+async def running_broker(directory: Path, timeout: float = BROKER_TIMEOUT) -> AsyncIterator[RunningBroker]:
+    """Start `elbus_server.Broker` on ``directory/broker.sock`` and a free 127.0.0.1 port; closed on exit.
+
+    Skips the calling test when elbus-server is not installed.
+    """
+    server = pytest.importorskip("elbus_server", reason="elbus-server is not installed")
+    options = {"timeout": timeout} if "timeout" in inspect.signature(server.Broker).parameters else {}
+    instance = server.Broker(**options)
+    path = str(directory / "broker.sock")
+    port = free_tcp_port()
+    try:
+        await instance.serve_unix(path)
+        await instance.serve_tcp("127.0.0.1", port)
+        yield RunningBroker(instance, path, f"127.0.0.1:{port}", options.get("timeout", 5.0))
+    finally:
+        await instance.close()
+
+
 @pytest_asyncio.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[RunningBroker]:
     """A real `elbus_server.Broker` on a UNIX socket and a 127.0.0.1 port, closed after the test."""
-    server = pytest.importorskip("elbus_server", reason="elbus-server is not installed")
-    options = {"timeout": BROKER_TIMEOUT} if "timeout" in inspect.signature(server.Broker).parameters else {}
-    instance = server.Broker(**options)
     with _socket_dir(tmp_path) as directory:
-        path = str(directory / "broker.sock")
-        port = free_tcp_port()
-        try:
-            await instance.serve_unix(path)
-            await instance.serve_tcp("127.0.0.1", port)
-            yield RunningBroker(instance, path, f"127.0.0.1:{port}", options.get("timeout", 5.0))
-        finally:
-            await instance.close()
+        async with running_broker(directory) as running:
+            yield running
 
 
 @pytest_asyncio.fixture
