@@ -413,7 +413,9 @@ async def test_rpc_call_params_document_from_stdin(broker: BrokerThread) -> None
         packed = msgpack.packb({"bin": b"\x00\x01"})
         from_msgpack = await elbus(broker.path, "--json", "rpc", "call", server.name, "echo", "-", stdin=packed)
         bad = await elbus(broker.path, "rpc", "call", server.name, "echo", "-", stdin=b"\x81\xa2ok")
+        number = await elbus(broker.path, "rpc", "call", server.name, "echo", "-", stdin=b"49")  # replied as the byte "1"
     assert json.loads(from_json.out) == {"list": [1, "two"], "none": None}
+    assert (number.code, number.out) == (0, "49\n")
     assert json.loads(from_msgpack.out) == {"bin": "0001"}
     assert bad.code == 2 and "neither JSON nor MessagePack" in bad.err
 

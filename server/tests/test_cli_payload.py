@@ -43,6 +43,22 @@ def test_decode_payload_guesses_the_format(payload: bytes, fmt: str, value: obje
     assert (decoded.format, decoded.value) == (fmt, value)
 
 
+@pytest.mark.parametrize(
+    ("payload", "fmt", "value"),
+    [
+        (b"1", "msgpack", 49),  # the integer 49 in MessagePack, not the JSON text 1
+        (b"\xa3abc", "msgpack", "abc"),
+        (b'{"a": 1}', "json", {"a": 1}),  # longer text is never one whole MessagePack document
+        (b"hello", "text", "hello"),
+        (b"", "text", ""),
+        (b"\xc1\x00", "hex", "c100"),
+    ],
+)
+def test_decode_payload_msgpack_first_for_rpc(payload: bytes, fmt: str, value: object) -> None:
+    decoded = decode_payload(payload, msgpack_first=True)
+    assert (decoded.format, decoded.value) == (fmt, value)
+
+
 def test_decode_payload_never_raises_on_any_short_binary() -> None:
     for first in range(256):
         for second in (0x00, 0x41, 0x80, 0xC3, 0xFF):

@@ -200,7 +200,8 @@ class _EveryMethod:
     @elbus_rpc.raw
     def _print_call(self, params: bytes, call: Any) -> bytes:
         now = datetime.now().astimezone()
-        self._show(FrameRecord(now, "rpc.call", call.sender, None, decode_payload(params), call.realtime, call.method))
+        params_shown = decode_payload(params, msgpack_first=True)
+        self._show(FrameRecord(now, "rpc.call", call.sender, None, params_shown, call.realtime, call.method))
         return b""
 
 
@@ -258,9 +259,9 @@ async def _rpc_call(args: argparse.Namespace, settings: Settings) -> None:
         with _reported(f"call {args.target} {args.method}"):  # the RPC layer applies the timeout: error -32120
             result = await rpc.call(args.target, args.method, params, raw=True)
     if settings.json:
-        _emit(to_json(decode_payload(result).value if result else None))
+        _emit(to_json(decode_payload(result, msgpack_first=True).value if result else None))
     elif result:
-        _emit(format_decoded(decode_payload(result)))
+        _emit(format_decoded(decode_payload(result, msgpack_first=True)))
 
 
 async def _broker_call(settings: Settings, method: str) -> Any:

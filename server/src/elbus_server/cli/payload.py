@@ -53,8 +53,29 @@ class Decoded:
     value: Any
 
 
-def decode_payload(payload: bytes) -> Decoded:
-    """What ``payload`` holds: JSON, MessagePack, text, or else hex. Never raises."""
+def _unpack(payload: bytes) -> Decoded | None:
+    if not payload:
+        return None
+    try:
+        # strict_map_key=False: MessagePack maps may have integer keys.
+        return Decoded("msgpack", msgpack.unpackb(payload, raw=False, strict_map_key=False))
+    except ValueError:
+        # Every unpacking failure is a ValueError: truncated or trailing data, a
+        # bad format byte, nesting too deep, a str that is not UTF-8.
+        return None
+
+
+def decode_payload(payload: bytes, *, msgpack_first: bool = False) -> Decoded:
+    """What ``payload`` holds: JSON, MessagePack, text, or else hex. Never raises.
+
+    Text is tried first, as the original does for frames. ``msgpack_first``
+    is for RPC params and results, MessagePack by convention: a reply of
+    the integer 49 is the byte ``1``, which would otherwise read as JSON.
+    Only payloads that are one whole MessagePack document count, so text
+    longer than a byte is never taken for MessagePack.
+    """
+    if msgpack_first and (unpacked := _unpack(payload)) is not None:
+        return unpacked
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -66,13 +87,7 @@ def decode_payload(payload: bytes) -> Decoded:
             except ValueError:
                 pass
         return Decoded("text", text)
-    try:
-        # strict_map_key=False: MessagePack maps may have integer keys.
-        return Decoded("msgpack", msgpack.unpackb(payload, raw=False, strict_map_key=False))
-    except ValueError:
-        # Every unpacking failure is a ValueError: truncated or trailing data, a
-        # bad format byte, nesting too deep, a str that is not UTF-8.
-        return Decoded("hex", payload.hex())
+    return _unpack(payload) or Decoded("hex", payload.hex())
 
 
 def jsonable(value: Any) -> Any:
