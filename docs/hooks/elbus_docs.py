@@ -17,14 +17,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))  # mkdocs loads this file alone; its siblings are plain modules
 
-from api_pages import API_DIR, documented_packages, render_api_pages
-from examples import MarkerError, find_examples
+from docgen_api import API_DIR, documented_packages, render_api_pages
+from docgen_examples import MarkerError, find_examples
+from docgen_protocol import PROTOCOL_DIR, render_protocol_pages
+from docgen_traces import render_trace_pages
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
-from protocol_pages import PROTOCOL_DIR, render_protocol_pages
-from trace_pages import render_trace_pages
 
 _generated: dict[str, tuple[str, str]] = {}
 

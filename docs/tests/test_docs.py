@@ -24,14 +24,14 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 sys.path.insert(0, str(DOCS / "hooks"))
 
-from api_pages import documented_packages  # noqa: E402
-from examples import MarkerError, find_examples, guide_pages, required_modules  # noqa: E402
-from protocol_pages import examples as protocol_examples  # noqa: E402
-from protocol_pages import render_protocol_pages  # noqa: E402
-from wire_layout import annotate  # noqa: E402
+from docgen_api import documented_packages  # noqa: E402
+from docgen_examples import MarkerError, find_examples, guide_pages, required_modules  # noqa: E402
+from docgen_layout import annotate  # noqa: E402
+from docgen_protocol import examples as protocol_examples  # noqa: E402
+from docgen_protocol import render_protocol_pages  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from guide_runner import BrokerThread, ExampleRun, missing_modules, wait_registered  # noqa: E402
+from docs_runner import BrokerThread, ExampleRun, missing_modules, wait_registered  # noqa: E402
 
 from elbus_spec import codec, schema  # noqa: E402
 from elbus_spec.codegen import layout  # noqa: E402

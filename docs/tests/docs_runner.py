@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from examples import DEFAULT_ADDRESS, CodeExample, required_modules
+from docgen_examples import DEFAULT_ADDRESS, CodeExample, required_modules
 
 from elbus_spec import ClientConnection, Refused, Registered
 

@@ -20,7 +20,7 @@ from enum import IntEnum
 from typing import Any
 
 import msgpack
-from wire_layout import annotate, diagram, layout_rows
+from docgen_layout import annotate, diagram, layout_rows
 
 from elbus_spec import (
     PING_FRAME,
