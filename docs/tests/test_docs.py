@@ -27,8 +27,8 @@ sys.path.insert(0, str(DOCS / "hooks"))
 from docgen_api import documented_packages  # noqa: E402
 from docgen_examples import MarkerError, find_examples, guide_pages, required_modules  # noqa: E402
 from docgen_layout import annotate  # noqa: E402
+from docgen_protocol import check_coverage, render_protocol_pages  # noqa: E402
 from docgen_protocol import examples as protocol_examples  # noqa: E402
-from docgen_protocol import render_protocol_pages  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from docs_runner import BrokerThread, ExampleRun, missing_modules, wait_registered  # noqa: E402
@@ -246,3 +246,28 @@ def test_cli_page_shows_every_command_and_option() -> None:
     assert [command for command in commands if command not in text] == []
     options = _options(parser).union(*(_options(sub) for sub in commands.values()))
     assert sorted(option for option in options if f"`{option}" not in text) == []
+
+
+# --- the generators refuse what they cannot describe ---------------------------------------------
+
+
+def test_an_encoder_without_worked_example_is_refused() -> None:
+    found = protocol_examples()
+    check_coverage(found)
+    without_acks = [e for e in found if not e.call.startswith("codec.encode_ack(")]
+    with pytest.raises(ValueError, match="encode_ack"):
+        check_coverage(without_acks)
+
+
+def test_api_packages_come_from_the_makefile(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").write_text("PACKAGES := spec\n")
+    (tmp_path / "spec").symlink_to(REPO / "spec")
+    assert documented_packages(tmp_path) == {"elbus_spec": "spec"}
+    (tmp_path / "Makefile").write_text("PACKAGES := spec ghost\n")
+    (tmp_path / "ghost" / "src" / "elbus_ghost_docs_test").mkdir(parents=True)
+    (tmp_path / "ghost" / "src" / "elbus_ghost_docs_test" / "__init__.py").write_text("")
+    with pytest.raises(ImportError):
+        documented_packages(tmp_path)
+    (tmp_path / "Makefile").write_text("all:\n")
+    with pytest.raises(ValueError, match="PACKAGES"):
+        documented_packages(tmp_path)
