@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from elbus_spec import (
@@ -53,6 +53,11 @@ def _call_soon(callback: Callable[..., Any] | None, arg: Any, tasks: set[asyncio
         log.exception("%s callback failed", what)
 
 
+def _reply_acked(ack: asyncio.Future[None], call: CallEvent) -> None:
+    if not ack.cancelled() and ack.exception() is not None:
+        log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, ack.exception())
+
+
 def _log_failure(task: asyncio.Task[Any], what: str) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("%s callback failed", what, exc_info=task.exception())
@@ -73,9 +78,11 @@ class Rpc:
 
     It takes over ``client.on_frame``; broadcasts and publications go to
     ``rpc.on_frame``, notifications to ``rpc.on_notification`` (functions or
-    coroutine functions). Incoming calls run concurrently, one task each; a
-    handler's exception becomes an error reply (-32603, or the code of an
-    `RpcError` it raises), an unknown method gets -32601. ``timeout`` is the
+    coroutine functions). A handler that is a plain function runs at once on
+    the event loop (keep it short); a coroutine function runs as a task of its
+    own, so calls are served concurrently. A handler's exception becomes an
+    error reply (-32603, or the code of an `RpcError` it raises), an unknown
+    method gets -32601. ``timeout`` is the
     default for `call` (the client's own timeout when not given).
     """
 
@@ -131,32 +138,65 @@ class Rpc:
             if waiter is not None and not waiter.done():
                 waiter.set_exception(RpcError(event.code, event.message))  # type: ignore[attr-defined]
         elif cls is RpcRequest:
-            call = CallEvent(frame.sender, event.method, event.params, event.call_id, frame.realtime)  # type: ignore[attr-defined]
-            task = asyncio.get_running_loop().create_task(self._serve(call))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._serve(CallEvent(frame.sender, event.method, event.params, event.call_id, frame.realtime))  # type: ignore[attr-defined]
         elif cls is RpcNotification:
             note = NotificationEvent(frame.sender, event.data, frame.realtime)  # type: ignore[attr-defined]
             _call_soon(self.on_notification, note, self._tasks, "on_notification")
 
-    async def _serve(self, call: CallEvent) -> None:
+    def _serve(self, call: CallEvent) -> None:
+        """Run the handler: a plain function at once, a coroutine function as a task of its own."""
         prepared = self._methods.prepare(call)
         if isinstance(prepared, bytes):
-            payload = prepared
+            self._reply(call, prepared)
+            return
+        func, raw, params = prepared
+        try:
+            result = func(params, call)
+        except Exception as exc:
+            self._reply(call, self._failure(call, exc))
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.get_running_loop().create_task(self._finish(call, result, raw))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
-            func, raw, params = prepared
-            try:
-                result = func(params, call)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as exc:
-                if not isinstance(exc, RpcError):
-                    log.debug("handler of %s failed", call.method, exc_info=True)
-                payload = error_payload(call.call_id, exc)
-            else:
-                payload = self._methods.result_payload(call, result, raw)
+            self._reply(call, self._methods.result_payload(call, result, raw))
+
+    async def _finish(self, call: CallEvent, pending: Awaitable[Any], raw: bool) -> None:
+        try:
+            result = await pending
+        except Exception as exc:
+            payload = self._failure(call, exc)
+        else:
+            payload = self._methods.result_payload(call, result, raw)
+        self._reply(call, payload)
+
+    @staticmethod
+    def _failure(call: CallEvent, exc: Exception) -> bytes:
+        if not isinstance(exc, RpcError):
+            log.debug("handler of %s failed", call.method, exc_info=True)
+        return error_payload(call.call_id, exc)
+
+    def _reply(self, call: CallEvent, payload: bytes) -> None:
+        """Send the reply without blocking the caller: through ``send_nowait`` when the client
+        has it (one write, the ack checked by a callback), else in a task."""
         if not call.wants_reply:
             return
+        send_nowait = getattr(self.client, "send_nowait", None)
+        if send_nowait is None:
+            task = asyncio.get_running_loop().create_task(self._send_reply(call, payload))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        try:
+            ack = send_nowait(call.sender, payload, qos=call.reply_qos)
+        except ElbusError as exc:
+            log.info("the reply to %s for %s was not sent: %s", call.sender, call.method, exc)
+            return
+        if not ack.done():
+            ack.add_done_callback(lambda fut: _reply_acked(fut, call))
+
+    async def _send_reply(self, call: CallEvent, payload: bytes) -> None:
         try:
             await self.client.send(call.sender, payload, qos=call.reply_qos)
         except ElbusError as exc:
