@@ -12,6 +12,7 @@ import time
 import uuid
 
 import nats
+from nats.errors import NoRespondersError
 
 from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick, percentile
 
@@ -77,6 +78,14 @@ async def _latency(connect: object, subject: str, count: int, payload: bytes) ->
 
     await responder.subscribe(subject, cb=respond)
     await responder.flush()
+    for attempt in range(50):  # untimed warm-up: the first request can race the subscription's registration
+        try:
+            await caller.request(subject, payload, timeout=5)
+            break
+        except NoRespondersError:
+            if attempt == 49:
+                raise
+            await asyncio.sleep(0.02)
     latencies = []
     start = time.perf_counter()
     for _ in range(count):

@@ -16,7 +16,7 @@ def _value(m: dict[str, Any] | None) -> str:
         return "n/a"
     text = f"{m['rate']:,.0f}"
     if "p50_us" in m:
-        text += f" (p50 {m['p50_us']:.0f} µs, p99 {m['p99_us']:.0f} µs)"
+        text += f" p50 {m['p50_us']:.0f}/p99 {m['p99_us']:.0f} µs"
     return text
 
 
@@ -44,9 +44,9 @@ def table(results: Results) -> str:
         "",
     ]
     has_nats = any(k[0] == "nats" for k in results.measurements)
-    head = f"{'stage':<25} {'form':<7} {'unit':<13} {'ours':>40} {'ceiling':>40} {'ours/ceiling':>12}"
+    head = f"{'stage':<25} {'form':<7} {'unit':<13} {'ours':>32} {'ceiling':>32} {'ours/ceiling':>12}"
     if has_nats:
-        head += f" {'NATS':>40} {'ours/NATS':>10}"
+        head += f" {'NATS':>32} {'ours/NATS':>10}"
     lines += [head, "-" * len(head)]
     for stage in (s for s in STAGES if s in c.stages):
         for form in c.forms:
@@ -54,12 +54,12 @@ def table(results: Results) -> str:
                 continue
             ours, ceiling = results.median("ours", form, stage), results.median("ceiling", form, stage)
             unit = (ours or ceiling or {}).get("unit", "")
-            ours_text = results.failures.get(("ours", form, stage), "")[:40] or _value(ours)
-            ceiling_text = results.failures.get(("ceiling", form, stage), "")[:40] or _value(ceiling)
-            row = f"{stage:<25} {form:<7} {unit:<13} {ours_text:>40} {ceiling_text:>40} {_ratio(ours, ceiling):>12}"
+            ours_text = results.failures.get(("ours", form, stage), "")[:32] or _value(ours)
+            ceiling_text = results.failures.get(("ceiling", form, stage), "")[:32] or _value(ceiling)
+            row = f"{stage:<25} {form:<7} {unit:<13} {ours_text:>32} {ceiling_text:>32} {_ratio(ours, ceiling):>12}"
             if has_nats:
                 nats = results.median("nats", "client", stage) if form == "client" else None
-                row += f" {_value(nats) if nats else '':>40} {_ratio(ours, nats):>10}"
+                row += f" {_value(nats) if nats else '':>32} {_ratio(ours, nats):>10}"
             lines.append(row)
     if results.memory:
         lines += ["", "broker memory per idle connected client (RSS delta / clients)"]

@@ -267,43 +267,51 @@ async def _paired(
             for s, p in pairs
         )
 
-    jobs = []
-    for sender, peer in pairs:
-        frame, progress, done = _plan(stage, sender, peer, per, payload)
-        jobs.append((sender, frame, progress, done))
+    jobs = [(sender, *_plan(stage, sender, peer, per, payload)) for sender, peer in pairs]
     start = time.perf_counter()
     await asyncio.gather(*(_pump(s, frame, per, progress, window, chunk) for s, frame, progress, _ in jobs))
     if stage == "send.qos.no":  # a final acknowledged frame: its ack comes after every frame before it was routed
         for sender, peer in pairs:
             assert peer is not None
             sender.transport.write(codec.encode_message_frame(2, 1, peer.name, payload))
-    await tick.until(lambda: alive() and all(done() for *_, done in jobs), describe)
+    expected = [(counter, field, n) for _s, _f, _p, counts in jobs for counter, field, n in counts]
+
+    def reached(field: str) -> bool:
+        return all(getattr(counter, f) >= n for counter, f, n in expected if f == field or field == "*")
+
+    # Timed: until the stage's own end (the fence ack, every ack, every delivery or reply).
+    await tick.until(lambda: alive() and reached(_END[stage]), describe)
     seconds = time.perf_counter() - start
-    # Untimed: the receiving ends must have got exactly what was sent, and nothing may have failed.
-    expect = per + (stage == "send.qos.no")
-    for _sender, peer in pairs:
-        if peer is not None and stage not in ("rpc.call+handle",):
-            await tick.until(lambda p=peer: alive() and p.counter.messages >= expect, describe)
-        if stage == "rpc.call+handle":
-            await tick.until(lambda p=peer: alive() and p.counter.acks >= per, describe)  # type: ignore[union-attr]
-    await asyncio.sleep(0.01)  # let any surplus frame arrive before checking for exact counts
-    for sender, peer in pairs:
-        errors = sender.counter.ack_errors + sender.counter.rpc_errors + (peer.counter.ack_errors if peer else 0)
-        received = peer.counter.messages if peer is not None else sender.counter.messages
-        wanted = expect if stage != "rpc.call+handle" else per
-        if errors or received != wanted:
-            raise StageError(f"{stage}: {errors} errors, {received} of {wanted} delivered: {describe()}")
+    # Untimed: every count must then be exact, with no error code anywhere.
+    await tick.until(lambda: alive() and reached("*"), describe)
+    await asyncio.sleep(0.01)  # let any surplus frame arrive
+    errors = sum(c.counter.ack_errors + c.counter.rpc_errors for c in clients)
+    wrong = [f"{field} {getattr(counter, field)} != {n}" for counter, field, n in expected if getattr(counter, field) != n]
+    if errors or wrong:
+        raise StageError(f"{stage}: {errors} error codes, {wrong}: {describe()}")
     return Measurement(stage, per * workers, seconds, "calls/s" if stage.startswith("rpc") else "frames/s")
+
+
+# The count whose arrival ends the timed part of a stage ("*": all of them).
+_END = {
+    "send.qos.no": "acks",
+    "send.qos.processed": "acks",
+    "send+recv.qos.no": "*",
+    "send+recv.qos.processed": "*",
+    "rpc.call": "*",
+    "rpc.call+handle": "messages",
+    "rpc.call0": "*",
+}
 
 
 def _plan(
     stage: str, sender: WireClient, peer: WireClient | None, per: int, payload: bytes
-) -> tuple[bytes, Callable[[], int], Callable[[], bool]]:
-    """The pre-encoded frame, the in-flight progress counter and the completion test of one pair."""
+) -> tuple[bytes, Callable[[], int], list[tuple[FrameCounter, str, int]]]:
+    """One pair's pre-encoded frame, its in-flight progress count, and the exact counts it must end with."""
     s = sender.counter
     if stage == "rpc.call":
         frame = codec.encode_message_frame(1, 1, ".broker", codec.encode_rpc_request(1, "benchmark.test", payload))
-        return frame, lambda: s.messages, lambda: s.messages >= per and s.acks >= per
+        return frame, lambda: s.messages, [(s, "messages", per), (s, "acks", per)]
     assert peer is not None
     p = peer.counter
     if stage == "rpc.call+handle":
@@ -318,21 +326,18 @@ def _plan(
 
         peer.on_read = answer
         frame = codec.encode_message_frame(1, 1, peer.name, codec.encode_rpc_request(1, "bench.echo", payload))
-        return frame, lambda: s.messages, lambda: s.messages >= per and s.acks >= per
+        return frame, lambda: s.messages, [(s, "messages", per), (s, "acks", per), (p, "messages", per), (p, "acks", per)]
     if stage == "rpc.call0":
         frame = codec.encode_message_frame(1, 1, peer.name, codec.encode_rpc_request(0, "bench.echo", payload))
-        return frame, lambda: p.messages, lambda: s.acks >= per and p.messages >= per
-    qos = 1 if stage.endswith("processed") else 0
-    frame = codec.encode_message_frame(1, qos, peer.name, payload)
-    if stage == "send.qos.no":
-        return frame, lambda: p.messages, lambda: s.acks >= 1
-    if stage == "send.qos.processed":
-        return frame, lambda: min(p.messages, s.acks), lambda: s.acks >= per
-    if stage == "send+recv.qos.no":
-        return frame, lambda: p.messages, lambda: p.messages >= per
-    if stage == "send+recv.qos.processed":
-        return frame, lambda: min(p.messages, s.acks), lambda: p.messages >= per and s.acks >= per
-    raise ValueError(f"unknown stage {stage!r}")
+        return frame, lambda: p.messages, [(s, "acks", per), (p, "messages", per)]
+    if stage not in _END:
+        raise ValueError(f"unknown stage {stage!r}")
+    if stage.endswith("qos.no"):
+        frame = codec.encode_message_frame(1, 0, peer.name, payload)
+        fence = stage == "send.qos.no"  # one acknowledged frame more, sent after the others
+        return frame, lambda: p.messages, [(p, "messages", per + fence), *([(s, "acks", 1)] if fence else [])]
+    frame = codec.encode_message_frame(1, 1, peer.name, payload)
+    return frame, lambda: min(p.messages, s.acks), [(s, "acks", per), (p, "messages", per)]
 
 
 async def _fanout(
