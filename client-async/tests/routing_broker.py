@@ -1,6 +1,7 @@
 """A small routing broker for client tests, on `elbus_spec.BrokerConnection` over real sockets.
 
-It routes messages, broadcasts and publications by the protocol's rules,
+It routes messages, broadcasts and publications by the protocol's rules
+(and the BUS/RT extensions: exclusions, publish-for),
 acknowledges, sends keep-alive NOPs and applies the registration rules
 (busy names, secondaries), so clients can talk to each other before and
 beside the project's real broker. Tests can stop reading from a client
@@ -16,11 +17,14 @@ from elbus_spec import (
     BroadcastRequest,
     BrokerConnection,
     Code,
+    ExcludeRequest,
     MessageRequest,
     ProtocolViolation,
+    PublishForRequest,
     PublishRequest,
     RegistrationRequest,
     SubscribeRequest,
+    UnexcludeRequest,
     UnsubscribeRequest,
     codec,
     primary_name,
@@ -57,6 +61,10 @@ class _Peer(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.name: str | None = None
         self.topics: set[str] = set()
+        self.excluded: set[str] = set()
+
+    def wants(self, topic: str) -> bool:
+        return any(topic_matches(t, topic) for t in self.topics) and not any(topic_matches(t, topic) for t in self.excluded)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -183,16 +191,21 @@ class RoutingBroker:
             for name, target in list(self.clients.items()):
                 if mask_matches(event.mask, name):
                     target.deliver(frame)
-        elif isinstance(event, PublishRequest):
+        elif isinstance(event, PublishRequest | PublishForRequest):
             frame = codec.encode_publication_delivery(int(event.realtime), sender, event.topic, event.payload)
-            for target in list(self.clients.values()):
-                if any(topic_matches(t, event.topic) for t in target.topics):
+            receiver = event.receiver if isinstance(event, PublishForRequest) else None
+            for name, target in list(self.clients.items()):
+                if target.wants(event.topic) and receiver in (None, primary_name(name)):
                     target.deliver(frame)
         elif isinstance(event, SubscribeRequest):
             peer.topics.update(event.topics)
         elif isinstance(event, UnsubscribeRequest):
             peer.topics.difference_update(event.topics)
+        elif isinstance(event, ExcludeRequest):
+            peer.excluded.update(event.topics)
+        elif isinstance(event, UnexcludeRequest):
+            peer.excluded.difference_update(event.topics)
         else:
-            return  # pings and extensions this broker does not implement
+            return  # pings
         if event.needs_ack:
             peer.deliver(BrokerConnection.ack(event.op_id, code))

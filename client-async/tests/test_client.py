@@ -156,3 +156,25 @@ async def test_connect_failures(sock_path: str, kind_broker: Any) -> None:
             await elbus_aio.connect(kind_broker.address, "app.a")
     assert elbus_aio.is_unix_address("/run/x") and elbus_aio.is_unix_address("x.ipc")
     assert not elbus_aio.is_unix_address("localhost:7777")
+
+
+async def test_bus_rt_extensions(broker: RoutingBroker) -> None:
+    """Exclusions and publish-for, for brokers that implement the BUS/RT extensions."""
+    async with (
+        elbus_aio.Client(broker.address, "app.pub") as pub,
+        elbus_aio.Client(broker.address, "app.a") as a,
+        elbus_aio.Client(broker.address, "app.b") as b,
+    ):
+        for client in (a, b):
+            await client.subscribe("t/#")
+        await a.exclude("t/private/#", "t/x")
+        await pub.publish("t/private/1", b"p1")
+        await pub.publish_for("t/y", "app.b", b"for b")
+        await a.unexclude("t/private/#")
+        await pub.publish("t/private/2", b"p2")
+        await pub.send("app.a", b"end")
+        await pub.send("app.b", b"end")
+        assert [f.payload for f in [await a.receive(timeout=2) for _ in range(2)]] == [b"p2", b"end"]
+        assert [f.payload for f in [await b.receive(timeout=2) for _ in range(4)]] == [b"p1", b"for b", b"p2", b"end"]
+        with pytest.raises(ValueError):
+            await a.exclude()
