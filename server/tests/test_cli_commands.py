@@ -563,6 +563,32 @@ async def test_benchmark_progress_bar_on_a_terminal(broker: BrokerThread) -> Non
     assert out.decode().splitlines()[3].split()[0] == "send+recv.qos.processed"
 
 
+async def test_benchmark_stops_cleanly_on_ctrl_c(broker: BrokerThread) -> None:
+    me = unique("bench")
+    proc = await asyncio.create_subprocess_exec(
+        *_command(broker.path, "-n", me, "benchmark", "-w", "2", "-i", "10000000"),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_ENV,
+    )
+    try:
+        for _ in range(100):  # until its workers are registered and busy
+            clients = json.loads((await elbus(broker.path, "--json", "broker", "client.list")).out)
+            if any(entry["name"].startswith(me) for entry in clients):
+                break
+        await asyncio.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), CLI_DEADLINE)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert (proc.returncode, out, err) == (130, b"", b"")
+    clients = json.loads((await elbus(broker.path, "--json", "broker", "client.list")).out)
+    assert not [entry for entry in clients if entry["name"].startswith(me)]
+
+
 async def test_benchmark_needs_an_iteration_per_worker(broker: BrokerThread) -> None:
     result = await elbus(broker.path, "benchmark", "-w", "4", "-i", "3")
     assert result.code == 2 and "3 iterations cannot be shared by 4 workers" in result.err
