@@ -202,3 +202,25 @@ async def test_a_broker_breaking_the_protocol_is_dropped(sock_path: str, garbage
             await asyncio.wait_for(pending, 2)
         await asyncio.wait_for(closed, 2)
         assert client.closed and not client.is_connected
+
+
+async def test_reconnect_renews_exclusions(sock_path: str) -> None:
+    first = await RoutingBroker(sock_path).start()
+    async with elbus_aio.Client(sock_path, "app.sub", reconnect=True, reconnect_delay=0.05) as sub:
+        await sub.subscribe("t/#")
+        await sub.exclude("t/x", "t/z")
+        await sub.unexclude("t/z")
+        await first.stop()
+        while sub.is_connected:
+            await asyncio.sleep(0.01)
+        async with RoutingBroker(sock_path) as second:
+            for _ in range(100):
+                if sub.is_connected:
+                    break
+                await asyncio.sleep(0.05)
+            assert sub.is_connected
+            assert second.clients["app.sub"].excluded == {"t/x"}
+            async with elbus_aio.Client(sock_path, "app.pub") as pub:
+                for topic in ("t/x", "t/y", "t/z"):
+                    await pub.publish(topic, topic)
+            assert [(await sub.receive(timeout=2)).topic for _ in range(2)] == ["t/y", "t/z"]

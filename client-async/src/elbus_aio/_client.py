@@ -8,7 +8,7 @@ import inspect
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -92,7 +92,8 @@ class Client:
         self.max_frame_length = max_frame_length
         self.queue_size = queue_size
         self._session: Session | None = None
-        self._topics: set[str] = set()
+        self._topics: set[str] = set()  # subscriptions and exclusions, renewed after a reconnect
+        self._excluded: set[str] = set()
         self._queue: deque[Frame] = deque()
         self._receivers: deque[asyncio.Future[None]] = deque()
         self._on_frame: FrameCallback | None = None
@@ -245,11 +246,7 @@ class Client:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             try:
                 await self._open()
-                if self._topics:
-                    session = self._live()
-                    op_id, data = session.conn.send_subscribe(sorted(self._topics), QoS.PROCESSED)
-                    async with asyncio.timeout(self.timeout):
-                        await session.submit(op_id, data, QoS.PROCESSED)
+                await self._renew()
             except (OSError, TimeoutError, ElbusError) as exc:
                 log.info("%s: reconnect failed: %r", self.name, exc)
                 if self._session is not None and self._session.ready:
@@ -259,6 +256,15 @@ class Client:
             self._resume_reading_if_drained()
             log.info("%s: reconnected", self.name)
             return
+
+    async def _renew(self) -> None:
+        """Subscribe and exclude again on a new connection, in one acknowledged frame each."""
+        session = self._live()
+        for topics, encode in ((self._topics, session.conn.send_subscribe), (self._excluded, session.conn.send_exclude)):
+            if topics:
+                op_id, data = encode(sorted(topics), QoS.PROCESSED)
+                async with asyncio.timeout(self.timeout):
+                    await session.submit(op_id, data, QoS.PROCESSED)
 
     def secondary(self, suffix: str | int, **options: Any) -> Client:
         """An unconnected client registering as ``<primary>%%<suffix>`` with the same options
@@ -357,46 +363,29 @@ class Client:
 
         Raises ValueError without topics, otherwise as `send`.
         """
-        if not topics:
-            raise ValueError("subscribe needs at least one topic")
-
-        def make() -> asyncio.Future[None]:
-            session = self._live()
-            op_id, data = session.conn.send_subscribe(topics, qos)
-            self._topics.update(topics)
-            return session.submit(op_id, data, qos)
-
-        await self._await(make)
+        await self._topics_op("send_subscribe", topics, qos, self._topics.update)
 
     async def unsubscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
         """Drop subscriptions; raises ValueError without topics, otherwise as `send`."""
-        if not topics:
-            raise ValueError("unsubscribe needs at least one topic")
-
-        def make() -> asyncio.Future[None]:
-            session = self._live()
-            op_id, data = session.conn.send_unsubscribe(topics, qos)
-            self._topics.difference_update(topics)
-            return session.submit(op_id, data, qos)
-
-        await self._await(make)
+        await self._topics_op("send_unsubscribe", topics, qos, self._topics.difference_update)
 
     async def exclude(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
-        """Exclude topic patterns from delivery (a BUS/RT broker extension); as `subscribe`."""
-        await self._topics_op("send_exclude", topics, qos)
+        """Exclude topic patterns from delivery (a BUS/RT broker extension: the original elbus
+        broker drops clients that use it); renewed after a reconnect. Raises as `subscribe`."""
+        await self._topics_op("send_exclude", topics, qos, self._excluded.update)
 
     async def unexclude(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
-        """Remove exclusions (a BUS/RT broker extension); as `subscribe`."""
-        await self._topics_op("send_unexclude", topics, qos)
+        """Remove exclusions (a BUS/RT broker extension); raises as `subscribe`."""
+        await self._topics_op("send_unexclude", topics, qos, self._excluded.difference_update)
 
-    async def _topics_op(self, method: str, topics: Iterable[str], qos: int) -> None:
-        topics = tuple(topics)
+    async def _topics_op(self, encoder: str, topics: tuple[str, ...], qos: int, track: Callable[[tuple[str, ...]], None]) -> None:
         if not topics:
             raise ValueError("at least one topic is needed")
 
         def make() -> asyncio.Future[None]:
             session = self._live()
-            op_id, data = getattr(session.conn, method)(topics, qos)
+            op_id, data = getattr(session.conn, encoder)(topics, qos)
+            track(topics)
             return session.submit(op_id, data, qos)
 
         await self._await(make)
