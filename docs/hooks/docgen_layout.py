@@ -122,8 +122,8 @@ def diagram(fields: Sequence[Field]) -> str:
 
 def _bits_diagram(f: Field) -> list[str]:
     """The bits of a one-byte bit-field, most significant first."""
-    ruler = f"{f.name} bits: " + "".join(f"{bit:<4}" for bit in range(7, -1, -1))
     indent = " " * (len(f.name) + 7)
+    ruler = f"{f.name} bits:".ljust(len(indent) + 2) + "".join(f"{bit:<4}" for bit in range(7, -1, -1))
     border, labels = [indent + "+"], [indent + "|"]
     for bname, width, _ in f.bits:
         border.append("-" * (width * 4 - 1) + "+")
