@@ -142,6 +142,7 @@ class Segment:
     data: bytes
     field: str
     value: str
+    part: int = 0  # index of the structure in ``parts`` this run belongs to
 
 
 def _describe(name: str, value: int, enums: dict[str, type[IntEnum]]) -> str:
@@ -154,17 +155,28 @@ def _describe(name: str, value: int, enums: dict[str, type[IntEnum]]) -> str:
     return f"{value}" if value < 10 else f"{value} (0x{value:x})"
 
 
-def annotate(data: bytes, parts: Sequence[Sequence[Field]], *, rpc: bool = False) -> list[Segment]:
-    """Split ``data`` into the fields of ``parts`` (e.g. header then body), each with its decoded value.
+def _nest(parts: Sequence[Sequence[Field]]) -> list[tuple[int, Field]]:
+    """``(part index, field)`` in wire order; a part ending in greedy bytes holds the next part in them."""
+    fields: list[tuple[int, Field]] = []
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        fields += [(index, f) for i, f in enumerate(part) if last or i < len(part) - 1 or f.kind != "greedy"]
+    return fields
 
+
+def annotate(data: bytes, parts: Sequence[Sequence[Field]], *, rpc: bool = False) -> list[Segment]:
+    """Split ``data`` into the fields of ``parts`` (e.g. header, body, RPC payload), each with its decoded value.
+
+    A part that ends in greedy bytes followed by another part carries that
+    part as those bytes (a MESSAGE body whose payload is an RPC request).
     Raises ValueError if the bytes do not fill the structures exactly: an
     example that does not match its layout must fail the build.
     """
     enums = _RPC_ENUMS if rpc else _ENUMS
     segments: list[Segment] = []
     pos = 0
-    fields = [f for part in parts for f in part]
-    for f in fields:
+    for index, f in _nest(parts):
+        mark = len(segments)
         if f.kind in ("int", "const", "bits"):
             size = f.size
             assert size is not None
@@ -208,6 +220,7 @@ def annotate(data: bytes, parts: Sequence[Sequence[Field]], *, rpc: bool = False
                 value = "empty" if not rest else repr(bytes(rest))
             segments.append(Segment(pos, rest, f.name, value))
             pos = len(data)
+        segments[mark:] = [Segment(seg.offset, seg.data, seg.field, seg.value, index) for seg in segments[mark:]]
     if pos != len(data):
         raise ValueError(f"{len(data) - pos} bytes left over after the last field")
     return segments

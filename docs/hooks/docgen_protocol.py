@@ -149,20 +149,31 @@ def _arg(value: Any) -> str:
     return repr(value)
 
 
-def _encoded(function: str, *args: Any) -> Example:
-    """Encode with ``codec.<function>`` and work out which structures the bytes consist of."""
-    encoder: Callable[..., bytes] = getattr(codec, function)
-    data = encoder(*args)
-    call = f"codec.{function}({', '.join(_arg(a) for a in args)})"
+def _parts(function: str) -> tuple[str, ...]:
+    """The structures, in wire order, of what ``codec.<function>`` encodes."""
     name = function.removeprefix("encode_")
     keys = {id(construct): key for key, construct in schema.STRUCTS.items()}
     if name.endswith("_frame"):
         _, body = schema.CLIENT_FRAMES[name.removesuffix("_frame")]
-        return Example(call, data, ("client_header", keys[id(body)]))
+        return ("client_header", keys[id(body)])
     if name.endswith("_delivery"):
         _, body = schema.SERVER_FRAMES[name.removesuffix("_delivery")]
-        return Example(call, data, ("server_header", keys[id(body)]))
-    return Example(call, data, (name,))
+        return ("server_header", keys[id(body)])
+    return (name,)
+
+
+def _encoded(function: str, *args: Any) -> Example:
+    """Encode with ``codec.<function>``; the example knows which structures the bytes consist of."""
+    encoder: Callable[..., bytes] = getattr(codec, function)
+    call = f"codec.{function}({', '.join(_arg(a) for a in args)})"
+    return Example(call, encoder(*args), _parts(function))
+
+
+def _carrying(function: str, args: tuple[Any, ...], inner: Example, shown: str | None = None) -> Example:
+    """A frame from ``codec.<function>(*args, payload)`` whose payload is ``inner`` (an RPC payload in a MESSAGE)."""
+    encoder: Callable[..., bytes] = getattr(codec, function)
+    call = f"codec.{function}({', '.join(_arg(a) for a in args)}, {shown or inner.call})"
+    return Example(call, encoder(*args, inner.data), _parts(function) + inner.parts)
 
 
 def examples() -> list[Example]:
@@ -191,6 +202,13 @@ def examples() -> list[Example]:
         _encoded("encode_rpc_request", 1, "test", b""),
         _encoded("encode_rpc_reply", 1, msgpack.packb({"ok": True})),
         _encoded("encode_rpc_error", 2, RpcErrorCode.METHOD_NOT_FOUND, b"method not found"),
+        _carrying("encode_message_frame", (9, QoS.PROCESSED, ".broker"), _encoded("encode_rpc_request", 1, "test", b"")),
+        _carrying(
+            "encode_message_delivery",
+            (0, ".broker"),
+            _encoded("encode_rpc_reply", 1, msgpack.packb({"ok": True})),
+            shown="codec.encode_rpc_reply(1, msgpack.packb({'ok': True}))",
+        ),
     ]
 
 
@@ -214,14 +232,14 @@ def _bytes_count(n: int) -> str:
 
 def _render_example(example: Example, by_key: dict[str, Structure]) -> list[str]:
     fields = [by_key[key].fields for key in example.parts]
-    segments = annotate(example.data, fields, rpc=example.parts[0].startswith("rpc_"))
+    segments = annotate(example.data, fields, rpc=any(key.startswith("rpc_") for key in example.parts))
     # Decode every part back with the generated decoder: the page shows what the runtime reads.
-    decoded, pos = [], 0
-    for key in example.parts:
-        size = getattr(codec, f"{key.upper()}_SIZE", None)
-        end = pos + size if key.endswith("_header") else len(example.data)
-        decoded.append(f"`codec.decode_{key}(…)` → `{getattr(codec, f'decode_{key}')(example.data, pos, end)!r}`")
-        pos = end
+    decoded = []
+    for index, key in enumerate(example.parts):
+        start = min(seg.offset for seg in segments if seg.part == index)
+        fixed = all(f.size is not None for f in by_key[key].fields)
+        end = start + sum(f.size or 0 for f in by_key[key].fields) if fixed else len(example.data)
+        decoded.append(f"`codec.decode_{key}(…)` → `{getattr(codec, f'decode_{key}')(example.data, start, end)!r}`")
     out = [
         f"`{example.data.hex(' ')}` ({_bytes_count(len(example.data))})",
         "",
@@ -304,7 +322,7 @@ def _section_page(section: str, members: list[Structure], found: list[Example], 
         out += _exchange()
     for st in members:
         out += _structure_section(st)
-    mine = [ex for ex in found if ex.parts[0] in keys]
+    mine = [ex for ex in found if ex.parts[-1] in keys]
     if mine:
         out += ["## Worked examples", ""]
         for example in mine:

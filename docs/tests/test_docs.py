@@ -136,6 +136,12 @@ def test_annotated_fields_cover_the_encoded_bytes_exactly() -> None:
     assert b"".join(s.data for s in segments) == frame
     assert [s.field for s in segments] == ["op_id", "flags", "length", "target", "NUL", "payload"]
     assert segments[1].value == "qos 1 = `QoS.PROCESSED`; op 18 = `Op.MESSAGE`"
+    # an RPC request carried as the payload of a MESSAGE: the payload field gives way to the request's fields
+    call = codec.encode_message_frame(2, 1, ".broker", codec.encode_rpc_request(5, "test", b"\x80"))
+    nested = annotate(call, [header, body, layout(schema.RPC_REQUEST)])
+    assert b"".join(s.data for s in nested) == call
+    assert [s.field for s in nested][4:] == ["NUL", "type", "call_id", "method", "NUL", "params"]
+    assert {s.part for s in nested} == {0, 1, 2}
     with pytest.raises(ValueError, match="NUL-terminated"):
         annotate(frame[:12], [header, body])
     with pytest.raises(ValueError, match="left over"):
