@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._authored import write_authored
 from ._catalog import UnknownTrace, load_traces, traces_dir
 from ._format import TraceSyntaxError
 from ._importer import import_directory
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list the traces with their group, steps and provenance")
     render = commands.add_parser("render", help="render the traces to Markdown, one page per group")
     render.add_argument("--out", required=True, type=Path)
+    author = commands.add_parser("author", help="rewrite traces/authored from the trace builders")
+    author.add_argument("--out", type=Path, help="directory for the trace files (default: traces/authored)")
     imported = commands.add_parser("import", help="re-import the captures of traces/original into traces/recorded")
     imported.add_argument("--source", type=Path, help="directory of JSON captures (default: traces/original)")
     imported.add_argument("--out", type=Path, help="directory for the trace files (default: traces/recorded)")
@@ -74,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             root = traces_dir()
             written = import_directory(args.source or root / "original", args.out or root / "recorded")
             print("\n".join(str(path) for path in written))
+            return 0
+        if args.command == "author":
+            print("\n".join(str(path) for path in write_authored(args.out or traces_dir() / "authored")))
             return 0
         if args.command == "render":
             pages = render_site(load_traces(), args.out)

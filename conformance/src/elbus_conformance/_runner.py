@@ -9,7 +9,6 @@ skipped wherever they fall.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Iterable
 
@@ -131,6 +130,25 @@ class _Replay:
         await asyncio.gather(*(pipe.close(self.timing.step) for pipe in pipes))
 
 
+def _close_runs(steps: list[Step]) -> list[list[Close]]:
+    """For each step, the run of client closes it starts (actions between them do not break a run), else []."""
+    runs: list[list[Close]] = []
+    current: list[Close] | None = None
+    for step in steps:
+        if isinstance(step, Close):
+            if current is None:
+                current = []
+                runs.append(current)
+            else:
+                runs.append([])
+            current.append(step)
+            continue
+        runs.append([])
+        if not isinstance(step, Do):
+            current = None
+    return runs
+
+
 async def run_trace(address: str, trace: Trace, timing: Timing = DEFAULT_TIMING) -> TraceResult:
     """Play ``trace``'s client side against the broker at ``address``; never raises for what the broker does."""
     replay = _Replay(address, timing)
@@ -139,10 +157,8 @@ async def run_trace(address: str, trace: Trace, timing: Timing = DEFAULT_TIMING)
     failure: Failure | None = None
     steps = [step for step in trace.steps if not isinstance(step, Comment)]
     try:
-        for index, step in enumerate(steps):
-            if isinstance(step, Close) and (index == 0 or not isinstance(steps[index - 1], Close)):
-                closing = list(itertools.takewhile(lambda s: isinstance(s, Close), steps[index:]))
-                failure = await replay.check_strays(closing)  # type: ignore[arg-type]
+        for step, closing in zip(steps, _close_runs(steps), strict=True):
+            failure = await replay.check_strays(closing) if closing else None
             failure = failure or await replay.step(step)
             if failure is not None:
                 break

@@ -1,0 +1,431 @@
+"""The authored traces: the rows of PROTOCOL.md that the recorded captures do not cover.
+
+Each function writes one trace with `TraceBuilder`; `write_authored` turns
+them into ``traces/authored/*.trace`` (a test fails if the files are stale).
+Client names start with ``t.<trace>.`` so that no two traces share one.
+Not authored, because a standalone original broker cannot be made to show
+them from a socket: ack ``77`` (needs a target whose queue overflows while
+its socket is blocked), ``79`` (needs access control), the shutdown
+announcement (needs the broker to stop) and the BUS/RT extensions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from elbus_spec import Code, RpcErrorCode, codec
+
+from ._authoring import TraceBuilder
+from ._format import format_trace
+from ._model import Trace
+
+__all__ = ["authored_traces", "write_authored"]
+
+_LIST_ENTRY = (
+    '{{"name": "{name}", "kind": "local_ipc" | "tcp", "source": None | str, "port": str, "r_frames": int, '
+    '"r_bytes": int, "w_frames": int, "w_bytes": int, "queue": int, "instances": {instances}}}'
+)
+_BROKER_ENTRY = (
+    '{"name": ".broker", "kind": "internal", "source": None, "port": None, "r_frames": int, '
+    '"r_bytes": int, "w_frames": int, "w_bytes": int, "queue": int, "instances": 1}'
+)
+_ANNOUNCEMENT = '{{"s": "{what}", "d": "{name}", "t": int}}'
+
+
+def _announcement(name: str, what: str) -> str:
+    return _ANNOUNCEMENT.format(what=what, name=name)
+
+
+def handshake_pipelined() -> Trace:
+    t = TraceBuilder(
+        "handshake-pipelined", "The greeting echo and the name in one write, then frames right behind them.", "handshake"
+    )
+    a = t.connect("a", None)
+    a.expect(codec.encode_greeting(1), note="greeting")
+    a.raw(codec.encode_greeting(1) + codec.encode_registration("t.hp.a"), note="greeting echo and name together")
+    a.expect(b"\x01\x01", note="handshake result, then registration result")
+    b = t.connect("b", None)
+    b.expect(codec.encode_greeting(1))
+    frame = codec.encode_message_frame(1, 1, "t.hp.a", b"early")
+    b.raw(
+        codec.encode_greeting(1) + codec.encode_registration("t.hp.b") + frame,
+        note="greeting, name and a first frame in one write",
+    )
+    b.expect(b"\x01\x01")
+    b.ack(1)
+    a.got_message("t.hp.b", "early")
+    c = t.connect("c", None)
+    c.expect(codec.encode_greeting(1))
+    c.raw(
+        codec.encode_greeting(1) + codec.encode_registration("t.hp.c"),
+        bytewise=True,
+        note="handshake trickled one byte at a time",
+    )
+    c.expect(b"\x01\x01")
+    for client in (a, b, c):
+        client.close()
+    return t.build()
+
+
+def register_name_reuse() -> Trace:
+    t = TraceBuilder(
+        "register-name-reuse", "A name is free again once its client has left; a refused client leaves no trace.", "handshake"
+    )
+    a = t.connect("a", "t.rr.x")
+    a.close(note="the holder leaves")
+    b = t.connect("b", "t.rr.x", note="the same name registers again")
+    c = t.connect("c", None)
+    c.expect(codec.encode_greeting(1))
+    c.send(codec.encode_greeting(1))
+    c.expect(b"\x01")
+    c.send(codec.encode_registration("t.rr.x"), note="taken")
+    c.expect(bytes([Code.BUSY]), note="76 then close")
+    c.closed()
+    b.message("t.rr.x", "still mine", note="the refusal did not disturb the holder")
+    b.got_message("t.rr.x", "still mine")
+    b.ack(1)
+    b.close()
+    return t.build()
+
+
+def message_self_and_payloads() -> Trace:
+    t = TraceBuilder("message-self-and-payloads", "Messages to oneself, binary payloads and NULs inside a payload.", "messages")
+    a = t.connect("a", "t.ms.a")
+    b = t.connect("b", "t.ms.b")
+    op = a.message("t.ms.a", "to myself", note="a message to oneself")
+    a.got_message("t.ms.a", "to myself", note="delivered first: the ack is queued behind it")
+    a.ack(op)
+    op = a.message("t.ms.a", "to myself, realtime", qos=3)
+    a.got_message("t.ms.a", "to myself, realtime", realtime=True)
+    a.ack(op)
+    op = a.message("t.ms.b", bytes(range(256)), note="every byte value")
+    a.ack(op)
+    b.got_message("t.ms.a", bytes(range(256)))
+    op = a.message("t.ms.b", b"a\x00b\x00", note="NULs in the payload: only the first NUL of the body separates")
+    a.ack(op)
+    b.got_message("t.ms.a", b"a\x00b\x00")
+    b.message("t.ms.a", qos=2, note="empty payload, realtime, no ack")
+    a.got_message("t.ms.b", realtime=True)
+    b.nothing(note="QoS 2 has no ack")
+    a.close()
+    b.close()
+    return t.build()
+
+
+def broadcast_qos_and_masks() -> Trace:
+    t = TraceBuilder(
+        "broadcast-qos-and-masks", "Broadcast with each QoS, masks without wildcards, `?` in the middle, `*` alone.", "broadcast"
+    )
+    x = t.connect("x", "t.bq.g.x")
+    y = t.connect("y", "t.bq.h.y")
+    s = t.connect("s", "t.bq.s")
+    s.broadcast("t.bq.g.x", "exact", qos=0, note="QoS 0, a mask without wildcards: that one client, no ack")
+    x.got_broadcast("t.bq.s", "exact")
+    s.nothing()
+    y.nothing()
+    s.broadcast("t.bq.?.y", "middle", qos=2, note="QoS 2: realtime flag, no ack; ? matches one part")
+    y.got_broadcast("t.bq.s", "middle", realtime=True)
+    x.nothing()
+    s.nothing()
+    op = s.broadcast("t.bq.?.?", "both", qos=3, note="QoS 3: realtime and acked")
+    x.got_broadcast("t.bq.s", "both", realtime=True)
+    y.got_broadcast("t.bq.s", "both", realtime=True)
+    s.ack(op)
+    op = s.broadcast("t.bq.g", "no such client", note="a mask nobody matches is still acknowledged")
+    s.ack(op)
+    x.nothing()
+    op = s.broadcast("t.bq.?", "one part only", note="? matches exactly one part: t.bq.s, not t.bq.g.x")
+    s.got_broadcast("t.bq.s", "one part only")
+    s.ack(op)
+    x.nothing()
+    y.nothing()
+    op = s.broadcast("*", "everyone", note="* alone reaches every client, the sender included")
+    x.got_broadcast("t.bq.s", "everyone")
+    y.got_broadcast("t.bq.s", "everyone")
+    s.got_broadcast("t.bq.s", "everyone")
+    s.ack(op)
+    for client in (x, y, s):
+        client.close()
+    return t.build()
+
+
+def publish_qos() -> Trace:
+    t = TraceBuilder(
+        "publish-qos", "Publish, subscribe and unsubscribe with each QoS; the realtime flag on publications.", "pubsub"
+    )
+    a = t.connect("a", "t.pq.a")
+    p = t.connect("p", "t.pq.p")
+    a.subscribe("pq/zero", qos=0, note="QoS 0 subscribe: no ack")
+    a.nothing()
+    op = a.subscribe("pq/three", qos=3, note="QoS 3 subscribe")
+    a.ack(op)
+    p.publish("pq/zero", "p0", qos=0, note="QoS 0 publish: no ack")
+    a.got_publication("t.pq.p", "pq/zero", "p0")
+    p.nothing()
+    p.publish("pq/three", "p2", qos=2, note="QoS 2: realtime, no ack")
+    a.got_publication("t.pq.p", "pq/three", "p2", realtime=True)
+    p.nothing()
+    op = p.publish("pq/three", "p3", qos=3, note="QoS 3: realtime and acked")
+    p.ack(op)
+    a.got_publication("t.pq.p", "pq/three", "p3", realtime=True)
+    op = p.publish("pq/nobody", "lost", note="nobody subscribed: still acknowledged")
+    p.ack(op)
+    a.unsubscribe("pq/zero", qos=0, note="QoS 0 unsubscribe")
+    a.unsubscribe("pq/three", qos=2, note="QoS 2 unsubscribe: no ack either")
+    a.nothing()
+    op = p.publish("pq/zero", "after", note="both unsubscribed")
+    p.ack(op)
+    op = p.publish("pq/three", "after")
+    p.ack(op)
+    a.nothing()
+    a.close()
+    p.close()
+    return t.build()
+
+
+def topic_wildcards() -> Trace:
+    t = TraceBuilder(
+        "topic-wildcards", "`a/#` vs `a`, `+` in the middle, `#` alone, empty levels, leading and trailing slashes.", "pubsub"
+    )
+    hash_ = t.connect("h", "t.tw.hash")
+    plus = t.connect("m", "t.tw.plus")
+    empty = t.connect("e", "t.tw.empty")
+    every = t.connect("all", "t.tw.all")
+    p = t.connect("p", "t.tw.p")
+    hash_.ack(hash_.subscribe("tw/#"))
+    plus.ack(plus.subscribe("tw/+/x", "+/tw/#"))
+    empty.ack(empty.subscribe("tw//+", "/tw", "tw/+/"))
+    every.ack(every.subscribe("#"))
+    for topic, receivers, note in (
+        ("tw", [every], "tw/# does not match tw (unlike MQTT); # matches everything"),
+        ("tw/a", [hash_, every], "tw/# matches one more level"),
+        ("tw/a/x", [hash_, plus, every], "+ matches one level in the middle"),
+        ("tw/a/b/x", [hash_, every], "+ does not match two levels"),
+        ("q/tw/a/b", [plus, every], "+/tw/# with a first level and two more"),
+        ("q/tw", [every], "+/tw/# needs at least one level after tw"),
+        ("tw//x", [hash_, plus, empty, every], "an empty level is a level: + matches it"),
+        ("/tw", [empty, every], "a leading slash makes an empty first level"),
+        ("tw/a/", [hash_, empty, every], "a trailing slash makes an empty last level"),
+    ):
+        op = p.publish(topic, topic, note=f"publish {topic!r}: {note}")
+        p.ack(op)
+        for receiver in receivers:
+            receiver.got_publication("t.tw.p", topic, topic)
+    t.comment("a delivery to the wrong client would surface at its next expectation or before the closes")
+    for client in (hash_, plus, empty, every, p):
+        client.close()
+    return t.build()
+
+
+def overlapping_subscriptions() -> Trace:
+    t = TraceBuilder(
+        "overlapping-subscriptions", "Several subscriptions matching one topic deliver it once, until the last is gone.", "pubsub"
+    )
+    a = t.connect("a", "t.os.a")
+    p = t.connect("p", "t.os.p")
+    a.ack(a.subscribe("os/#"))
+    a.ack(a.subscribe("os/+"))
+    a.ack(a.subscribe("os/x", "os/x"), note="the same pattern twice in one frame")
+    a.ack(a.subscribe("os/x"), note="and again")
+    p.ack(p.publish("os/x", "once"))
+    a.got_publication("t.os.p", "os/x", "once", note="four matching subscriptions, one delivery")
+    a.ack(a.unsubscribe("os/x"), note="unsubscribing a pattern removes it however often it was subscribed")
+    p.ack(p.publish("os/x", "still once"))
+    a.got_publication("t.os.p", "os/x", "still once", note="os/# and os/+ still match")
+    a.ack(a.unsubscribe("os/#", "os/+"), note="two patterns in one frame")
+    p.ack(p.publish("os/x", "gone"))
+    a.nothing()
+    a.close()
+    p.close()
+    return t.build()
+
+
+def secondaries_routing() -> Trace:
+    t = TraceBuilder(
+        "secondaries-routing",
+        "Secondaries have their own names, queues and subscriptions; a taken secondary name is busy.",
+        "secondaries",
+    )
+    p = t.connect("p", "t.sr.p")
+    s = t.connect("s", "t.sr.p%%1")
+    q = t.connect("q", "t.sr.q")
+    dup = t.connect("dup", None)
+    dup.expect(codec.encode_greeting(1))
+    dup.send(codec.encode_greeting(1))
+    dup.expect(b"\x01")
+    dup.send(codec.encode_registration("t.sr.p%%1"), note="a secondary name already registered")
+    dup.expect(bytes([Code.BUSY]), note="76 then close")
+    dup.closed()
+    q.ack(q.message("t.sr.p", "to the primary"), note="the primary's name reaches the primary only")
+    p.got_message("t.sr.q", "to the primary")
+    s.nothing()
+    s.ack(s.subscribe("sr/topic"))
+    q.ack(q.publish("sr/topic", "for subscribers"))
+    s.got_publication("t.sr.q", "sr/topic", "for subscribers", note="the secondary's own subscription")
+    p.nothing(note="the primary did not subscribe")
+    op = s.broadcast("t.sr.?", "from a secondary", note="? matches the whole last part, %% and all")
+    p.got_broadcast("t.sr.p%%1", "from a secondary")
+    q.got_broadcast("t.sr.p%%1", "from a secondary")
+    s.got_broadcast("t.sr.p%%1", "from a secondary")
+    s.ack(op)
+    for client in (s, q, p):
+        client.close()
+    return t.build()
+
+
+def broker_rpc_params() -> Trace:
+    t = TraceBuilder(
+        "broker-rpc-params",
+        "The core service: params of each method, call0 of an unknown method, QoS 0 requests, empty echo.",
+        "broker-rpc",
+        varies=(
+            "stats: every counter value and uptime",
+            "client.list: counters and queue; source and port depend on the listener",
+        ),
+    )
+    a = t.connect("a", "t.br.a")
+    op = a.call("stats", b"\x80", note="an empty map is no params")
+    a.ack(op)
+    a.got_reply(op, '{"uptime": int, "r_frames": int, "r_bytes": int, "w_frames": int, "w_bytes": int}')
+    op = a.call("info", b"\x81\xa1x\x01", note="a non-empty map for a method without params")
+    a.ack(op)
+    a.got_error(op, RpcErrorCode.INVALID_PARAMS, note="-32602")
+    op = a.call("client.list", qos=0, note="QoS 0: no ack, the reply still comes")
+    a.got_reply(op, '{"clients": [' + _BROKER_ENTRY + ", " + _LIST_ENTRY.format(name="t.br.a", instances=1) + "]}")
+    op = a.call("benchmark.test", note="nothing to echo")
+    a.ack(op)
+    a.expect(codec.encode_message_delivery(0, ".broker", codec.encode_rpc_reply(op, b"")), note="a reply with an empty result")
+    op = a.call("no.such.method", call_id=0, note="call0 of an unknown method: no error reply either")
+    a.ack(op)
+    a.nothing()
+    op = a.call("test", qos=2, note="realtime without ack: the reply is flagged realtime")
+    a.got_reply(op, '{"ok": True}', realtime=True)
+    a.close()
+    return t.build()
+
+
+def announcements_wildcards() -> Trace:
+    t = TraceBuilder(
+        "announcements-more",
+        "Announcements through a wildcard; a client dropped for a protocol error is announced, a refused one is not.",
+        "announcements",
+        varies=("the t field (unix time in ns) of every announcement",),
+    )
+    w = t.connect("w", "t.am.w")
+    w.ack(w.subscribe(".broker/+"))
+    x = t.connect("x", "t.am.x")
+    w.got_announcement(".broker/info", _announcement("t.am.x", "reg"), note="reg, through .broker/+")
+    dup = t.connect("dup", None)
+    dup.expect(codec.encode_greeting(1))
+    dup.send(codec.encode_greeting(1))
+    dup.expect(b"\x01")
+    dup.send(codec.encode_registration("t.am.x"))
+    dup.expect(bytes([Code.BUSY]))
+    dup.closed()
+    w.nothing(note="a refused registration is not announced")
+    x.raw(codec.encode_client_header(1, 1, 0x12, 5) + b"nonul", note="a protocol error (message body without NUL)")
+    x.closed()
+    w.got_announcement(".broker/info", _announcement("t.am.x", "unreg"), note="the dropped client is announced as gone")
+    w.close()
+    return t.build()
+
+
+def ping() -> Trace:
+    t = TraceBuilder("ping", "Client pings anywhere between frames: never answered, never in the way.", "ping")
+    a = t.connect("a", "t.pg.a")
+    a.raw(codec.encode_client_header(0, 0, 0, 0) * 3, note="three pings in one write")
+    a.nothing(note="a ping is never answered")
+    frame = codec.encode_message_frame(1, 1, "t.pg.a", b"between pings")
+    a.raw(bytes(9) + frame + bytes(9), note="a frame between two pings in one write")
+    a.got_message("t.pg.a", "between pings")
+    a.ack(1)
+    a.raw(bytes.fromhex("ffffffff00ffffffff"), note="a ping whose other header bytes announce a 4 GiB body: no body is read")
+    frame = codec.encode_message_frame(2, 1, "t.pg.a", b"after")
+    a.raw(frame, note="so the next bytes are a frame")
+    a.got_message("t.pg.a", "after")
+    a.ack(2)
+    a.close()
+    return t.build()
+
+
+def protocol_errors_more() -> Trace:
+    t = TraceBuilder(
+        "protocol-errors-more", "More malformed frames; each drops only its sender, whose name is free again.", "protocol-errors"
+    )
+    ok = t.connect("ok", "t.pm.ok")
+    for conn, data, note in (
+        ("a", codec.encode_client_header(1, 1, 0x13, 4) + b"mask", "broadcast without NUL"),
+        ("b", codec.encode_client_header(1, 1, 0x07, 0), "unknown op 0x07 with an empty body"),
+        ("c", codec.encode_client_header(1, 3, 0x3F, 1) + b"x", "unknown op 0x3f with QoS 3"),
+        ("d", codec.encode_client_header(1, 1, 0x01, 4) + b"\xff\xfe\x00x", "publish to a topic that is not UTF-8"),
+    ):
+        client = t.connect(conn, f"t.pm.{conn}")
+        client.raw(data, note=note)
+        client.closed()
+    again = t.connect("again", "t.pm.a", note="a dropped client's name is free again")
+    ok.ack(ok.message("t.pm.a", "still routed"), note="the well-behaved client is unaffected")
+    again.got_message("t.pm.ok", "still routed")
+    ok.close()
+    again.close()
+    return t.build()
+
+
+def handshake_timeouts() -> Trace:
+    t = TraceBuilder(
+        "handshake-timeouts",
+        "Each handshake step is bounded by the broker's timeout; a frame left half-written is too.",
+        "timeouts",
+        tags=("slow",),
+    )
+    silent = t.connect("silent", None)
+    silent.expect(codec.encode_greeting(1), note="greeting, then the client says nothing")
+    half = t.connect("half", None)
+    half.expect(codec.encode_greeting(1))
+    half.send(codec.encode_greeting(1))
+    half.expect(b"\x01", note="handshake result, then the client never sends its name")
+    partial = t.connect("partial", None)
+    partial.expect(codec.encode_greeting(1))
+    partial.send(codec.encode_greeting(1))
+    partial.expect(b"\x01")
+    partial.raw(b"\x08\x00t.", note="half a name")
+    header = t.connect("header", "t.ht.h")
+    header.raw(codec.encode_client_header(1, 1, 0x12, 5)[:5], note="half a frame header")
+    silent.closed(note="each dropped after the timeout")
+    half.closed()
+    partial.closed()
+    header.closed()
+    return t.build()
+
+
+_AUTHORS: list[Callable[[], Trace]] = [
+    handshake_pipelined,
+    register_name_reuse,
+    handshake_timeouts,
+    message_self_and_payloads,
+    broadcast_qos_and_masks,
+    publish_qos,
+    topic_wildcards,
+    overlapping_subscriptions,
+    secondaries_routing,
+    broker_rpc_params,
+    announcements_wildcards,
+    ping,
+    protocol_errors_more,
+]
+
+
+def authored_traces() -> list[Trace]:
+    """Every authored trace, freshly built."""
+    return [author() for author in _AUTHORS]
+
+
+def write_authored(directory: Path) -> list[Path]:
+    """Write ``directory/NAME.trace`` for every authored trace; returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for trace in authored_traces():
+        path = directory / f"{trace.name}.trace"
+        path.write_text(format_trace(trace), encoding="utf-8")
+        written.append(path)
+    return written
