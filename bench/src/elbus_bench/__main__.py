@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     config = config_from(args)
     raise_fd_limit()  # the memory stage holds 10,000 connections open
     stage_steps = sum(runner.applicable(b, f, s) for b in config.brokers for f in config.forms for s in config.stages)
-    steps = config.runs * stage_steps + 3 * len(config.brokers) + 2
+    steps = config.runs * stage_steps + (len(config.memory_clients) + 1) * len(config.brokers) + 2
     if config.peers:
         steps += config.runs * len(PEER_STAGES)
     progress = _Progress(steps)

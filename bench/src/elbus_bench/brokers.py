@@ -113,7 +113,7 @@ class BrokerProcess:
                 await asyncio.wait_for(self._probe(), 1.0)
                 return
             except (TimeoutError, OSError, asyncio.IncompleteReadError):
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or "Traceback" in self.stderr():  # it crashes on connections: no use waiting
                     message = f"{self.kind} broker not reachable at {self.address}: {self.stderr()}"
                     await self.stop()
                     raise BrokerStartError(message) from None

@@ -119,7 +119,7 @@ async def run(config: Config, progress: Progress) -> Results:
             try:
                 await process.start()
             except BrokerStartError as exc:
-                results.notes.append(f"run {round_no + 1}: {exc}")
+                results.notes.append(f"run {round_no + 1}: {_error(exc)}")
                 continue
             try:
                 for stage in config.stages:
@@ -142,6 +142,11 @@ async def run(config: Config, progress: Progress) -> Results:
     return results
 
 
+def _error(exc: BaseException) -> str:
+    """The exception on one line (a broker's traceback included), cut to a table-friendly length."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
+
+
 def _loop(config: Config, broker: str) -> str:
     return config.ours_loop if broker == "ours" else "uvloop"
 
@@ -161,7 +166,7 @@ async def _measure(results: Results, key: tuple[str, str, str], address: str, co
 
             m = await aio.run_stage(stage, address, window=config.window, **options)
     except Exception as exc:  # a failed stage is reported in the table, and the other stages still run
-        results.failures[key] = f"{type(exc).__name__}: {exc}"[:300]
+        results.failures[key] = _error(exc)
         return
     results.measurements.setdefault(key, []).append(m)
 
@@ -184,7 +189,7 @@ async def _peers(results: Results, config: Config, progress: Progress, round_no:
                     window=config.window,
                 )
             except Exception as exc:  # reported, like our own failed stages
-                results.failures[key] = f"{type(exc).__name__}: {exc}"[:300]
+                results.failures[key] = _error(exc)
                 continue
             results.measurements.setdefault(key, []).append(m)
 
@@ -196,13 +201,15 @@ async def _memory_and_subscriptions(results: Results, config: Config, broker: st
             async with BrokerProcess(broker, tcp=config.tcp, loop=_loop(config, broker)) as process:
                 results.memory[(broker, clients)] = await wire.idle_memory(process.rss, process.address, clients)
         except Exception as exc:  # reported; the other measurements still run
-            results.failures[(broker, "memory", f"{clients} clients")] = f"{type(exc).__name__}: {exc}"[:300]
+            results.failures[(broker, "memory", f"{clients} clients")] = _error(exc)
     count = config.count("wire", "publish.fanout") * FANOUT_SUBSCRIBERS // 5
-    for subscriptions in (0, config.subscriptions) if config.subscriptions else ():
-        progress(f"{broker} publish cost with {subscriptions:,} unrelated subscriptions")
+    if not config.subscriptions:
+        return
+    progress(f"{broker} publish cost with 0 and {config.subscriptions:,} unrelated subscriptions")
+    try:
         async with BrokerProcess(broker, tcp=config.tcp, loop=_loop(config, broker)) as process:
-            for _ in range(config.runs):
-                try:
+            for _ in range(config.runs):  # alternating, in one process, so both settings see the same conditions
+                for subscriptions in (0, config.subscriptions):
                     cost = await wire.publish_cost(
                         process.address,
                         subscriptions=subscriptions,
@@ -210,12 +217,9 @@ async def _memory_and_subscriptions(results: Results, config: Config, broker: st
                         payload_size=config.payload_size,
                         window=config.window,
                     )
-                except Exception as exc:
-                    results.failures[(broker, "publish-cost", f"{subscriptions} subscriptions")] = f"{type(exc).__name__}: {exc}"[
-                        :300
-                    ]
-                    break
-                results.publish_cost.setdefault((broker, subscriptions), []).append(cost)
+                    results.publish_cost.setdefault((broker, subscriptions), []).append(cost)
+    except Exception as exc:  # reported; the other measurements still run
+        results.failures[(broker, "publish-cost", f"{config.subscriptions:,} subscriptions")] = _error(exc)
 
 
 async def _profile(config: Config) -> list[tuple[str, float, float]]:
