@@ -104,15 +104,15 @@ class ScriptedBroker:
         self._threads.append(thread)
         thread.start()
 
-    def peer(self, name: str, timeout: float = 5.0) -> Peer:
-        """The registered connection named ``name`` (waits for it)."""
+    def peer(self, name: str, timeout: float = 5.0, *, nth: int = 1) -> Peer:
+        """The ``nth`` registered connection named ``name`` (waits for it)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for peer in self.peers:
-                if peer.name == name:
-                    return peer
+            named = [peer for peer in self.peers if peer.name == name]
+            if len(named) >= nth:
+                return named[nth - 1]
             time.sleep(0.005)
-        raise AssertionError(f"{name!r} never registered")
+        raise AssertionError(f"{name!r} never registered {nth} time(s)")
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():

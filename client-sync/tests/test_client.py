@@ -46,8 +46,8 @@ def test_connects_over_unix_and_tcp_with_nodelay(sock_path: str) -> None:
     with ScriptedBroker(sock_path) as unix_broker, ScriptedBroker() as tcp_broker:
         with elbus_client.connect(sock_path, "u") as u, elbus_client.connect(tcp_broker.address, "t") as t:
             assert u.is_connected and t.is_connected
-            assert u._sock.family == socket.AF_UNIX
-            assert t._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            assert u._session.sock.family == socket.AF_UNIX
+            assert t._session.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
             u.send("x", b"1")
             t.send("x", b"2")
         assert unix_broker.peer("u").requests == [MessageRequest(1, 1, "x", b"1")]
@@ -215,7 +215,7 @@ def test_ack_timeout_leaves_the_connection_usable(sock_path: str) -> None:
         with pytest.raises(BrokerTimeout, match="message to 'x'"):
             client.send("x", b"1", timeout=0.2)
         assert 0.2 <= time.monotonic() - started < 1.0
-        assert client._pending == {}  # a given-up ack is forgotten
+        assert client._session.pending == {}  # a given-up ack is forgotten
         pending = client.publish_nowait("t", b"2")
         with pytest.raises(BrokerTimeout):
             pending.wait(0.1)
@@ -315,7 +315,7 @@ def _blocked_waiters(client: elbus_client.Client, count: int) -> tuple[list[thre
     threads = [threading.Thread(target=wait) for _ in range(count)]
     for thread in threads:
         thread.start()
-    _eventually(lambda: len(client._pending) == count)
+    _eventually(lambda: len(client._session.pending) == count)
     return threads, outcomes
 
 
@@ -406,3 +406,50 @@ def test_secondary_takes_the_first_free_number(sock_path: str) -> None:
                     assert seventh.name == "p%%7"
             with pytest.raises(NotRegistered):
                 primary.secondary("x")
+
+
+# --- reconnecting ------------------------------------------------------------------------
+
+
+def test_reconnect_renews_subscriptions_and_fails_waits_of_the_lost_connection(sock_path: str) -> None:
+    with (
+        ScriptedBroker(sock_path) as broker,
+        elbus_client.connect(sock_path, "me", reconnect=True, reconnect_delay=0.02) as client,
+    ):
+        client.subscribe("a/#", "b")
+        client.unsubscribe("b")
+        first = broker.peer("me")
+        broker.ack = None
+        lost = client.send_nowait("x", b"lost")
+        _eventually(lambda: len(first.requests) == 3)
+        first.deliver_message("src", b"kept")
+        _eventually(lambda: client.queued == 1)
+        broker.ack = Code.OK
+        first.hang_up()
+        with pytest.raises(ConnectionClosed, match="closed the connection"):
+            lost.wait(2)
+        second = broker.peer("me", nth=2)
+        _eventually(lambda: len(second.requests) == 1)
+        assert second.requests == [SubscribeRequest(1, 1, ["a/#"])]  # op ids start again on a new connection
+        _eventually(lambda: client.is_connected)
+        client.send("x", b"after")
+        assert second.requests[-1] == MessageRequest(2, 1, "x", b"after")
+        assert client.receive(timeout=1).payload == b"kept"  # frames queued before the loss stay
+        assert not client.closed
+        second.deliver_publication("src", "a/1", b"again")
+        assert client.receive(timeout=2) == Publication("src", "a/1", b"again", False)
+
+
+def test_close_while_reconnecting_ends_promptly(sock_path: str) -> None:
+    broker = ScriptedBroker(sock_path).__enter__()
+    client = elbus_client.connect(sock_path, "me", reconnect=True, reconnect_delay=0.02, timeout=0.5)
+    broker.__exit__(None, None, None)  # the broker is gone for good
+    _eventually(lambda: not client.is_connected)
+    with pytest.raises(ConnectionClosed, match="reconnecting"):
+        client.send("x", b"")
+    time.sleep(0.2)  # a few failed attempts
+    assert not client.closed and repr(client).endswith("reconnecting>")
+    started = time.monotonic()
+    client.close()
+    assert time.monotonic() - started < 1
+    assert client.closed and client_threads() == []

@@ -50,7 +50,7 @@ def _registration_code(trace: dict[str, Any], conn: str) -> int:
 
 def _submit(client: elbus_client.Client, request: Request) -> elbus_client.Pending:
     """Issue ``request`` through the public API with the op id the recorded client used."""
-    client._conn._op_id = request.op_id - 1  # the recorded clients chose their op ids; ours count on from there
+    client._session.conn._op_id = request.op_id - 1  # the recorded clients chose their op ids; ours count on from there
     match request:
         case MessageRequest(qos=qos, target=target, payload=payload):
             return client.send_nowait(target, payload, qos=qos)

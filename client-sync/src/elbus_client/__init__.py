@@ -9,9 +9,10 @@
 from elbus_spec import Broadcast, Frame, Message, Publication, QoS
 
 from ._address import is_unix_address
-from ._client import DEAD_BROKER_FACTOR, Client, connect
+from ._client import Client, connect
 from ._errors import ConnectionClosed
 from ._pending import Pending
+from ._session import DEAD_BROKER_FACTOR
 
 __version__ = "0.1.0"
 

@@ -2,16 +2,17 @@
 
 All protocol logic is in `elbus_spec.ClientConnection`; this module moves
 bytes and keeps the bookkeeping: which operations await an ack, where
-received frames go, and how the connection ends.
+received frames go, how a connection ends and, optionally, how it is
+re-established.
 
 Locks, always taken in this order:
 - ``_write_lock`` serialises whole frames on the socket: a frame is encoded
   and written with one ``sendall`` under it, so frames sent from many
   threads never interleave and op ids reach the wire in order;
-- ``_state_lock`` (held briefly, never around I/O) guards the closed flag
-  and the table of pending acks, so an operation is either registered
-  before the connection ends (and then failed by it) or refused.
-The reader thread takes ``_write_lock`` only after the connection has
+- ``_state_lock`` (held briefly, never around I/O) guards the lost/closed
+  flags and the tables of pending acks, so an operation is either
+  registered before its connection ends (and then failed by it) or refused.
+The reader thread takes ``_write_lock`` only after its connection has
 ended (to close the descriptor): a writer blocked on a full socket must
 never stop acks from being read.
 """
@@ -20,9 +21,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 
@@ -36,37 +37,32 @@ from elbus_spec import (
     BrokerTimeout,
     Busy,
     ClientConnection,
+    Code,
+    ElbusError,
     Event,
     Frame,
     ProtocolViolation,
     QoS,
-    Refused,
-    Registered,
-    RemoteProtocolError,
-    error_for_code,
+    codec,
     primary_name,
 )
 
-from ._address import open_socket, parse_address
+from ._address import parse_address
 from ._errors import ConnectionClosed
 from ._frame_queue import FrameQueue
 from ._pending import DONE, Pending
+from ._session import DEAD_BROKER_FACTOR, RECV_SIZE, Session, open_session
 
-__all__ = ["Client", "connect", "DEAD_BROKER_FACTOR"]
+__all__ = ["Client", "connect"]
 
 _log = logging.getLogger("elbus_client")
 
-# The broker sends a keep-alive NOP every `timeout` seconds (its own
-# timeout, 5 s by default in the standalone server). Silence for twice our
-# timeout tolerates one late NOP and scheduling jitter before the broker is
-# declared dead; the same bound applies to a write the broker does not drain.
-DEAD_BROKER_FACTOR = 2.0
-
-_RECV_SIZE = 256 * 1024
 _MAX_SECONDARY = 1000
+_BY_CLIENT = "closed by the client"
 
 Payload = bytes | bytearray | memoryview | str
 FrameCallback = Callable[[Frame], object]
+_Encoder = Callable[[ClientConnection], tuple[int, bytes]]
 
 
 def _as_bytes(payload: Payload) -> bytes | bytearray | memoryview:
@@ -99,12 +95,18 @@ class Client:
     or starts with ``/``) or ``host:port`` for TCP. ``timeout`` bounds the
     connect and handshake, is the default wait for acks, and sets the
     dead-broker deadline: no byte from the broker for
-    ``DEAD_BROKER_FACTOR * timeout`` closes the connection (the broker sends
+    ``DEAD_BROKER_FACTOR * timeout`` ends the connection (the broker sends
     keep-alives every its own timeout, so keep ours at least as long).
 
     Received frames go to a queue of ``queue_size`` frames read by `receive`
     or by iterating the client, or, when ``on_frame`` is set, to that
     callback, called on the reader thread.
+
+    With ``reconnect`` a lost connection is re-established by the reader
+    thread (jittered exponential backoff from ``reconnect_delay`` up to
+    ``timeout``): the name is registered again and every subscription
+    renewed. Waits pending at the loss fail with `ConnectionClosed`, and so
+    do operations attempted during the outage; received frames stay queued.
 
     Raises `ValueError` for an address that is neither form and
     `elbus_spec.LocalProtocolError` for a name the protocol cannot carry.
@@ -117,33 +119,43 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         ping_interval: float = 1.0,
+        reconnect: bool = False,
+        reconnect_delay: float = 0.1,
         max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         on_frame: FrameCallback | None = None,
     ) -> None:
-        if timeout <= 0 or ping_interval <= 0:
-            raise ValueError("timeout and ping_interval must be positive")
+        if timeout <= 0 or ping_interval <= 0 or reconnect_delay <= 0:
+            raise ValueError("timeout, ping_interval and reconnect_delay must be positive")
+        codec.encode_registration(name)  # a name the protocol cannot carry fails here, not at connect
         self.address = os.fspath(address)
         self._endpoint = parse_address(self.address)
         self.name = name
         self.timeout = timeout
         self.ping_interval = ping_interval
+        self.reconnect = reconnect
+        self.reconnect_delay = reconnect_delay
         self.max_frame_length = max_frame_length
         self.queue_size = queue_size
         self.on_frame = on_frame
-        self._conn = ClientConnection(name, max_frame_length=max_frame_length)  # validates the name now
         self._queue = FrameQueue(queue_size)
-        self._sock: socket.socket | None = None
+        self._session: Session | None = None
+        self._topics: set[str] = set()  # renewed after a reconnect
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._pending: dict[int, Pending] = {}
+        self._closing = False
         self._close_reason: str | None = None
         self._closed_event = threading.Event()
         self._reader: threading.Thread | None = None
         self._pinger: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        state = "connected" if self.is_connected else ("closed" if self._close_reason else "not connected")
+        if self.is_connected:
+            state = "connected"
+        elif self.closed:
+            state = "closed"
+        else:
+            state = "reconnecting" if self._session is not None else "not connected"
         return f"<elbus_client.Client {self.name!r} at {self.address!r} {state}>"
 
     # --- life cycle ------------------------------------------------------------------
@@ -158,74 +170,54 @@ class Client:
         takes longer than ``timeout``, `ConnectionClosed` when the broker
         hangs up without a reply, `elbus_spec.RemoteProtocolError` for a
         malformed handshake, `OSError` when the socket cannot connect. A
-        client connects once: a closed client raises `ConnectionClosed`.
+        client connects once (it reconnects by itself with ``reconnect``):
+        connecting it again raises `ConnectionClosed`.
         """
-        if self._sock is not None or self._close_reason is not None:
+        if self._session is not None or self.closed:
             raise ConnectionClosed("a client connects only once; create a new one")
-        sock = open_socket(self._endpoint, self.timeout)
         try:
-            early = self._handshake(sock)
+            session, early = self._open()
         except BaseException:
-            sock.close()
-            self._close_reason = "the handshake failed"
-            self._closed_event.set()
+            self._finish("the first connection failed")
             raise
-        sock.settimeout(self.timeout * DEAD_BROKER_FACTOR)
-        self._sock = sock
-        self._reader = threading.Thread(target=self._read_loop, args=(sock, early), name=f"elbus-reader {self.name}", daemon=True)
+        self._session = session
+        self._reader = threading.Thread(
+            target=self._read_loop, args=(session, early), name=f"elbus-reader {self.name}", daemon=True
+        )
         self._pinger = threading.Thread(target=self._ping_loop, name=f"elbus-pinger {self.name}", daemon=True)
         self._reader.start()
         self._pinger.start()
         return self
 
-    def _handshake(self, sock: socket.socket) -> list[Event]:
-        """Greeting and registration; returns events that arrived right behind the registration result."""
-        conn = self._conn
-        deadline = time.monotonic() + self.timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BrokerTimeout(f"no registration reply from {self.address} within {self.timeout} s")
-            sock.settimeout(remaining)
-            try:
-                data = sock.recv(_RECV_SIZE)
-            except TimeoutError:
-                continue
-            if not data:
-                raise ConnectionClosed(f"{self.address} closed the connection during the handshake of {self.name!r}")
-            events = conn.receive_data(data)
-            out = conn.data_to_send()
-            if out:
-                sock.sendall(out)
-            for index, event in enumerate(events):
-                if isinstance(event, Registered):
-                    return events[index + 1 :]
-                if isinstance(event, Refused):
-                    raise error_for_code(event.code, f"{self.address} refused {self.name!r} at {event.stage}: {event.code_name}")
-                if isinstance(event, ProtocolViolation):
-                    raise RemoteProtocolError(event.reason)
+    def _open(self) -> tuple[Session, list[Event]]:
+        return open_session(self._endpoint, self.address, self.name, timeout=self.timeout, max_frame_length=self.max_frame_length)
 
     def close(self) -> None:
-        """Close the connection and join the threads; idempotent.
+        """Close the connection (and stop reconnecting) and join the threads; idempotent.
 
         Every ack wait still pending fails with `ConnectionClosed`, and so
         do `receive` calls once the frames received so far are consumed.
         Safe to call from ``on_frame`` (the reader thread then ends when the
         callback returns).
         """
-        self._lose("closed by the client")
+        with self._state_lock:
+            self._closing = True  # from here on the reader installs no new connection
+        session = self._session
+        if session is not None:
+            self._lose(session, _BY_CLIENT)
+        self._finish(_BY_CLIENT)
         current = threading.current_thread()
         for thread in (self._reader, self._pinger):
             if thread is not None and thread is not current:
                 thread.join(self.timeout)
                 if thread.is_alive():
                     _log.warning("%s did not end within %s s (is an on_frame callback blocked?)", thread.name, self.timeout)
-        if self._sock is not None:
+        if session is not None:
             with self._write_lock:  # no writer is inside sendall on this descriptor any more
-                self._sock.close()
+                session.sock.close()
 
     def __enter__(self) -> Client:
-        if self._sock is None:
+        if self._session is None and not self.closed:
             self.connect()
         return self
 
@@ -234,77 +226,93 @@ class Client:
 
     @property
     def is_connected(self) -> bool:
-        """True between a successful `connect` and the end of the connection."""
-        return self._sock is not None and self._close_reason is None
+        """True while a registered connection is up."""
+        session = self._session
+        return session is not None and session.lost is None and self._close_reason is None
 
     @property
     def closed(self) -> bool:
-        """True once the connection has ended, for whatever reason."""
+        """True once the client is closed for good: by `close`, or by a loss without ``reconnect``."""
         return self._closed_event.is_set()
 
     @property
     def close_reason(self) -> str | None:
-        """Why the connection ended (None while it lives)."""
+        """Why the client closed (None while it lives)."""
         return self._close_reason
 
     def wait_closed(self, timeout: float | None = None) -> bool:
-        """Block until the connection ends; False if ``timeout`` passed first."""
+        """Block until the client is closed for good; False if ``timeout`` passed first."""
         return self._closed_event.wait(timeout)
 
-    def _lose(self, reason: str) -> None:
-        """End the connection once: fail pending acks, wake receivers, and shut the socket to wake blocked I/O."""
+    def _lose(self, session: Session, reason: str) -> None:
+        """End one connection once: shut its socket (waking blocked I/O) and fail the acks it owed."""
+        with self._state_lock:
+            if session.lost is not None:
+                return
+            session.lost = reason
+            pending = session.pending
+            session.pending = {}
+        if reason != _BY_CLIENT:
+            _log.info("connection of %r to %s ended: %s", self.name, self.address, reason)
+        try:
+            session.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader in recv and any writer in sendall
+        except OSError:
+            pass  # already disconnected
+        for waiter in pending.values():
+            waiter._fail(reason)
+        if not self.reconnect or self._closing:
+            self._finish(reason)
+
+    def _finish(self, reason: str) -> None:
+        """Close the client for good: no more frames to wait for, and `closed` is true."""
         with self._state_lock:
             if self._close_reason is not None:
                 return
             self._close_reason = reason
-            pending = self._pending
-            self._pending = {}
-        if reason != "closed by the client":
-            _log.info("connection of %r to %s ended: %s", self.name, self.address, reason)
-        sock = self._sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes the reader in recv and any writer in sendall
-            except OSError:
-                pass  # already disconnected
-        for waiter in pending.values():
-            waiter._fail(reason)
+            self._closing = True
         self._queue.close(reason)
         self._closed_event.set()  # last: whoever sees the client closed sees every wait failed
 
+    def _down_reason(self, session: Session | None) -> str:
+        if self._close_reason is not None:
+            return self._close_reason
+        if session is None:
+            return "not connected: call connect() first"
+        return f"{session.lost}; reconnecting"
+
     # --- background threads ------------------------------------------------------------
 
-    def _read_loop(self, sock: socket.socket, early: list[Event]) -> None:
-        reason = "the broker closed the connection"
+    def _read_loop(self, session: Session | None, early: list[Event]) -> None:
+        while session is not None:
+            reason = self._read(session, early)
+            self._lose(session, reason)
+            with self._write_lock:  # the shutdown in _lose has made every writer give up
+                session.sock.close()
+            session, early = self._reconnect() if self.reconnect else (None, [])
+
+    def _read(self, session: Session, early: list[Event]) -> str:
+        """Read and dispatch until the connection ends; returns why it ended."""
         try:
-            self._dispatch(early)
-            buf = bytearray(_RECV_SIZE)
+            violation = self._dispatch(session, early)
+            buf = bytearray(RECV_SIZE)
             view = memoryview(buf)
-            receive = self._conn.receive_data
-            while self._close_reason is None:
+            receive = session.conn.receive_data
+            while violation is None and session.lost is None:
                 try:
-                    size = sock.recv_into(buf)
+                    size = session.sock.recv_into(buf)
                 except TimeoutError:
-                    reason = f"no data from the broker for {self.timeout * DEAD_BROKER_FACTOR:g} s: the broker is gone"
-                    break
+                    return f"no data from the broker for {self.timeout * DEAD_BROKER_FACTOR:g} s: the broker is gone"
                 except OSError as exc:
-                    reason = f"read failed: {exc}"
-                    break
+                    return session.lost or f"read failed: {exc}"
                 if not size:
-                    break
-                violation = self._dispatch(receive(view[:size]))
-                if violation is not None:
-                    reason = f"protocol violation by the broker: {violation}"
-                    break
+                    return session.lost or "the broker closed the connection"
+                violation = self._dispatch(session, receive(view[:size]))
+            return session.lost or f"protocol violation by the broker: {violation}"
         except Exception:  # a bug here must still end the connection, not leave waiters hanging
             _log.exception("reader of %r failed", self.name)
-            reason = "the reader thread failed"
-        finally:
-            self._lose(reason)
-            with self._write_lock:  # the shutdown in _lose has made every writer give up
-                sock.close()
+            return "the reader thread failed"
 
-    def _dispatch(self, events: list[Event]) -> str | None:
+    def _dispatch(self, session: Session, events: list[Event]) -> str | None:
         """Hand out received events; returns the reason of a protocol violation, if any."""
         for event in events:
             if isinstance(event, Frame):
@@ -318,32 +326,67 @@ class Client:
                     _log.exception("on_frame callback of %r failed on %r", self.name, event)
             elif isinstance(event, Ack):
                 with self._state_lock:
-                    waiter = self._pending.pop(event.op_id, None)
+                    waiter = session.pending.pop(event.op_id, None)
                 if waiter is not None:
                     waiter._resolve(event.code)
             elif isinstance(event, ProtocolViolation):
                 return event.reason
         return None
 
+    def _reconnect(self) -> tuple[Session | None, list[Event]]:
+        """Connect again until it works or the client is closed; returns the new session (None when closed)."""
+        delay = self.reconnect_delay
+        while not self._closed_event.wait(delay * random.uniform(0.5, 1.0)):  # jitter: clients do not return in step
+            try:
+                session, early = self._open()
+            except (OSError, ElbusError) as exc:
+                _log.info("reconnecting %r to %s failed: %s", self.name, self.address, exc)
+                delay = min(delay * 2, self.timeout)
+                continue
+            with self._state_lock:
+                installed = not self._closing
+                if installed:
+                    self._session = session
+            if not installed:
+                session.sock.close()
+                return None, []
+            self._renew_subscriptions(session)
+            _log.info("%r reconnected to %s", self.name, self.address)
+            return session, early
+        return None, []
+
+    def _renew_subscriptions(self, session: Session) -> None:
+        topics = sorted(self._topics)
+        if not topics:
+            return
+
+        def check(pending: Pending) -> None:
+            if pending.code is not None and pending.code != Code.OK:  # drop the connection and try again
+                self._lose(session, f"renewing the subscriptions failed with code 0x{pending.code:02x}")
+
+        try:
+            pending = self._submit(lambda conn: conn.send_subscribe(topics, QoS.PROCESSED), QoS.PROCESSED, "renewal")
+            pending.add_done_callback(check)
+        except ConnectionClosed:
+            pass  # lost again already: the read loop sees it and reconnects
+
     def _ping_loop(self) -> None:
         while not self._closed_event.wait(self.ping_interval):
-            try:
-                self._write(PING_FRAME)
-            except ConnectionClosed:
-                return
+            session = self._session
+            if session is None or session.lost is not None:
+                continue  # reconnecting
+            with self._write_lock:
+                if session.lost is None:
+                    try:
+                        self._sendall(session, PING_FRAME)
+                    except ConnectionClosed:
+                        continue
 
     # --- sending -----------------------------------------------------------------------
 
-    def _write(self, data: bytes) -> None:
-        with self._write_lock:
-            if self._close_reason is not None:
-                raise ConnectionClosed(self._close_reason)
-            self._sendall(data)
-
-    def _sendall(self, data: bytes) -> None:
-        assert self._sock is not None
+    def _sendall(self, session: Session, data: bytes) -> None:
         try:
-            self._sock.sendall(data)
+            session.sock.sendall(data)
         except OSError as exc:
             # A partly written frame leaves the stream unusable: the connection ends here.
             if isinstance(exc, TimeoutError):
@@ -352,24 +395,25 @@ class Client:
                 reason = "the broker closed the connection"
             else:
                 reason = f"write failed: {exc}"
-            self._lose(reason)
-            raise ConnectionClosed(self._close_reason or reason) from exc
+            self._lose(session, reason)
+            raise ConnectionClosed(session.lost or reason) from exc
 
-    def _submit(self, encode: Callable[[], tuple[int, bytes]], qos: int, description: str) -> Pending:
+    def _submit(self, encode: _Encoder, qos: int, description: str) -> Pending:
         """Encode and write one frame; the `Pending` is registered before the write so no ack can outrun it."""
         qos = QoS(qos)
         with self._write_lock:
-            if self._sock is None:
-                raise ConnectionClosed(self._close_reason or "not connected: call connect() first")
-            op_id, data = encode()  # outside the state lock: encoding a large payload must not delay acks
+            session = self._session
+            if session is None or session.lost is not None:
+                raise ConnectionClosed(self._down_reason(session))
+            op_id, data = encode(session.conn)  # outside the state lock: encoding a large payload must not delay acks
             with self._state_lock:
-                if self._close_reason is not None:
-                    raise ConnectionClosed(self._close_reason)
+                if session.lost is not None:
+                    raise ConnectionClosed(self._down_reason(session))
                 if qos & 1:
-                    pending = self._pending[op_id] = Pending(op_id, description)
+                    pending = session.pending[op_id] = Pending(op_id, description)
                 else:
                     pending = DONE
-            self._sendall(data)
+            self._sendall(session, data)
         return pending
 
     def _wait(self, pending: Pending, timeout: float | None) -> None:
@@ -380,8 +424,10 @@ class Client:
         try:
             pending.wait(self.timeout if timeout is None else timeout)
         except BrokerTimeout:
+            session = self._session
             with self._state_lock:  # the ack is given up: do not keep its entry forever
-                self._pending.pop(pending.op_id, None)
+                if session is not None and session.pending.get(pending.op_id) is pending:
+                    del session.pending[pending.op_id]
             raise
 
     def send_nowait(self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> Pending:
@@ -393,44 +439,48 @@ class Client:
         carry (NUL in it), `ValueError` for an unknown ``qos``.
         """
         data = _as_bytes(payload)
-        return self._submit(lambda: self._conn.send_message(target, data, qos), qos, f"message to {target!r}")
+        return self._submit(lambda conn: conn.send_message(target, data, qos), qos, f"message to {target!r}")
 
     def broadcast_nowait(self, mask: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> Pending:
         """Write a BROADCAST to every client matching ``mask`` (``?`` one part, ``*`` the rest); see `send_nowait`."""
         data = _as_bytes(payload)
-        return self._submit(lambda: self._conn.send_broadcast(mask, data, qos), qos, f"broadcast to {mask!r}")
+        return self._submit(lambda conn: conn.send_broadcast(mask, data, qos), qos, f"broadcast to {mask!r}")
 
     def publish_nowait(self, topic: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> Pending:
         """Write a PUBLISH to ``topic``; see `send_nowait`."""
         data = _as_bytes(payload)
-        return self._submit(lambda: self._conn.send_publish(topic, data, qos), qos, f"publication to {topic!r}")
+        return self._submit(lambda conn: conn.send_publish(topic, data, qos), qos, f"publication to {topic!r}")
 
     def publish_for_nowait(self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> Pending:
         """Write a PUBLISH_FOR (a BUS/RT extension the original elbus broker refuses); see `send_nowait`."""
         data = _as_bytes(payload)
         return self._submit(
-            lambda: self._conn.send_publish_for(topic, receiver, data, qos), qos, f"publication to {topic!r} for {receiver!r}"
+            lambda conn: conn.send_publish_for(topic, receiver, data, qos), qos, f"publication to {topic!r} for {receiver!r}"
         )
 
     def subscribe_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
-        """Write a SUBSCRIBE for the topic patterns (``+`` one level, ``#`` the rest); see `send_nowait`."""
+        """Write a SUBSCRIBE for topic patterns (``+`` one level, ``#`` the rest; renewed on reconnect); see `send_nowait`."""
         items = _check_topics(topics)
-        return self._submit(lambda: self._conn.send_subscribe(items, qos), qos, f"subscription to {items!r}")
+        pending = self._submit(lambda conn: conn.send_subscribe(items, qos), qos, f"subscription to {items!r}")
+        self._topics.update(items)
+        return pending
 
     def unsubscribe_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
         """Write an UNSUBSCRIBE; see `send_nowait`."""
         items = _check_topics(topics)
-        return self._submit(lambda: self._conn.send_unsubscribe(items, qos), qos, f"unsubscription from {items!r}")
+        pending = self._submit(lambda conn: conn.send_unsubscribe(items, qos), qos, f"unsubscription from {items!r}")
+        self._topics.difference_update(items)
+        return pending
 
     def exclude_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
         """Write an EXCLUDE (a BUS/RT extension the original elbus broker refuses); see `send_nowait`."""
         items = _check_topics(topics)
-        return self._submit(lambda: self._conn.send_exclude(items, qos), qos, f"exclusion of {items!r}")
+        return self._submit(lambda conn: conn.send_exclude(items, qos), qos, f"exclusion of {items!r}")
 
     def unexclude_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
         """Write an UNEXCLUDE (a BUS/RT extension the original elbus broker refuses); see `send_nowait`."""
         items = _check_topics(topics)
-        return self._submit(lambda: self._conn.send_unexclude(items, qos), qos, f"unexclusion of {items!r}")
+        return self._submit(lambda conn: conn.send_unexclude(items, qos), qos, f"unexclusion of {items!r}")
 
     def send(self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Send a one-to-one MESSAGE; with an acknowledged ``qos``, block until the broker's ack.
@@ -516,6 +566,8 @@ class Client:
                 f"{primary}{SECONDARY_SEPARATOR}{item}",
                 timeout=self.timeout,
                 ping_interval=self.ping_interval,
+                reconnect=self.reconnect,
+                reconnect_delay=self.reconnect_delay,
                 max_frame_length=self.max_frame_length,
                 queue_size=self.queue_size,
                 on_frame=on_frame,
@@ -534,6 +586,8 @@ def connect(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     ping_interval: float = 1.0,
+    reconnect: bool = False,
+    reconnect_delay: float = 0.1,
     max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     on_frame: FrameCallback | None = None,
@@ -548,6 +602,8 @@ def connect(
         name,
         timeout=timeout,
         ping_interval=ping_interval,
+        reconnect=reconnect,
+        reconnect_delay=reconnect_delay,
         max_frame_length=max_frame_length,
         queue_size=queue_size,
         on_frame=on_frame,

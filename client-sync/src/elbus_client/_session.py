@@ -1,0 +1,95 @@
+"""One connection to the broker: open the socket, do the handshake, and keep what the connection owes."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from elbus_spec import (
+    BrokerTimeout,
+    ClientConnection,
+    Event,
+    ProtocolViolation,
+    Refused,
+    Registered,
+    RemoteProtocolError,
+    error_for_code,
+)
+
+from ._address import Endpoint, open_socket
+from ._errors import ConnectionClosed
+from ._pending import Pending
+
+__all__ = ["DEAD_BROKER_FACTOR", "RECV_SIZE", "Session", "open_session"]
+
+# The broker sends a keep-alive NOP every `timeout` seconds (its own
+# timeout, 5 s by default in the standalone server). Silence for twice our
+# timeout tolerates one late NOP and scheduling jitter before the broker is
+# declared dead; the same bound applies to a write the broker does not drain.
+DEAD_BROKER_FACTOR = 2.0
+
+RECV_SIZE = 256 * 1024
+
+
+class Session:
+    """A registered connection: its socket, its protocol state, and the acks still owed on it.
+
+    Op ids are per connection, so pending acks belong to the session: a
+    lost session fails its own, and a new one starts a fresh table.
+    ``lost`` is the reason the connection ended (None while it lives).
+    """
+
+    __slots__ = ("conn", "lost", "pending", "sock")
+
+    def __init__(self, sock: socket.socket, conn: ClientConnection) -> None:
+        self.sock = sock
+        self.conn = conn
+        self.pending: dict[int, Pending] = {}
+        self.lost: str | None = None
+
+
+def open_session(
+    endpoint: Endpoint, address: str, name: str, *, timeout: float, max_frame_length: int
+) -> tuple[Session, list[Event]]:
+    """Connect to ``endpoint`` and register ``name``; returns the session and any events right behind the registration.
+
+    Raises the `elbus_spec.BrokerError` subclass of a refusal, `BrokerTimeout`
+    when the handshake takes longer than ``timeout``, `ConnectionClosed` when
+    the broker hangs up without a reply, `RemoteProtocolError` for a malformed
+    handshake, `OSError` when the socket cannot connect.
+    """
+    conn = ClientConnection(name, max_frame_length=max_frame_length)
+    sock = open_socket(endpoint, timeout)
+    try:
+        early = _handshake(sock, conn, address, timeout)
+        sock.settimeout(timeout * DEAD_BROKER_FACTOR)
+    except BaseException:
+        sock.close()
+        raise
+    return Session(sock, conn), early
+
+
+def _handshake(sock: socket.socket, conn: ClientConnection, address: str, timeout: float) -> list[Event]:
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BrokerTimeout(f"no registration reply from {address} within {timeout} s")
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(RECV_SIZE)
+        except TimeoutError:
+            continue
+        if not data:
+            raise ConnectionClosed(f"{address} closed the connection during the handshake of {conn.name!r}")
+        events = conn.receive_data(data)
+        out = conn.data_to_send()
+        if out:
+            sock.sendall(out)
+        for index, event in enumerate(events):
+            if isinstance(event, Registered):
+                return events[index + 1 :]
+            if isinstance(event, Refused):
+                raise error_for_code(event.code, f"{address} refused {conn.name!r} at {event.stage}: {event.code_name}")
+            if isinstance(event, ProtocolViolation):
+                raise RemoteProtocolError(event.reason)
