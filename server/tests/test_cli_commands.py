@@ -327,13 +327,17 @@ async def test_listen_prints_json_lines_and_stops_on_ctrl_c(broker: BrokerThread
         await talker.publish(topic.replace("+", "temp"), msgpack.packb({"t": 21.5}))
         await talker.send(me, b"plain words")
         await talker.broadcast(me, b"\xff\x00\x01")
-        records = [await read_json_line(proc) for _ in range(3)]
+        await talker.send(me, b"[" * 5000 + b"]" * 5000)  # too deep to print as JSON: text, and on it goes
+        await talker.send(me, b"last")
+        records = [await read_json_line(proc) for _ in range(5)]
         code, err = await interrupt(proc)
     assert code == 130 and "Traceback" not in err
     assert [(r["kind"], r["sender"], r["topic"], r["format"], r["payload"]) for r in records] == [
         ("publication", talker.name, topic.replace("+", "temp"), "msgpack", {"t": 21.5}),
         ("message", talker.name, None, "text", "plain words"),
         ("broadcast", talker.name, None, "hex", "ff0001"),
+        ("message", talker.name, None, "text", "[" * 5000 + "]" * 5000),
+        ("message", talker.name, None, "text", "last"),
     ]
     assert all(record["time"] and record["realtime"] is False for record in records)
 

@@ -8,7 +8,9 @@ import math
 import msgpack
 import pytest
 
+from elbus_server.cli.output import format_decoded, to_json
 from elbus_server.cli.payload import (
+    MAX_DEPTH,
     ParamsError,
     decode_payload,
     jsonable,
@@ -65,6 +67,28 @@ def test_decode_payload_never_raises_on_any_short_binary() -> None:
             decoded = decode_payload(bytes([first, second]))
             assert decoded.format in {"json", "msgpack", "text", "hex"}
             json.dumps(jsonable(decoded.value))  # whatever was decoded can be printed as JSON
+
+
+@pytest.mark.parametrize(
+    ("payload", "fmt"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "text"),  # beyond what json can parse
+        (b"[" * 300 + b"]" * 300, "text"),  # parses, but too deep to print
+        (b"\x91" * 300 + b"\xc0", "hex"),
+        (b"\x91" * 5000 + b"\xc0", "hex"),  # beyond msgpack's own limit
+        (b"[" * MAX_DEPTH + b"]" * MAX_DEPTH, "json"),
+        (b"\x91" * (MAX_DEPTH - 1) + b"\xc0", "msgpack"),
+    ],
+)
+def test_decode_payload_of_deep_documents_stays_printable(payload: bytes, fmt: str) -> None:
+    decoded = decode_payload(payload)
+    assert decoded.format == fmt
+    assert format_decoded(decoded) and to_json(decoded.value)
+
+
+def test_params_document_nested_too_deeply_raises() -> None:
+    with pytest.raises(ParamsError, match="nested too deeply"):
+        params_from_document(b"[" * 100_000 + b"]" * 100_000)
 
 
 def test_jsonable_makes_msgpack_values_printable() -> None:

@@ -34,6 +34,9 @@ __all__ = [
 _BINARY_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+# Printing recurses once per nesting level: a deeper document, which anyone
+# may send, is shown as text or hex instead of crashing the command.
+MAX_DEPTH = 200
 
 
 class ParamsError(ValueError):
@@ -53,16 +56,34 @@ class Decoded:
     value: Any
 
 
+def _shallow(value: Any) -> bool:
+    """True when ``value`` nests no deeper than `MAX_DEPTH` (checked without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple):
+            children = list(item)
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
 def _unpack(payload: bytes) -> Decoded | None:
     if not payload:
         return None
     try:
         # strict_map_key=False: MessagePack maps may have integer keys.
-        return Decoded("msgpack", msgpack.unpackb(payload, raw=False, strict_map_key=False))
+        value = msgpack.unpackb(payload, raw=False, strict_map_key=False)
     except ValueError:
         # Every unpacking failure is a ValueError: truncated or trailing data, a
         # bad format byte, nesting too deep, a str that is not UTF-8.
         return None
+    return Decoded("msgpack", value) if _shallow(value) else None
 
 
 def decode_payload(payload: bytes, *, msgpack_first: bool = False) -> Decoded:
@@ -83,9 +104,12 @@ def decode_payload(payload: bytes, *, msgpack_first: bool = False) -> Decoded:
     if text is not None and not _BINARY_CHARS.search(text):
         if text.strip():
             try:
-                return Decoded("json", json.loads(text))
-            except ValueError:
+                value = json.loads(text)
+            except (ValueError, RecursionError):
                 pass
+            else:
+                if _shallow(value):
+                    return Decoded("json", value)
         return Decoded("text", text)
     return _unpack(payload) or Decoded("hex", payload.hex())
 
@@ -166,13 +190,17 @@ def params_from_document(document: bytes) -> bytes:
         return b""
     try:
         value = json.loads(document)
+    except RecursionError:
+        raise ParamsError("the params document is nested too deeply") from None
     except ValueError:
         pass
     else:
         try:
             return msgpack.packb(value)
         except OverflowError as exc:
-            raise ParamsError(f"the params document holds an integer MessagePack cannot carry: {exc}") from exc
+            raise ParamsError(f"the params document holds an integer MessagePack cannot carry: {exc}") from None
+        except ValueError as exc:  # msgpack's own nesting limit
+            raise ParamsError(f"the params document cannot be MessagePack: {exc}") from None
     try:
         msgpack.unpackb(document, raw=False, strict_map_key=False)
     except ValueError as exc:
