@@ -12,7 +12,7 @@ how a test runs it, so no example can be added without being run:
   stops it and checks that its output contains ``TEXT``;
 * ``<!-- example: fragment -->`` is an excerpt that is compiled, not run.
 
-``expect=TEXT`` on any example that runs: its output must contain TEXT.
+``expect=TEXT`` on any example that runs (repeatable): its output must contain TEXT.
 """
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ class CodeExample:
     kind: str  # run | broker | fragment
     background: bool = False
     options: dict[str, str] = field(default_factory=dict)
+    expects: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
         return f"{self.page}:{self.line}"
 
 
-def _marker(page: str, line: int, text_before: str) -> tuple[str, bool, dict[str, str]]:
+def _marker(page: str, line: int, text_before: str) -> tuple[str, bool, dict[str, str], tuple[str, ...]]:
     previous = [ln for ln in text_before.splitlines() if ln.strip()]
     match = _MARKER.search(previous[-1]) if previous else None
     if match is None:
@@ -61,8 +62,11 @@ def _marker(page: str, line: int, text_before: str) -> tuple[str, bool, dict[str
     kind = "run"
     background = False
     options: dict[str, str] = {}
+    expects: list[str] = []
     for word in words:
-        if "=" in word:
+        if word.startswith("expect="):
+            expects.append(word.removeprefix("expect="))
+        elif "=" in word:
             key, value = word.split("=", 1)
             options[key] = value
         elif word == "background":
@@ -73,7 +77,7 @@ def _marker(page: str, line: int, text_before: str) -> tuple[str, bool, dict[str
             raise MarkerError(f"{page}:{line}: unknown example marker word {word!r}")
     if background and ("name" not in options or kind != "broker"):
         raise MarkerError(f"{page}:{line}: a background example needs 'broker' and name=CLIENT_NAME")
-    return kind, background, options
+    return kind, background, options, tuple(expects)
 
 
 def find_examples(page: str, markdown: str) -> list[CodeExample]:
@@ -83,10 +87,10 @@ def find_examples(page: str, markdown: str) -> list[CodeExample]:
         if match.group("lang") not in ("python", "py"):
             continue
         line = markdown.count("\n", 0, match.start()) + 1
-        kind, background, options = _marker(page, line, markdown[: match.start()])
+        kind, background, options, expects = _marker(page, line, markdown[: match.start()])
         indent = match.group("indent")
         code = "".join(ln[len(indent) :] if ln.startswith(indent) else ln for ln in match.group("code").splitlines(True))
-        found.append(CodeExample(page, line, code, kind, background, options))
+        found.append(CodeExample(page, line, code, kind, background, options, expects))
     return found
 
 

@@ -212,12 +212,11 @@ def test_guide_examples_run(page: str, tmp_path: Path) -> None:
                     continue
                 result = run.finish()
                 assert result[0] == 0, run.describe(result)
-                assert example.options.get("expect", "") in result[1], run.describe(result)
+                assert all(text in result[1] for text in example.expects), run.describe(result)
         finally:
             results = [(run, run.stop()) for run in background]
         for run, result in results:
-            expect = run.example.options.get("expect")
-            assert expect is None or expect in result[1], run.describe(result)
+            assert all(text in result[1] for text in run.example.expects), run.describe(result)
 
 
 # --- command lines documented as they are -----------------------------------------------------
