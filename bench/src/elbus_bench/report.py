@@ -7,6 +7,7 @@ from typing import Any
 
 from .measure import FANOUT_SUBSCRIBERS, STAGES
 from .runner import Results, applicable
+from .targets import evaluate
 
 __all__ = ["table", "to_json"]
 
@@ -96,7 +97,11 @@ def table(results: Results) -> str:
             f"  {'self':>6} {'total':>6}  function",
         ]
         lines += [f"  {own:5.1f}% {total:5.1f}%  {name}" for name, own, total in results.profile]
-    failures = {k: v for k, v in results.failures.items()}
+    targets = evaluate(results)
+    if targets:
+        lines += ["", "targets (ours)"]
+        lines += [f"  {'met ' if t.met else 'MISS'}  {t.name:<62} {t.measured:>10}" for t in targets]
+    failures = dict(results.failures)
     if failures or results.notes:
         lines += ["", "notes:"]
         lines += [f"  {note}" for note in results.notes]
@@ -146,5 +151,6 @@ def to_json(results: Results) -> dict[str, Any]:
         ],
         "codec": [{"operation": r.operation, "codec": r.codec_rate, "construct": r.construct_rate} for r in results.codec],
         "profile": [{"function": n, "self_pct": s, "total_pct": t} for n, s, t in results.profile],
+        "targets": [{"target": t.name, "measured": t.measured, "met": t.met} for t in evaluate(results)],
         "notes": results.notes,
     }
