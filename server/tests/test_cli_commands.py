@@ -593,6 +593,31 @@ async def test_benchmark_stops_cleanly_on_ctrl_c(broker: BrokerThread) -> None:
     assert not [entry for entry in clients if entry["name"].startswith(me)]
 
 
+async def test_benchmark_exits_3_when_the_broker_goes_away(sock_dir: str) -> None:
+    doomed = BrokerThread(sock_dir, "doomed-bench.sock").start()
+    proc = await asyncio.create_subprocess_exec(
+        *_command(doomed.path, "benchmark", "-i", "10000000", "--stage", "send+recv.qos.processed"),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_ENV,
+    )
+    try:
+        for _ in range(100):  # until its worker is registered
+            clients = json.loads((await elbus(doomed.path, "--json", "broker", "client.list")).out)
+            if any(entry["name"].startswith("elbus-cli.") for entry in clients):
+                break
+        await asyncio.to_thread(doomed.stop)
+        out, err = await asyncio.wait_for(proc.communicate(), CLI_DEADLINE)
+    finally:
+        doomed.stop()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert (proc.returncode, out) == (3, b"")
+    assert b"benchmark failed: the connection to the broker was lost" in err and b"Traceback" not in err
+
+
 async def test_benchmark_needs_an_iteration_per_worker(broker: BrokerThread) -> None:
     result = await elbus(broker.path, "benchmark", "-w", "4", "-i", "3")
     assert result.code == 2 and "3 iterations cannot be shared by 4 workers" in result.err

@@ -26,7 +26,7 @@ from typing import Any
 
 import elbus_aio
 import elbus_rpc
-from elbus_spec import BROKER_NAME, ElbusError, NotRegistered, QoS
+from elbus_spec import BROKER_NAME, Code, NotRegistered, QoS, RpcError
 
 from .errors import CliError, ExitCode
 from .progress import Progress
@@ -43,6 +43,8 @@ STAGES = (
     "rpc.call0",
 )
 _CLIENT_STAGES = STAGES[:4]
+# How the RPC layer reports the broker's NOT_REGISTERED ack (-32000 - code).
+_RPC_NOT_REGISTERED = -32000 - Code.NOT_REGISTERED
 
 # A worker sending to itself without acks could outrun its own reading; with
 # more than a queue's worth in flight the broker would drop it as a slow
@@ -159,8 +161,11 @@ async def _call(rpc: elbus_rpc.Rpc, target: str, method: str, count: int, payloa
 
 async def _call0(rpc: elbus_rpc.Rpc, target: str, count: int, payload: bytes, progress: Progress) -> None:
     for _ in range(count):
-        with contextlib.suppress(ElbusError):
-            await rpc.call0(target, "test", payload)  # nobody holds the target: an error ack
+        try:
+            await rpc.call0(target, "test", payload)
+        except RpcError as exc:
+            if exc.code != _RPC_NOT_REGISTERED:  # the expected error: nobody holds the target
+                raise
         progress.done += 1
 
 
