@@ -26,6 +26,7 @@ class Peer:
     name: str | None = None
     requests: list[Request] = field(default_factory=list)
     pings: int = 0
+    received: bytearray = field(default_factory=bytearray)  # every byte the client wrote, handshake included
     violation: str | None = None
     send_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -147,6 +148,7 @@ class ScriptedBroker:
                 data = peer.sock.recv(65536)
                 if not data:
                     return
+                peer.received += data
                 events = conn.receive_data(data)
                 out = conn.data_to_send()
                 if out:

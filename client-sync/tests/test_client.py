@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 
@@ -153,6 +154,38 @@ def test_every_operation_reaches_the_broker_as_written(sock_path: str) -> None:
         assert (type(first[3]).__name__, first[3].qos, first[3].payload) == ("BroadcastRequest", 2, b"view")
         assert first[4] == MessageRequest(5, 0, "peer", b"ba")
         assert [r.op_id for r in peer.requests[5:]] == list(range(6, 106))
+
+
+def test_every_operation_and_qos_byte_for_byte(sock_path: str) -> None:
+    """Each op x QoS against frames built by hand from the protocol reference (an oracle independent of the codec)."""
+
+    def frame(op_id: int, op: int, qos: int, body: bytes) -> bytes:
+        return struct.pack("<IBI", op_id, op | qos << 6, len(body)) + body
+
+    expected = bytearray(b"\xeb\x01\x00" + struct.pack("<H", 2) + b"me")
+    with (
+        ScriptedBroker(sock_path) as broker,
+        elbus_client.connect(sock_path, "me", ping_interval=60) as client,
+    ):
+        calls = [
+            (lambda q: client.send_nowait("t.b", b"p\x00ay", qos=q), 0x12, b"t.b\x00p\x00ay"),
+            (lambda q: client.broadcast_nowait("t.*", b"", qos=q), 0x13, b"t.*\x00"),
+            (lambda q: client.publish_nowait("a/b", "é", qos=q), 0x01, "a/b\x00é".encode()),
+            (lambda q: client.subscribe_nowait("a/#", "+/b", qos=q), 0x02, b"a/#\x00+/b"),
+            (lambda q: client.unsubscribe_nowait("a/#", qos=q), 0x03, b"a/#"),
+            (lambda q: client.exclude_nowait("x", "y", qos=q), 0x04, b"x\x00y"),
+            (lambda q: client.unexclude_nowait("x", qos=q), 0x05, b"x"),
+            (lambda q: client.publish_for_nowait("a/b", "t.r", b"pl", qos=q), 0x06, b"a/b\x00t.r\x00pl"),
+        ]
+        op_id = 0
+        for qos in QoS:
+            for call, op, body in calls:
+                op_id += 1
+                call(qos).wait(2)
+                expected += frame(op_id, op, qos, body)
+        peer = broker.peer("me")
+        _eventually(lambda: len(peer.requests) == op_id)
+        assert bytes(peer.received) == bytes(expected)
 
 
 def test_invalid_arguments_raise_before_anything_is_written(sock_path: str) -> None:

@@ -315,6 +315,8 @@ class Client:
     def _dispatch(self, session: Session, events: list[Event]) -> str | None:
         """Hand out received events; returns the reason of a protocol violation, if any."""
         for event in events:
+            if session.lost is not None:
+                return None  # closed meanwhile (from a callback): the rest is not delivered
             if isinstance(event, Frame):
                 callback = self.on_frame
                 if callback is None:
@@ -350,19 +352,21 @@ class Client:
             if not installed:
                 session.sock.close()
                 return None, []
-            self._renew_subscriptions(session)
+            self._renew_subscriptions()
             _log.info("%r reconnected to %s", self.name, self.address)
             return session, early
         return None, []
 
-    def _renew_subscriptions(self, session: Session) -> None:
-        topics = sorted(self._topics)
+    def _renew_subscriptions(self) -> None:
+        with self._state_lock:
+            topics = sorted(self._topics)
         if not topics:
             return
 
         def check(pending: Pending) -> None:
-            if pending.code is not None and pending.code != Code.OK:  # drop the connection and try again
-                self._lose(session, f"renewing the subscriptions failed with code 0x{pending.code:02x}")
+            # Not a reason to drop the connection: a refused topic would be refused again on every attempt.
+            if pending.code is not None and pending.code != Code.OK:
+                _log.warning("%r: renewing subscriptions %r after reconnecting got code 0x%02x", self.name, topics, pending.code)
 
         try:
             pending = self._submit(lambda conn: conn.send_subscribe(topics, QoS.PROCESSED), QoS.PROCESSED, "renewal")
@@ -462,14 +466,16 @@ class Client:
         """Write a SUBSCRIBE for topic patterns (``+`` one level, ``#`` the rest; renewed on reconnect); see `send_nowait`."""
         items = _check_topics(topics)
         pending = self._submit(lambda conn: conn.send_subscribe(items, qos), qos, f"subscription to {items!r}")
-        self._topics.update(items)
+        with self._state_lock:
+            self._topics.update(items)
         return pending
 
     def unsubscribe_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
         """Write an UNSUBSCRIBE; see `send_nowait`."""
         items = _check_topics(topics)
         pending = self._submit(lambda conn: conn.send_unsubscribe(items, qos), qos, f"unsubscription from {items!r}")
-        self._topics.difference_update(items)
+        with self._state_lock:
+            self._topics.difference_update(items)
         return pending
 
     def exclude_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:

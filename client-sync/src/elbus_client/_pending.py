@@ -31,7 +31,7 @@ class Pending:
         self._event = threading.Event()
         self._code: int | None = None
         self._closed: str | None = None
-        self._callbacks: list[Callable[[Pending], object]] | None = None
+        self._callbacks: list[Callable[[Pending], object]] = []
 
     def __repr__(self) -> str:
         if not self._event.is_set():
@@ -63,15 +63,14 @@ class Pending:
         """
         if not self._event.wait(timeout):
             raise BrokerTimeout(f"no ack for {self.description} (op {self.op_id}) within {timeout} s")
-        if self._closed is not None:
-            raise ConnectionClosed(self._closed)
-        if self._code != Code.OK:
-            raise error_for_code(self._code, f"{self.description} (op {self.op_id}): broker code 0x{self._code:02x}")
+        code = self._code
+        if code is None:  # set means resolved or failed: without a code it failed
+            raise ConnectionClosed(self._closed or "the connection ended")
+        if code != Code.OK:
+            raise error_for_code(code, f"{self.description} (op {self.op_id}): broker code 0x{code:02x}")
 
     def add_done_callback(self, callback: Callable[[Pending], object]) -> None:
         """Call ``callback(pending)`` once done: at once if it already is, else on the thread that resolves it."""
-        if self._callbacks is None:
-            self._callbacks = []
         self._callbacks.append(callback)
         if self._event.is_set():
             self._run_callbacks()
