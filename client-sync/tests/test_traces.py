@@ -37,7 +37,7 @@ from elbus_spec import (
 
 from .fake_broker import STEP_TIMEOUT, TRACE_FILES, ConnPlan, TraceBroker, load_trace, plan_connections
 
-pytestmark = pytest.mark.skipif(not TRACE_FILES, reason="shared traces are not beside the checkout")
+pytestmark = pytest.mark.skipif(not TRACE_FILES, reason="the recorded traces are neither in the repository nor beside it")
 
 
 def _registration_code(trace: dict[str, Any], conn: str) -> int:
