@@ -24,9 +24,7 @@ def test_committed_file_is_the_fresh_build(trace) -> None:  # type: ignore[no-un
 
 def test_no_stray_files_and_unique_client_names(tmp_path: Path) -> None:
     assert sorted(p.name for p in AUTHORED_DIR.glob("*.trace")) == sorted(p.name for p in write_authored(tmp_path))
-    prefixes = [
-        {arg.split(".")[1] for s in t.steps if isinstance(s, Do) and s.verb == "connect" for arg in s.args} for t in TRACES
-    ]
+    prefixes = [{s.args[0].split(".")[1] for s in t.steps if isinstance(s, Do) and s.verb == "connect"} for t in TRACES]
     flat = [p for group in prefixes for p in group]
     assert len(flat) == len(set(flat)), "two authored traces share a client-name prefix"
 

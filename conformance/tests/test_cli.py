@@ -67,3 +67,9 @@ def test_import_regenerates_the_recorded_traces(tmp_path: Path, capsys) -> None:
     assert main(["import", "--out", str(tmp_path)]) == 0
     for path in tmp_path.glob("*.trace"):
         assert path.read_text() == (traces_dir() / "recorded" / path.name).read_text()
+
+
+async def test_client_command_runs_a_library_against_the_player() -> None:
+    status, out = await _cli("client", "--library", "sync", "--trace", "publish-qos", "--trace", "handshake-ok")
+    assert status == 0, out
+    assert "publish-qos" in out and "1/1 traces passed" in out  # handshake-ok has no client actions: not run

@@ -47,18 +47,26 @@ class TraceBuilder:
     def comment(self, text: str) -> None:
         self.steps.append(Comment(text))
 
-    def connect(self, conn: str, name: str | None, *, note: str = "") -> Client:
-        """Open ``conn`` and, when ``name`` is given, run the handshake and register it (expecting ``01``)."""
+    def connect(self, conn: str, name: str | None, *, refused: int | None = None, note: str = "") -> Client:
+        """Open ``conn`` and, when ``name`` is given, run the handshake and register it.
+
+        ``refused``: the code the broker refuses the name with (then it closes
+        the connection). Without a name the trace goes on in raw bytes.
+        """
         client = Client(self, conn, name or "")
-        if name is not None:
-            client.do("connect", name)
+        if name is None:
+            self.raw = True
+        else:
+            client.do("connect", name, *(("--result", f"{refused:02x}") if refused else ()))
         self.steps.append(Connect(conn, note=note))
         if name is not None:
             client.expect(codec.encode_greeting(1), note="greeting")
-            client.send(codec.encode_greeting(1))
+            client.write(codec.encode_greeting(1))
             client.expect(b"\x01")
-            client.send(codec.encode_registration(name), note=f"register {name!r}")
-            client.expect(b"\x01", note="registered")
+            client.write(codec.encode_registration(name), note=f"register {name!r}")
+            client.expect(bytes([refused or Code.OK]), note="refused" if refused else "registered")
+            if refused:
+                client.closed()
         return client
 
     def build(self) -> Trace:
@@ -84,14 +92,14 @@ class Client:
     def do(self, verb: str, *args: str) -> None:
         self.builder.steps.append(Do(self.conn, verb, args))
 
-    def send(self, data: bytes, *, note: str = "", bytewise: bool = False) -> None:
-        """The client writes ``data`` (as one write, or one byte per write)."""
+    def write(self, data: bytes, *, note: str = "", bytewise: bool = False) -> None:
+        """The client writes ``data`` (as one write, or one byte per write), as its library would."""
         self.builder.steps.append(Send(self.conn, _labelled(self._sent, data), bytewise, note=note))
 
     def raw(self, data: bytes, *, note: str = "", bytewise: bool = False) -> None:
         """Bytes no client library would write: the trace cannot run in client mode."""
         self.builder.raw = True
-        self.send(data, note=note, bytewise=bytewise)
+        self.write(data, note=note, bytewise=bytewise)
 
     def expect(self, data: bytes, *, note: str = "") -> None:
         """The broker sends exactly ``data`` next on this connection."""
@@ -117,7 +125,7 @@ class Client:
         self.do(verb, *args, "--qos", str(qos))
         if qos & 1:
             self._awaiting[self._op_id] = self.builder.steps[-1]  # type: ignore[assignment]
-        self.send(frame, note=note)
+        self.write(frame, note=note)
         return self._op_id
 
     def _next(self) -> int:
@@ -215,9 +223,10 @@ def _bytes(payload: bytes | str) -> bytes:
 
 
 def _text(payload: bytes | str) -> str:
-    """The payload as an action argument (client mode passes text; binary payloads are written as hex)."""
+    """The payload as an action argument: printable text as is, anything else as ``hex:...``."""
     data = _bytes(payload)
     try:
-        return data.decode()
+        text = data.decode()
     except UnicodeDecodeError:
-        return "hex:" + data.hex()
+        text = "\x00"
+    return text if text.isprintable() else "hex:" + data.hex()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ._authored import write_authored
 from ._catalog import UnknownTrace, load_traces, traces_dir
+from ._client_mode import AsyncClientDriver, SyncClientDriver, run_client_traces
 from ._format import TraceSyntaxError
 from ._importer import import_directory
 from ._net import Timing, is_unix_address
@@ -19,6 +20,8 @@ from ._report import count_steps, format_report
 from ._runner import run_traces
 
 __all__ = ["main"]
+
+_DRIVERS = {"aio": AsyncClientDriver, "sync": SyncClientDriver}
 
 
 def _timing(args: argparse.Namespace) -> Timing:
@@ -39,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     broker = commands.add_parser("broker", help="play the client side of the traces against a running broker")
     broker.add_argument("--target", required=True, help="the broker: a UNIX socket path or HOST:PORT")
     _selection(broker)
+    client = commands.add_parser("client", help="play the broker side of the traces to a client library and check its bytes")
+    client.add_argument("--library", choices=sorted(_DRIVERS), required=True, help="aio: elbus_aio, sync: elbus_client")
+    _selection(client)
     play = commands.add_parser("play", help="act as a broker that plays the broker side of the traces (for clients)")
     play.add_argument("--listen", required=True, help="a UNIX socket path or HOST:PORT to listen on")
     _selection(play)
@@ -95,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "play":
         return asyncio.run(_play(args, traces))
+    if args.command == "client":
+        results = asyncio.run(run_client_traces(_DRIVERS[args.library](), traces, _timing(args)))
+        print(format_report(results, f"client library {args.library} against the trace player"))
+        return 0 if results and all(r.passed for r in results) else 1
     results = asyncio.run(run_traces(args.target, traces, _timing(args)))
     print(format_report(results, f"broker at {args.target}"))
     return 0 if all(r.passed for r in results) else 1

@@ -19,7 +19,7 @@ from ._model import Close, Closed, Comment, Connect, Do, Expect, Send, Silence, 
 from ._net import DEFAULT_TIMING, Pipe, Timing
 from ._pattern import Literal, example
 from ._report import Failure, TraceResult, count_steps, spaced_hex, step_failure, unit_failure
-from ._stream import Side, Splitter, Stage, is_keepalive
+from ._stream import Side, Splitter, Stage, dissect, is_keepalive
 
 __all__ = ["TracePlayer"]
 
@@ -134,7 +134,8 @@ class _Session:
                 return step_failure(step, f"the client wrote nothing complete within {self.timing.step}s", got=pipe.partial.hex())
             if actual is None:
                 return step_failure(step, "the client closed the connection", got="(closed)")
-            if failure := unit_failure(step, Side.CLIENT, stage, (Literal(unit),), actual):
+            pattern = tuple(Literal(f.data) for f in dissect(Side.CLIENT, stage, unit))  # one piece per field: a precise reason
+            if failure := unit_failure(step, Side.CLIENT, stage, pattern, actual):
                 return failure
         pipe.splitter.stage = self.expected[step.conn].stage  # what the client writes next is read at the same stage
         return None

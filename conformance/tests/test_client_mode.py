@@ -1,0 +1,88 @@
+"""Client mode: our two client libraries play every trace that has client actions against the trace player,
+and a client that writes, reports or delivers anything else is caught.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from elbus_conformance import Do, Timing, format_report, load_traces, parse_trace
+from elbus_conformance._client_mode import AsyncClientDriver, SyncClientDriver, parse_action, run_client_trace, run_client_traces
+from elbus_conformance._format import format_trace
+
+TIMING = Timing(step=1.0, silence=0.05, broker_timeout=1.0)
+CLIENT_TRACES = [t for t in load_traces() if t.client_mode]
+
+
+def _driver(library: str) -> Any:
+    pytest.importorskip("elbus_aio" if library == "aio" else "elbus_client")
+    return AsyncClientDriver() if library == "aio" else SyncClientDriver()
+
+
+LIBRARIES = pytest.mark.parametrize("library", ["aio", "sync"])
+
+
+def test_there_are_client_mode_traces() -> None:
+    assert len(CLIENT_TRACES) >= 7
+
+
+@LIBRARIES
+async def test_every_client_trace_passes(library: str) -> None:
+    results = await run_client_traces(_driver(library), load_traces(), TIMING)
+    assert [r.trace.name for r in results] == [t.name for t in CLIENT_TRACES]
+    assert all(r.passed for r in results), format_report(results)
+    assert all(r.steps_run == r.steps_total for r in results)
+
+
+def _edited(name: str, old: str, new: str) -> Any:
+    [trace] = load_traces([name])
+    text = format_trace(trace)
+    assert old in text
+    return parse_trace(text.replace(old, new, 1))
+
+
+@LIBRARIES
+@pytest.mark.parametrize(
+    ("name", "old", "new", "reason", "field"),
+    [
+        # the trace now says the client writes QoS 3 where the library writes QoS 1
+        (
+            "publish-qos",
+            'p> 04000000 41 0e000000 "pq/nobody"',
+            'p> 04000000 c1 0e000000 "pq/nobody"',
+            "expected c1, got 41",
+            "flags",
+        ),
+        # the broker's ack says 71 where the action expects success
+        ("publish-qos", "p< fe 04000000 01", "p< fe 04000000 71", "the operation raised", ""),
+        # the library must hand over exactly the frame the broker sent
+        (
+            "message-self-and-payloads",
+            "a! receive message t.ms.a 'to myself'",
+            "a! receive message t.ms.a 'to you'",
+            "another frame",
+            "",
+        ),
+        # the broker refuses a name the action expects to register
+        (
+            "register-name-reuse",
+            "b< 01                                                   # registered",
+            "b< 76",
+            "connecting raised",
+            "",
+        ),
+    ],
+)
+async def test_a_deviation_is_caught(library: str, name: str, old: str, new: str, reason: str, field: str) -> None:
+    result = await run_client_trace(_driver(library), _edited(name, old, new), TIMING)
+    assert not result.passed and result.failure is not None, format_report([result])
+    assert reason in result.failure.reason and result.failure.field == field, format_report([result])
+
+
+def test_actions_parse_their_options() -> None:
+    action = parse_action(Do("a", "send", ("t.x", "hex:00ff", "--qos", "3", "--result", "71")))
+    assert (action.verb, action.args, action.qos, action.result) == ("send", ("t.x", "hex:00ff"), 3, 0x71)
+    with pytest.raises(ValueError, match="unknown option"):
+        parse_action(Do("a", "send", ("t.x", "y", "--fast")))
