@@ -486,3 +486,18 @@ def test_close_while_reconnecting_ends_promptly(sock_path: str) -> None:
     client.close()
     assert time.monotonic() - started < 1
     assert client.closed and client_threads() == []
+
+
+def test_refused_renewal_is_logged_and_the_connection_kept(sock_path: str, caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        ScriptedBroker(sock_path) as broker,
+        elbus_client.connect(sock_path, "me", reconnect=True, reconnect_delay=0.02) as client,
+    ):
+        client.subscribe("secret/#")
+        broker.ack = Code.ACCESS
+        broker.peer("me").hang_up()
+        second = broker.peer("me", nth=2)
+        _eventually(lambda: "renewal of the subscriptions to ['secret/#'] got code 0x79" in caplog.text)
+        assert client.is_connected and second.requests == [SubscribeRequest(1, 1, ["secret/#"])]
+        time.sleep(0.1)
+        assert len([p for p in broker.peers if p.name == "me"]) == 2  # no reconnect churn

@@ -347,32 +347,36 @@ class Client:
                 continue
             with self._state_lock:
                 installed = not self._closing
+                topics = sorted(self._topics)
+            try:
+                if installed and topics:
+                    self._renew(session, topics)  # before the session is shared: no other writer yet
+            except OSError as exc:
+                _log.info("renewing the subscriptions of %r failed: %s", self.name, exc)
+                installed = False
+            with self._state_lock:
+                installed = installed and not self._closing
                 if installed:
                     self._session = session
             if not installed:
                 session.sock.close()
-                return None, []
-            self._renew_subscriptions()
+                continue  # closed meanwhile (the loop ends), or the renewal failed (retry)
             _log.info("%r reconnected to %s", self.name, self.address)
             return session, early
         return None, []
 
-    def _renew_subscriptions(self) -> None:
-        with self._state_lock:
-            topics = sorted(self._topics)
-        if not topics:
-            return
+    def _renew(self, session: Session, topics: list[str]) -> None:
+        """Subscribe the new connection to every tracked topic; the ack is checked by the reader later."""
+        op_id, data = session.conn.send_subscribe(topics, QoS.PROCESSED)
+        pending = session.pending[op_id] = Pending(op_id, f"renewal of the subscriptions to {topics!r}")
 
-        def check(pending: Pending) -> None:
+        def check(done: Pending) -> None:
             # Not a reason to drop the connection: a refused topic would be refused again on every attempt.
-            if pending.code is not None and pending.code != Code.OK:
-                _log.warning("%r: renewing subscriptions %r after reconnecting got code 0x%02x", self.name, topics, pending.code)
+            if done.code is not None and done.code != Code.OK:
+                _log.warning("%r: %s got code 0x%02x", self.name, done.description, done.code)
 
-        try:
-            pending = self._submit(lambda conn: conn.send_subscribe(topics, QoS.PROCESSED), QoS.PROCESSED, "renewal")
-            pending.add_done_callback(check)
-        except ConnectionClosed:
-            pass  # lost again already: the read loop sees it and reconnects
+        pending.add_done_callback(check)
+        session.sock.sendall(data)
 
     def _ping_loop(self) -> None:
         while not self._closed_event.wait(self.ping_interval):
