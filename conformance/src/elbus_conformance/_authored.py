@@ -107,6 +107,40 @@ def message_self_and_payloads() -> Trace:
     return t.build()
 
 
+def message_acks_and_refusals() -> Trace:
+    t = TraceBuilder(
+        "message-acks-and-refusals",
+        "Messages at each QoS, pipelined without waiting; ack 71 for an unknown target; names refused with 72 and 71.",
+        "messages",
+    )
+    a = t.connect("a", "t.ma.a")
+    b = t.connect("b", "t.ma.b")
+    for qos in range(4):
+        op = a.message("t.ma.b", f"qos {qos}", qos=qos, note=f"QoS {qos}")
+        if qos & 1:
+            a.ack(op)
+        b.got_message("t.ma.a", f"qos {qos}", realtime=bool(qos & 2))
+    ops = [a.message("t.ma.b", f"pipelined {n}", note="three frames before any ack") for n in range(3)]
+    for n in range(3):
+        b.got_message("t.ma.a", f"pipelined {n}")
+    for op in ops:
+        a.ack(op, note="acks in the order of the frames")
+    a.ack(
+        a.message("t.ma.nobody", "x", note="no client of that name"),
+        Code.NOT_REGISTERED,
+        note="71: the call raises NotRegistered",
+    )
+    a.message("t.ma.nobody", "x", qos=0, note="QoS 0: silently dropped")
+    a.nothing()
+    a.ack(a.message("t.ma.b", note="an empty payload"))
+    b.got_message("t.ma.a")
+    t.connect("dot", ".hidden", refused=Code.DATA, note="names starting with a dot are the broker's: 72")
+    t.connect("orphan", "t.ma.none%%1", refused=Code.NOT_REGISTERED, note="a secondary without its primary: 71")
+    a.close()
+    b.close()
+    return t.build()
+
+
 def broadcast_qos_and_masks() -> Trace:
     t = TraceBuilder(
         "broadcast-qos-and-masks", "Broadcast with each QoS, masks without wildcards, `?` in the middle, `*` alone.", "broadcast"
@@ -385,6 +419,7 @@ _AUTHORS: list[Callable[[], Trace]] = [
     register_name_reuse,
     handshake_timeouts,
     message_self_and_payloads,
+    message_acks_and_refusals,
     broadcast_qos_and_masks,
     publish_qos,
     topic_wildcards,
