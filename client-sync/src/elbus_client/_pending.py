@@ -14,6 +14,14 @@ __all__ = ["Pending", "DONE"]
 
 _log = logging.getLogger("elbus_client")
 
+# One lock for the bookkeeping of every Pending, held for a few bytecodes at a
+# time: a pipelined sender creates thousands of them, and a threading.Event
+# each (a Condition and a lock, ~5 us) would cost as much as the write itself.
+# A waiter parks on a lock of its own, created only when it has to wait.
+_guard = threading.Lock()
+
+Callback = Callable[["Pending"], object]
+
 
 class Pending:
     """The outcome of an operation sent with an acknowledged QoS.
@@ -23,20 +31,21 @@ class Pending:
     the `elbus_spec.BrokerError` subclass for any other code.
     """
 
-    __slots__ = ("_callbacks", "_closed", "_code", "_event", "description", "op_id")
+    __slots__ = ("_callbacks", "_closed", "_code", "_done", "_waiters", "description", "op_id")
 
     def __init__(self, op_id: int, description: str) -> None:
         self.op_id = op_id
         self.description = description
-        self._event = threading.Event()
+        self._done = False
         self._code: int | None = None
         self._closed: str | None = None
-        self._callbacks: list[Callable[[Pending], object]] = []
+        self._waiters: list[threading.Lock] | None = None
+        self._callbacks: list[Callback] | None = None
 
     def __repr__(self) -> str:
-        if not self._event.is_set():
+        if not self._done:
             state = "pending"
-        elif self._closed is not None:
+        elif self._code is None:
             state = f"failed: {self._closed}"
         else:
             state = f"code 0x{self._code:02x}"
@@ -44,7 +53,7 @@ class Pending:
 
     def done(self) -> bool:
         """True once the ack arrived or the connection ended."""
-        return self._event.is_set()
+        return self._done
 
     @property
     def code(self) -> int | None:
@@ -61,57 +70,77 @@ class Pending:
         Never call it on the reader thread (from ``on_frame``): the ack
         could not be read while that thread waits.
         """
-        if not self._event.wait(timeout):
+        if not self._done and not self._park(timeout):
             raise BrokerTimeout(f"no ack for {self.description} (op {self.op_id}) within {timeout} s")
         code = self._code
-        if code is None:  # set means resolved or failed: without a code it failed
+        if code is None:
             raise ConnectionClosed(self._closed or "the connection ended")
         if code != Code.OK:
             raise error_for_code(code, f"{self.description} (op {self.op_id}): broker code 0x{code:02x}")
 
-    def add_done_callback(self, callback: Callable[[Pending], object]) -> None:
+    def _park(self, timeout: float | None) -> bool:
+        """Sleep until resolved; False on timeout."""
+        waiter = threading.Lock()
+        waiter.acquire()
+        with _guard:
+            if self._done:
+                return True
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(waiter)
+        if waiter.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            return True
+        with _guard:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return self._done
+
+    def add_done_callback(self, callback: Callback) -> None:
         """Call ``callback(pending)`` once done: at once if it already is, else on the thread that resolves it."""
-        self._callbacks.append(callback)
-        if self._event.is_set():
-            self._run_callbacks()
+        with _guard:
+            if not self._done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(callback)
+                return
+        self._call(callback)
 
     # --- resolution, by the client only -------------------------------------------
 
     def _resolve(self, code: int) -> None:
         self._code = code
-        self._event.set()
-        self._run_callbacks()
+        self._set()
 
     def _fail(self, reason: str) -> None:
         self._closed = reason
-        self._event.set()
-        self._run_callbacks()
+        self._set()
 
-    def _run_callbacks(self) -> None:
-        callbacks = self._callbacks
-        while callbacks:  # pop each one so a racing add/resolve never runs a callback twice
-            try:
-                callback = callbacks.pop(0)
-            except IndexError:
-                return
-            try:
-                callback(self)
-            except Exception:  # a callback's bug must not kill the reader thread that resolves acks
-                _log.exception("done callback of %r failed", self)
+    def _set(self) -> None:
+        with _guard:
+            self._done = True
+            waiters, self._waiters = self._waiters, None
+            callbacks, self._callbacks = self._callbacks, None
+        for waiter in waiters or ():
+            waiter.release()
+        for callback in callbacks or ():
+            self._call(callback)
+
+    def _call(self, callback: Callback) -> None:
+        try:
+            callback(self)
+        except Exception:  # a callback's bug must not kill the reader thread that resolves acks
+            _log.exception("done callback of %r failed", self)
 
 
 class _Done(Pending):
-    """An operation that needs no ack: done as soon as it is written."""
+    """An operation that needs no ack: done as soon as it is written (one shared instance)."""
 
     __slots__ = ()
 
     def __init__(self) -> None:
         super().__init__(0, "an operation without ack")
         self._code = Code.OK
-        self._event.set()
-
-    def add_done_callback(self, callback: Callable[[Pending], object]) -> None:
-        callback(self)  # shared instance: never store callbacks on it
+        self._done = True
 
 
 DONE = _Done()
