@@ -11,6 +11,7 @@ import pytest
 
 import elbus_client
 from elbus_client import ConnectionClosed, QoS
+from elbus_client._address import parse_address
 from elbus_spec import (
     AccessDenied,
     BrokerTimeout,
@@ -118,6 +119,10 @@ def test_bad_addresses_and_names_fail_clearly(sock_path: str) -> None:
         elbus_client.Client(sock_path, "x" * 70000)
     assert elbus_client.is_unix_address("/run/elbus") and elbus_client.is_unix_address("rel/elbus.ipc")
     assert not elbus_client.is_unix_address("127.0.0.1:7777")
+    assert parse_address("[::1]:7777") == ("::1", 7777) and parse_address("localhost:1") == ("localhost", 1)
+    for bad in ("localhost:99999", ":7777", "host:", "host:port"):
+        with pytest.raises(ValueError):
+            parse_address(bad)
 
 
 # --- sending -----------------------------------------------------------------------------
