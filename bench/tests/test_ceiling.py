@@ -56,3 +56,14 @@ async def test_bad_greeting_gets_not_supported(ceiling: BrokerProcess) -> None:
     writer.write(b"\xeb\x02\x00")
     assert await asyncio.wait_for(reader.read(10), 5) == b"\x75"
     writer.close()
+
+
+async def test_a_body_without_separator_drops_only_its_sender_after_earlier_frames(ceiling: BrokerProcess) -> None:
+    tick = Tick(stall_timeout=5)
+    bad = await connect(ceiling.address, "bad", tick)
+    good = await connect(ceiling.address, "good", tick)
+    no_separator = codec.encode_client_header(1, 0, 0x12, 4) + b"good"
+    bad.transport.write(codec.encode_message_frame(1, 0, "good", b"first") + no_separator)
+    await tick.until(lambda: bad.lost and good.counter.messages == 1, lambda: f"lost {bad.lost}, got {good.counter.messages}")
+    assert not good.lost
+    good.transport.close()

@@ -23,7 +23,7 @@ _ACK = struct.Struct("<BIB")  # 0xFE, op id, code
 class CeilingProtocol(asyncio.Protocol):
     def __init__(self, clients: dict[bytes, CeilingProtocol], topics: dict[bytes, set[CeilingProtocol]]) -> None:
         self.clients, self.topics = clients, topics
-        self.buf, self.name, self.stage = b"", b"", 0  # stage 0: greeting, 1: name, 2: frames
+        self.buf, self.name, self.stage = b"", b"", 0  # stage 0: greeting, 1: name, 2: frames, 3: dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
@@ -48,9 +48,9 @@ class CeilingProtocol(asyncio.Protocol):
             body, pos, op, code = buf[pos + 9 : pos + 9 + length], pos + 9 + length, flags & 0x3F, 1
             if op == 0x12 or op == 0x01:  # MESSAGE / PUBLISH: TARGET NUL PAYLOAD
                 sep = body.find(b"\x00")
-                if sep < 0:
-                    self.transport.close()  # protocol error: drop this client only
-                    return
+                if sep < 0:  # protocol error: drop this client only, after delivering what came before
+                    self.stage = 3
+                    break
                 if op == 0x12:
                     dests, frame = (self.clients.get(body[:sep]),), body[sep:]  # -> SENDER NUL PAYLOAD
                 else:
@@ -89,6 +89,8 @@ class CeilingProtocol(asyncio.Protocol):
         self.buf = buf[pos:]
         for dest, chunks in out.items():
             dest.transport.writelines(chunks)
+        if self.stage == 3:
+            self.transport.close()
 
 
 async def serve(address: str) -> asyncio.Server:
