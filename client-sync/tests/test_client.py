@@ -203,8 +203,12 @@ def test_invalid_arguments_raise_before_anything_is_written(sock_path: str) -> N
             client.subscribe(["a", "b"])  # type: ignore[arg-type]
         with pytest.raises(LocalProtocolError):
             client.send("bad\x00target", b"")
+        client.max_frame_length = 100
+        client.send("x", b"y" * 98)  # 1 + 1 + 98: exactly the limit
+        with pytest.raises(LocalProtocolError, match="101 bytes exceeds 100"):
+            client.send("x", b"y" * 99)
         client.send("x", b"still fine")
-        assert [r.payload for r in broker.peer("me").requests] == [b"still fine"]
+        assert [r.payload for r in broker.peer("me").requests] == [b"y" * 98, b"still fine"]
 
 
 def _size(i: int) -> int:

@@ -41,6 +41,7 @@ from elbus_spec import (
     ElbusError,
     Event,
     Frame,
+    LocalProtocolError,
     ProtocolViolation,
     QoS,
     codec,
@@ -59,6 +60,7 @@ _log = logging.getLogger("elbus_client")
 
 _MAX_SECONDARY = 1000
 _BY_CLIENT = "closed by the client"
+_CLIENT_HEADER_SIZE = codec.CLIENT_HEADER_SIZE
 
 Payload = bytes | bytearray | memoryview | str
 FrameCallback = Callable[[Frame], object]
@@ -414,6 +416,9 @@ class Client:
             if session is None or session.lost is not None:
                 raise ConnectionClosed(self._down_reason(session))
             op_id, data = encode(session.conn)  # outside the state lock: encoding a large payload must not delay acks
+            if len(data) - _CLIENT_HEADER_SIZE > self.max_frame_length:
+                # the broker would drop the whole connection for it, without an ack
+                raise LocalProtocolError(f"a frame of {len(data) - _CLIENT_HEADER_SIZE} bytes exceeds {self.max_frame_length}")
             with self._state_lock:
                 if session.lost is not None:
                     raise ConnectionClosed(self._down_reason(session))
@@ -444,7 +449,8 @@ class Client:
         Returns a `Pending` (already done when ``qos`` asks for no ack).
         Raises `ConnectionClosed` when the connection has ended,
         `elbus_spec.LocalProtocolError` for a target the protocol cannot
-        carry (NUL in it), `ValueError` for an unknown ``qos``.
+        carry (NUL in it) or a frame body over ``max_frame_length`` (nothing
+        is written then), `ValueError` for an unknown ``qos``.
         """
         data = _as_bytes(payload)
         return self._submit(lambda conn: conn.send_message(target, data, qos), qos, f"message to {target!r}")
