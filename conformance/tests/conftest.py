@@ -17,6 +17,7 @@ import pytest_asyncio
 
 from elbus_conformance import Side, Splitter, Stage
 from elbus_conformance._net import open_connection
+from elbus_conformance.pytest_plugin import broker, trace_player  # noqa: F401  (fixtures)
 
 # How long the reordering relay holds a frame waiting for the next one on the same connection.
 HOLD = 0.1

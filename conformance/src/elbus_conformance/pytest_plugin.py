@@ -1,7 +1,10 @@
 """pytest fixtures: a real broker per test, and the trace player.
 
-Loaded automatically once elbus-conformance is installed (a ``pytest11``
-entry point). ``broker`` starts ``elbus_server.Broker`` on a UNIX socket in
+Use them from a ``conftest.py``::
+
+    from elbus_conformance.pytest_plugin import broker, trace_player  # noqa: F401
+
+(or list the module in the root conftest's ``pytest_plugins``). ``broker`` starts ``elbus_server.Broker`` on a UNIX socket in
 the test's temporary directory and on a free 127.0.0.1 port, with a short
 timeout so that timeout traces stay fast; the test is skipped when
 elbus-server is not installed. ``trace_player`` is a broker that follows
