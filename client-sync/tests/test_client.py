@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import socket
 import struct
 import threading
@@ -208,7 +209,8 @@ def test_invalid_arguments_raise_before_anything_is_written(sock_path: str) -> N
         with pytest.raises(LocalProtocolError, match="101 bytes exceeds 100"):
             client.send("x", b"y" * 99)
         client.send("x", b"still fine")
-        assert [r.payload for r in broker.peer("me").requests] == [b"y" * 98, b"still fine"]
+        client.send("x", memoryview(array.array("H", [1, 2])))  # a view of 2-byte items is sent as its 4 bytes
+        assert [r.payload for r in broker.peer("me").requests] == [b"y" * 98, b"still fine", b"\x01\x00\x02\x00"]
 
 
 def _size(i: int) -> int:
