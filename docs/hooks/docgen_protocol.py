@@ -405,6 +405,9 @@ def _constants_page() -> str:
 def _index_page(found: list[Structure], pages: dict[str, str]) -> str:
     module_doc = (inspect.getdoc(schema) or "").split("\n\n")[0]
     out = ["# Protocol reference", "", _GENERATED_NOTE, module_doc, ""]
+    # codegen.layout() refuses any integer that is not little-endian, so this holds for every table below
+    out += ["All integers are little-endian (`u32` is 4 bytes, least significant first); strings are UTF-8; "
+            "`NUL` is the byte `00`.", ""]
     out += ["| structure | section | fixed bytes | variable part | description |", "|---|---|---|---|---|"]
     for st in found:
         fixed = sum(f.size or 0 for f in st.fields)
