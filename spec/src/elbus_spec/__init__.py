@@ -8,6 +8,7 @@ the runtime codec in ``elbus_spec._codec`` is generated from it.
 
 from . import _codec as codec
 from ._base import State
+from .address import Endpoint, is_unix_address, parse_address
 from .broker_connection import BrokerConnection
 from .client_connection import MAX_OP_ID, ClientConnection
 from .constants import (
@@ -34,6 +35,7 @@ from .errors import (
     BrokerIOError,
     BrokerTimeout,
     Busy,
+    ConnectionClosed,
     DataError,
     ElbusError,
     LocalProtocolError,
@@ -88,6 +90,10 @@ __version__ = "0.1.0"
 __all__ = [
     "codec",
     "State",
+    "Endpoint",
+    "is_unix_address",
+    "parse_address",
+    "ConnectionClosed",
     "BrokerConnection",
     "ClientConnection",
     "MAX_OP_ID",

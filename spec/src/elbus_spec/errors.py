@@ -28,6 +28,7 @@ __all__ = [
     "BrokerTimeout",
     "AccessDenied",
     "RpcError",
+    "ConnectionClosed",
     "error_for_code",
 ]
 
@@ -147,3 +148,15 @@ class RpcError(ElbusError):
         super().__init__(f"{text} (code: {code})" if text else f"RPC error (code: {code})")
         self.code = code
         self.message = message
+
+
+class ConnectionClosed(ElbusError):
+    """The connection to the broker is closed or was lost; ``reason`` says why.
+
+    Raised by operations attempted without a live connection and set on every
+    wait (acks, replies, receives) still pending when the connection ends.
+    """
+
+    def __init__(self, reason: str = "connection closed") -> None:
+        super().__init__(reason)
+        self.reason = reason
