@@ -110,11 +110,6 @@ class Trace:
     tags: tuple[str, ...] = ()
 
     @property
-    def connections(self) -> tuple[str, ...]:
-        """Connection names in the order they connect."""
-        return tuple(step.conn for step in self.steps if isinstance(step, Connect))
-
-    @property
     def slow(self) -> bool:
         """Whether the trace waits for the broker's timeout (tag ``slow``)."""
         return "slow" in self.tags

@@ -73,12 +73,12 @@ class Pipe:
     def partial(self) -> bytes:
         return self.splitter.buffered
 
-    async def read_unit(self, timeout: float, *, keepalives: bool = False) -> tuple[Stage, bytes] | None:
+    async def read_unit(self, timeout: float) -> tuple[Stage, bytes] | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             while (item := self.splitter.next_unit()) is not None:
-                if keepalives or not is_keepalive(self.splitter.side, *item):
+                if not is_keepalive(self.splitter.side, *item):
                     return item
             if self.eof:
                 return None

@@ -75,7 +75,7 @@ class TracePlayer:
         return [await self.play_trace(trace) for trace in traces]
 
     async def play_trace(self, trace: Trace) -> TraceResult:
-        session = _Session(self)
+        session = _Session(self._accepted, self.timing)
         started = time.monotonic()
         run = 0
         failure: Failure | None = None
@@ -93,9 +93,9 @@ class TracePlayer:
 class _Session:
     """The broker side of one trace."""
 
-    def __init__(self, player: TracePlayer) -> None:
-        self.player = player
-        self.timing = player.timing
+    def __init__(self, accepted: asyncio.Queue[Pipe], timing: Timing) -> None:
+        self.accepted = accepted
+        self.timing = timing
         self.pipes: dict[str, Pipe] = {}
         self.expected: dict[str, Splitter] = {}
 
@@ -104,7 +104,7 @@ class _Session:
             return None
         if isinstance(step, Connect):
             try:
-                self.pipes[step.conn] = await asyncio.wait_for(self.player._accepted.get(), self.timing.step)
+                self.pipes[step.conn] = await asyncio.wait_for(self.accepted.get(), self.timing.step)
             except TimeoutError:
                 return step_failure(step, f"no client connected within {self.timing.step}s")
             self.expected[step.conn] = Splitter(Side.CLIENT)
