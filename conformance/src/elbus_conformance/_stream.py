@@ -238,7 +238,7 @@ def _client_frame(unit: bytes) -> list[Field]:
         names = ["topic"] * (body.count(b"\x00") + 1)
         return header + _nul_split(body, names)
     if op in _CLIENT_BODIES:
-        fields = _nul_split(body, _CLIENT_BODIES[Op(op)])
+        fields = _nul_split(body, _CLIENT_BODIES[op])
         return header + _payload_fields(fields, _peer(fields))
     return [*header, *_word("body", body)]
 
@@ -251,7 +251,7 @@ def _broker_frame(unit: bytes) -> list[Field]:
     if unit[0] == Kind.ACK:
         return [Field("kind", unit[:1]), Field("op id", unit[1:5]), Field("code", unit[5:6])]
     header = [Field("kind", unit[:1]), Field("length", unit[1:5]), Field("realtime", unit[5:6])]
-    names = _BROKER_BODIES.get(Kind(unit[0])) if unit[0] in _BROKER_BODIES else None
+    names = _BROKER_BODIES.get(unit[0])
     if names is None:
         return [*header, *_word("body", unit[6:])]
     fields = _nul_split(unit[6:], names)
