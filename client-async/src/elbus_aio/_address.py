@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from typing import TypeVar
 
 __all__ = ["is_unix_address", "open_transport"]
 
 _UNIX_SUFFIXES = (".sock", ".socket", ".ipc")
+
+P = TypeVar("P", bound=asyncio.Protocol)
 
 
 def is_unix_address(address: str) -> bool:
@@ -24,9 +27,7 @@ def split_host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def open_transport(
-    address: str, protocol_factory: Callable[[], asyncio.Protocol]
-) -> tuple[asyncio.Transport, asyncio.Protocol]:
+async def open_transport(address: str, protocol_factory: Callable[[], P]) -> tuple[asyncio.BaseTransport, P]:
     """Connect to ``address``; TCP sockets get TCP_NODELAY (frames are small and latency-bound).
 
     Raises OSError (e.g. FileNotFoundError, ConnectionRefusedError) when the broker is not there.
@@ -40,4 +41,4 @@ async def open_transport(
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return transport, protocol  # type: ignore[return-value]
+    return transport, protocol

@@ -186,23 +186,26 @@ class Client:
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         session: Session | None = None
+
+        def make_session() -> Session:
+            nonlocal session
+            session = Session(self.name, self._deliver, max_frame_length=self.max_frame_length)
+            return session
+
         try:
             async with asyncio.timeout(self.timeout):
-                _, protocol = await open_transport(
-                    self.address, lambda: Session(self.name, self._deliver, max_frame_length=self.max_frame_length)
-                )
-                session = protocol  # type: ignore[assignment]
-                await session.registered  # type: ignore[union-attr]
+                _, opened = await open_transport(self.address, make_session)
+                await opened.registered
         except BaseException as exc:
-            if session is not None:
+            if session is not None:  # made, even when the timeout struck before open_transport returned
                 if isinstance(exc, ElbusError):
                     session.close(exc)
                 else:
                     session.abort(ConnectionClosed(f"connecting failed: {exc!r}"))
             raise
-        self._session = session
-        session.lost.add_done_callback(lambda _: self._on_lost(session))  # type: ignore[union-attr]
-        self._keepalive = loop.create_task(self._keep_alive(session), name=f"elbus_aio keep-alive {self.name}")  # type: ignore[arg-type]
+        self._session = opened
+        opened.lost.add_done_callback(lambda _: self._on_lost(opened))
+        self._keepalive = loop.create_task(self._keep_alive(opened), name=f"elbus_aio keep-alive {self.name}")
 
     def _on_lost(self, session: Session) -> None:
         if session is not self._session:
@@ -303,7 +306,7 @@ class Client:
         session = self._session
         if session is None or not session.ready:
             session = self._live()
-        op_id, data = session.conn.send_message(target, payload.encode() if type(payload) is str else payload, qos)  # type: ignore[union-attr]
+        op_id, data = session.conn.send_message(target, payload.encode() if isinstance(payload, str) else payload, qos)
         return session.submit(op_id, data, qos)
 
     def broadcast_nowait(self, mask: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> asyncio.Future[None]:
@@ -407,7 +410,7 @@ class Client:
         callback = self._on_frame
         if callback is not None:
             if self._on_frame_is_async:
-                task = asyncio.get_running_loop().create_task(callback(frame))  # type: ignore[arg-type]
+                task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(callback(frame))  # type: ignore[arg-type]
                 self._tasks.add(task)
                 task.add_done_callback(self._callback_done)
                 return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from elbus_spec import (
     BrokerError,
@@ -177,6 +177,6 @@ class RpcCore(Generic[W]):
         """Parse a MESSAGE payload; for a reply or an error reply, also pop the waiting call's waiter
         (None for a reply nobody waits for any more). Raises RemoteProtocolError if it is not RPC."""
         event = parse_rpc(payload)
-        if type(event) is RpcReply or type(event) is RpcErrorReply:
-            return event, self._pending.pop(event.call_id, None)  # type: ignore[attr-defined]
+        if isinstance(event, RpcReply | RpcErrorReply):
+            return event, self._pending.pop(event.call_id, None)
         return event, None
