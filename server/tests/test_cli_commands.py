@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import busrt
 import msgpack
 import pytest
 
@@ -504,6 +505,33 @@ async def test_rpc_listen_prints_calls_notifications_and_frames(broker: BrokerTh
         ("rpc.notification", caller.name, None, "note"),
         ("publication", caller.name, None, "pub"),
     ]
+
+
+async def test_rpc_both_ways_with_an_original_published_client(broker: BrokerThread) -> None:
+    """The original ``busrt`` client (from PyPI) serves a call from ``elbus rpc call`` and calls ``elbus rpc listen``."""
+    original = busrt.client.Client(broker.path, unique("original"))
+    await asyncio.to_thread(original.connect)
+    try:
+        rpc = busrt.rpc.Rpc(original)
+        rpc.on_call = lambda event: event.get_payload()  # an echo
+        result = await elbus(broker.path, "--json", "rpc", "call", original.name, "echo", "a=1", "b=word")
+        assert (result.code, json.loads(result.out)) == (0, {"a": 1, "b": "word"})
+
+        me = unique("rpc-listener")
+        async with running_listener(broker.path, "-n", me, "--json", "rpc", "listen") as proc:
+            call = await asyncio.to_thread(rpc.call, me, busrt.rpc.Request("hello", msgpack.packb({"x": 1})))
+            reply = await asyncio.to_thread(call.wait_completed, 5)
+            record = await read_json_line(proc)
+            code, _ = await interrupt(proc)
+    finally:
+        original.disconnect()
+    assert reply.is_empty() and code == 130
+    assert (record["kind"], record["sender"], record["method"], record["payload"]) == (
+        "rpc.call",
+        original.name,
+        "hello",
+        {"x": 1},
+    )
 
 
 # --- benchmark ------------------------------------------------------------------------------
