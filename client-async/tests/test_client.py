@@ -83,7 +83,7 @@ async def test_on_frame_callbacks_sync_and_async(kind_broker: Any) -> None:
         b.on_frame = handler
         await a.send("app.b", b"async")
         assert await asyncio.wait_for(got, 2) == b"async"
-        assert seen == [b"sync"] and b.pending == 0
+        assert seen == [b"sync"] and b.queued == 0
         b.on_frame = None
         await a.send("app.b", b"queued")
         assert (await b.receive(timeout=2)).payload == b"queued"

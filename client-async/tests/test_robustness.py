@@ -14,7 +14,7 @@ from routing_broker import RoutingBroker
 
 import elbus_aio
 from elbus_aio import ConnectionClosed
-from elbus_spec import NOP_FRAME, PING_FRAME, BrokerConnection, MessageRequest, Ping, ProtocolViolation
+from elbus_spec import NOP_FRAME, PING_FRAME, BrokerConnection, MessageRequest, Ping, ProtocolViolation, RemoteProtocolError
 
 BROKERS = Path(__file__).with_name("brokers.py")
 
@@ -224,3 +224,31 @@ async def test_reconnect_renews_exclusions(sock_path: str) -> None:
                 for topic in ("t/x", "t/y", "t/z"):
                     await pub.publish(topic, topic)
             assert [(await sub.receive(timeout=2)).topic for _ in range(2)] == ["t/y", "t/z"]
+
+
+async def test_connect_times_out_and_closes_on_a_mute_server(sock_path: str) -> None:
+    hung_up = asyncio.get_running_loop().create_future()
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hung_up.set_result(await reader.read())  # no greeting; wait for the client to give up
+
+    server = await asyncio.start_unix_server(mute, sock_path)
+    try:
+        with pytest.raises(TimeoutError):
+            await elbus_aio.connect(sock_path, "app.a", timeout=0.2)
+        assert await asyncio.wait_for(hung_up, 2) == b""  # the client closed its socket
+    finally:
+        server.close()
+
+
+async def test_a_broker_of_another_protocol_version_is_refused(sock_path: str) -> None:
+    async def other_version(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"\xeb\x02\x00")
+        await reader.read()
+
+    server = await asyncio.start_unix_server(other_version, sock_path)
+    try:
+        with pytest.raises(RemoteProtocolError, match="unsupported greeting eb0200"):
+            await elbus_aio.connect(sock_path, "app.a", timeout=2)
+    finally:
+        server.close()

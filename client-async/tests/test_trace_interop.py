@@ -86,7 +86,7 @@ async def test_broadcast(sock_path: str) -> None:
         expected = {"t.b.g1.x": [0, 1, 3, 4, 6], "t.b.g1.y.z": [0, 3, 4], "t.b.g2.x": [1, 3, 6], "t.b.g1": [2, 3]}
         for name, client in zip(names, receivers, strict=True):
             got = []
-            while client.pending:
+            while client.queued:
                 frame = await client.receive()
                 assert isinstance(frame, Broadcast) and frame.sender == "t.b.sender" and frame.topic is None
                 got.append(frame.payload)
@@ -111,7 +111,7 @@ async def test_pubsub(sock_path: str) -> None:
         got = {}
         for name, client in (("a", a), ("b", b), ("c", c)):
             got[name] = []
-            while client.pending:
+            while client.queued:
                 frame = await client.receive()
                 assert isinstance(frame, Publication) and frame.sender == "t.p.pub"
                 got[name].append((frame.topic, frame.payload.decode()))

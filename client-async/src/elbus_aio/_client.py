@@ -446,8 +446,8 @@ class Client:
             session.resume_reading()
 
     @property
-    def pending(self) -> int:
-        """Frames received and waiting in the queue."""
+    def queued(self) -> int:
+        """Frames received and waiting in the queue (as the blocking client's ``queued``)."""
         return len(self._queue)
 
     async def receive(self, timeout: float | None = None) -> Frame:
