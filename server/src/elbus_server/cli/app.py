@@ -227,7 +227,11 @@ def _report(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``elbus`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code (see `ExitCode`)."""
+    """Run ``elbus`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code (see `ExitCode`).
+
+    As any argparse program, a bad command line raises ``SystemExit(2)``
+    after printing the usage, and ``--help`` raises ``SystemExit(0)``.
+    """
     address, rest = split_address(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(rest)
     settings = Settings(
