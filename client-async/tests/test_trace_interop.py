@@ -18,7 +18,7 @@ import elbus_aio
 from elbus_aio import Broadcast, Message, Publication, QoS
 from elbus_spec import Busy, DataError, NotRegistered
 
-pytestmark = pytest.mark.skipif(find_traces() is None, reason="shared/traces is not beside the checkout")
+pytestmark = pytest.mark.skipif(find_traces() is None, reason="no recorded traces found (set ELBUS_TRACES)")
 
 
 async def test_handshake_ok(sock_path: str) -> None:

@@ -9,7 +9,7 @@ import elbus_aio
 from elbus_rpc import Rpc, RpcError
 from elbus_spec import QoS
 
-pytestmark = pytest.mark.skipif(find_traces() is None, reason="shared/traces is not beside the checkout")
+pytestmark = pytest.mark.skipif(find_traces() is None, reason="no recorded traces found (set ELBUS_TRACES)")
 
 
 async def test_broker_core_rpc(sock_path: str) -> None:
