@@ -178,3 +178,29 @@ async def test_bus_rt_extensions(broker: RoutingBroker) -> None:
         assert [f.payload for f in [await b.receive(timeout=2) for _ in range(4)]] == [b"p1", b"for b", b"p2", b"end"]
         with pytest.raises(ValueError):
             await a.exclude()
+
+
+async def test_concurrent_receivers_share_the_frames(kind_broker: Any) -> None:
+    async with elbus_aio.Client(kind_broker.address, "app.a") as a, elbus_aio.Client(kind_broker.address, "app.b") as b:
+        receivers = [asyncio.create_task(b.receive(timeout=2)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        for i in range(3):
+            await a.send("app.b", str(i))
+        frames = await asyncio.gather(*receivers)
+        assert sorted(f.payload for f in frames) == [b"0", b"1", b"2"]
+        late = asyncio.create_task(b.receive())
+        await asyncio.sleep(0.01)
+        late.cancel()  # a cancelled receiver takes nothing with it
+        await a.send("app.b", b"next")
+        assert (await b.receive(timeout=2)).payload == b"next"
+
+
+def test_addresses() -> None:
+    from elbus_aio._address import split_host_port
+
+    assert split_host_port("127.0.0.1:7777") == ("127.0.0.1", 7777)
+    assert split_host_port("[::1]:7777") == ("::1", 7777)
+    with pytest.raises(ValueError):
+        split_host_port("localhost")
+    with pytest.raises(ValueError):
+        split_host_port("localhost:port")

@@ -83,7 +83,9 @@ class Rpc:
     own, so calls are served concurrently. A handler's exception becomes an
     error reply (-32603, or the code of an `RpcError` it raises), an unknown
     method gets -32601. ``timeout`` is the
-    default for `call` (the client's own timeout when not given).
+    default for `call` (the client's own timeout when not given). Calls
+    awaiting a reply fail at once (-32115) when the client closes for good;
+    with a reconnecting client they wait for a reply until their timeout.
     """
 
     def __init__(self, client: AsyncClient, *, timeout: float | None = None) -> None:
