@@ -17,6 +17,21 @@ from elbus_spec import NOP_FRAME, ClientConnection, Refused, Registered, codec
 
 TIMEOUT = 1.0  # the broker's timeout in tests: short, so that timeout behaviour is quick to observe
 
+# Modules whose tests run on both loops: elbusd uses uvloop, a library user may run either.
+BOTH_LOOPS = {"test_traces.py", "test_robustness.py", "test_embedded.py"}
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+    if item.path.name in BOTH_LOOPS:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            factories["uvloop"] = uvloop.new_event_loop
+    return factories
+
 
 @dataclass
 class Running:

@@ -39,6 +39,7 @@ from elbus_spec import (
 
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
+from ._fifo import FifoCommand, FifoListener
 from ._peer import ClientKind, Peer
 from ._routing import NameTree, TopicTree
 from ._transport import SocketPeer
@@ -113,6 +114,7 @@ class Broker:
         self._topics: TopicTree[Peer] = TopicTree()
         self._connections: set[SocketPeer] = set()
         self._servers: list[tuple[asyncio.AbstractServer, str | None]] = []
+        self._fifos: list[FifoListener] = []
         self._keepalive: asyncio.Task[None] | None = None
         self._started_at = time.monotonic()
         self._closing = False
@@ -172,6 +174,30 @@ class Broker:
         logger.info("listening on TCP %s", bind[0])
         return host, bound[1]
 
+    async def serve_fifo(self, path: str | os.PathLike[str]) -> str:
+        """Take broker API commands from a named pipe created at ``path`` (see `elbus_server._fifo`).
+
+        Commands are sent by ``.broker``, so the core RPC client is required:
+        raises `RuntimeError` without it, `OSError` if the pipe cannot be made.
+        """
+        self._start()
+        if self._core is None:
+            raise RuntimeError("the FIFO broker API needs the core RPC client (core_rpc=True)")
+        p = os.fspath(path)
+        self._fifos.append(FifoListener(p, self._fifo_command))
+        logger.info("broker API FIFO at %s", p)
+        return p
+
+    def _fifo_command(self, command: FifoCommand) -> None:
+        assert self._core is not None
+        sender, payload = self._core.client, command.payload
+        if command.op == "publish":
+            self._route_publish(sender, command.address, payload, QoS.NO, len(payload))
+        elif command.op == "broadcast":
+            self._route_broadcast(sender, command.address, payload, QoS.NO, len(payload))
+        elif self._route_message(sender, command.address, payload, QoS.NO, len(payload)) != _OK:
+            logger.warning("FIFO command: %r is not registered", command.address)
+
     async def close(self) -> None:
         """Announce shutdown on ``.broker/warn``, stop listening, close every client, remove socket files."""
         if self._closed:
@@ -184,6 +210,8 @@ class Broker:
             self._announce({"s": "shutdown", "t": time.time_ns()}, WARN_TOPIC)
         for server, _ in self._servers:
             server.close()
+        for fifo in self._fifos:
+            fifo.close()
         for peer in list(self._connections):
             peer.disconnect("broker shutting down", quiet=True)
         for client in [p for p in self._clients.values() if isinstance(p, EmbeddedClient)]:

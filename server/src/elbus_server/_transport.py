@@ -72,8 +72,7 @@ class SocketPeer(Peer, asyncio.Protocol):
 
     # --- asyncio.Protocol -----------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._transport = transport
         if self.kind is ClientKind.TCP:
             peer = transport.get_extra_info("peername")

@@ -1,0 +1,182 @@
+"""``elbusd``: the standalone broker, with the original server's options.
+
+    elbusd -B /tmp/elbus.sock -B 127.0.0.1:7777 -B fifo:/tmp/elbus.fifo
+
+A ``-B`` value ending in ``.sock``, ``.socket`` or ``.ipc``, or starting
+with ``/``, is a UNIX socket; ``fifo:PATH`` is a broker API FIFO; anything
+else is ``HOST:PORT`` for TCP. SIGTERM or SIGINT: announce shutdown on
+``.broker/warn``, stop accepting, close the clients, remove the socket and
+pid files, exit 0. Runs on uvloop when it is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE
+
+from ._broker import DEFAULT_BUF_SIZE, Broker
+from ._version import __version__
+
+__all__ = ["Bind", "build_parser", "classify_bind", "main"]
+
+logger = logging.getLogger("elbus_server")
+
+Bind = tuple[str, str]  # (kind, address): kind is "unix", "tcp" or "fifo"
+
+
+def classify_bind(value: str) -> Bind:
+    """Which listener a ``-B`` value names; raises `ValueError` for a TCP address without a port."""
+    if value.startswith("fifo:"):
+        return "fifo", value[5:]
+    if value.endswith((".sock", ".socket", ".ipc")) or value.startswith("/"):
+        return "unix", value
+    _, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{value!r} is neither a socket path nor HOST:PORT")
+    return "tcp", value
+
+
+def _bind(value: str) -> Bind:
+    try:
+        return classify_bind(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(kind: type) -> object:
+    def parse(text: str) -> object:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="elbusd", description="elbus broker")
+    p.add_argument("-B", "--bind", action="append", type=_bind, required=True, metavar="BIND",
+                   help="UNIX socket path, HOST:PORT or fifo:PATH (repeatable)")
+    p.add_argument("-P", "--pid-file", help="write the process id to this file (removed on exit)")
+    p.add_argument("-D", "--daemonize", action="store_true", help="run in the background")
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-syslog", action="store_true", help="log to syslog instead of stderr")
+    p.add_argument("-w", "--workers", type=int, default=None, help="accepted for compatibility: the broker runs one event loop")
+    p.add_argument("-t", "--timeout", type=_positive(float), default=5.0, help="timeout in seconds (default: 5)")
+    p.add_argument("--buf-size", type=_positive(int), default=DEFAULT_BUF_SIZE,
+                   help=f"bytes pending per client that force a write (default: {DEFAULT_BUF_SIZE})")
+    p.add_argument("--buf-ttl", type=int, default=10,
+                   help="µs to coalesce writes; under 1000 they go out at the end of the event-loop turn (default: 10)")
+    p.add_argument("--queue-size", type=_positive(int), default=DEFAULT_QUEUE_SIZE,
+                   help=f"frames queued per client before it is dropped as a slow consumer (default: {DEFAULT_QUEUE_SIZE})")
+    p.add_argument("--max-frame-length", type=_positive(int), default=DEFAULT_MAX_FRAME_LENGTH,
+                   help=f"largest frame body a client may send, bytes (default: {DEFAULT_MAX_FRAME_LENGTH})")
+    p.add_argument("--socket-mode", type=lambda s: int(s, 8), default=None, metavar="OCTAL",
+                   help="permission bits of UNIX socket files, e.g. 660")
+    p.add_argument("--version", action="version", version=f"elbusd {__version__}")
+    return p
+
+
+def _setup_logging(verbose: bool, syslog: bool) -> None:
+    handler: logging.Handler
+    if syslog:
+        handler = logging.handlers.SysLogHandler(address="/dev/log")
+        handler.setFormatter(logging.Formatter("elbusd[%(process)d]: %(levelname)s %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _daemonize() -> None:
+    """Detach: double fork, new session, standard streams to /dev/null."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+async def _listen(broker: Broker, kind: str, address: str, mode: int | None) -> str:
+    """Start one listener; returns the line telling how to reach it."""
+    if kind == "unix":
+        await broker.serve_unix(address, mode=mode)
+        return f"  UNIX socket  {address}    e.g. elbus {address} broker test"
+    if kind == "tcp":
+        host, _, port = address.rpartition(":")
+        host, bound = await broker.serve_tcp(host.strip("[]"), int(port))
+        return f"  TCP          {host}:{bound}    e.g. elbus {host}:{bound} broker test"
+    await broker.serve_fifo(address)
+    return f"  broker FIFO  {address}    e.g. echo 'target hello' > {address}"
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Run the broker until SIGTERM or SIGINT."""
+    buf_ttl = args.buf_ttl / 1e6
+    broker = Broker(
+        timeout=args.timeout,
+        queue_size=args.queue_size,
+        max_frame_length=args.max_frame_length,
+        buf_size=args.buf_size,
+        buf_ttl=buf_ttl if buf_ttl >= 0.001 else 0.0,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    lines = []
+    try:
+        for kind, address in args.bind:
+            try:
+                lines.append(await _listen(broker, kind, address, args.socket_mode))
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot listen on {address}: {exc.strerror or exc}") from None
+        if args.pid_file:
+            with open(args.pid_file, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        print(f"elbusd {__version__} ready (pid {os.getpid()}); connect to:", *lines, sep="\n", flush=True)
+        await stop.wait()
+        logger.info("shutting down")
+    finally:
+        await broker.close()
+        if args.pid_file:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(args.pid_file)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.daemonize:
+        _daemonize()
+    _setup_logging(args.verbose, args.log_syslog)
+    try:
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(serve(args))
+    except OSError as exc:
+        logger.error("elbusd: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
