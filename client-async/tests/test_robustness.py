@@ -208,13 +208,17 @@ async def test_a_broker_breaking_the_protocol_is_dropped(sock_path: str, garbage
         assert client.closed and not client.is_connected
 
 
-async def test_reconnect_renews_exclusions(sock_path: str) -> None:
+async def test_reconnect_fails_pending_waits_and_renews_exclusions(sock_path: str) -> None:
     first = await RoutingBroker(sock_path).start()
     async with elbus_aio.Client(sock_path, "app.sub", reconnect=True, reconnect_delay=0.05) as sub:
         await sub.subscribe("t/#")
         await sub.exclude("t/x", "t/z")
         await sub.unexclude("t/z")
+        first.hold("app.sub")
+        pending = sub.send_nowait("app.sub", b"unacknowledged")
         await first.stop()
+        with pytest.raises(ConnectionClosed):  # waits pending at the loss fail, reconnecting or not
+            await asyncio.wait_for(pending, 2)
         while sub.is_connected:
             await asyncio.sleep(0.01)
         async with RoutingBroker(sock_path) as second:
