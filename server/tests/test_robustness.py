@@ -175,31 +175,68 @@ async def test_client_killed_mid_frame(running: Any, connect: Any) -> None:
     await still_works(connect, running.path)
 
 
-async def test_slow_consumer_is_dropped_and_others_keep_going(make_broker: Any, connect: Any) -> None:
-    running = await make_broker(queue_size=32, timeout=5)
+async def fill_until_held(running: Any, sender: Any, target: str, payload: bytes) -> int:
+    """Send to ``target`` until the broker holds ``sender`` (the target stopped reading); returns frames sent."""
+    peer = running.broker.clients[sender.conn.name]
+    sent = 0
+    while not peer._holds:
+        sender.write(sender.conn.send_message(target, payload, QoS.PROCESSED)[1])
+        sent += 1
+        await asyncio.sleep(0.001)
+        assert sent < 2000, "the receiver never filled up"
+    return sent
+
+
+async def test_slow_consumer_holds_its_sender_then_is_dropped(make_broker: Any, connect: Any) -> None:
+    running = await make_broker(timeout=0.5)
     slow = await connect(running.path, "slow")  # never reads
-    slow_sock = slow.writer.get_extra_info("socket")
-    slow_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sender = await connect(running.path, "sender")
     a = await connect(running.path, "busy.a")
     b = await connect(running.path, "busy.b")
-    assert sender.conn is not None and a.conn is not None
-    payload = b"z" * 16384
-    codes = []
-    for _ in range(400):
-        sender.write(sender.conn.send_message("slow", payload, QoS.PROCESSED)[1])
+    sent = await fill_until_held(running, sender, "slow", b"z" * 16384)
+    for _ in range(50):  # others keep exchanging while the sender is held
         a.write(a.conn.send_message("busy.b", b"ping", QoS.PROCESSED)[1])
-        await asyncio.sleep(0)
-    for _ in range(400):
-        codes.append((await sender.frame())[5])
-    assert 0x77 in codes, set(codes)
-    assert codes[: codes.index(0x77)] == [1] * codes.index(0x77)  # delivered until the queue overflowed
-    assert set(codes[codes.index(0x77) + 1 :]) <= {0x71, 0x77}  # then dropped
-    assert "slow" not in running.broker.clients
-    acks = [await a.frame() for _ in range(400)]
-    assert all(x[0] == 0xFE and x[5] == 1 for x in acks)
-    assert len([await b.frame() for _ in range(400)]) == 400
+        assert (await a.frame())[5] == 1
+        assert (await b.frame()).endswith(b"ping")
+    sender.write(sender.conn.send_message("slow", b"after", QoS.PROCESSED)[1])
+    codes = [(await sender.frame(3))[5] for _ in range(sent + 1)]  # released once slow is dropped
+    assert "slow" not in running.broker.clients and running.broker.clients  # dropped: writes blocked past the timeout
+    assert codes[-1] == 0x71 and set(codes) <= {1, 0x71}
+    assert await slow.closed()
     await still_works(connect, running.path)
+
+
+async def test_queue_overflow_drops_the_consumer_with_ack_77(make_broker: Any, connect: Any) -> None:
+    running = await make_broker(queue_size=4, timeout=5)
+    slow = await connect(running.path, "slow")  # never reads
+    filler = await connect(running.path, "filler")
+    await fill_until_held(running, filler, "slow", b"z" * 16384)
+    senders = [await connect(running.path, f"s{i}") for i in range(8)]
+    for s in senders:  # each queues one frame and is held, until the queue overflows
+        s.write(s.conn.send_message("slow", b"one more", QoS.PROCESSED)[1])
+        await asyncio.sleep(0.01)
+    codes = [(await s.frame())[5] for s in senders]
+    assert codes[:3] == [1, 1, 1] and codes[3] == 0x77, codes  # filler's frame + 3 fill the queue of 4
+    assert set(codes[4:]) <= {0x71}
+    assert "slow" not in running.broker.clients
+    assert await slow.closed()
+    await still_works(connect, running.path)
+
+
+async def test_slow_reader_gets_everything_through_flow_control(make_broker: Any, connect: Any) -> None:
+    running = await make_broker(queue_size=16, timeout=2)
+    reader = await connect(running.path, "reader")
+    reader.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sender = await connect(running.path, "fast")
+    n = 3000
+    for i in range(n):
+        sender.write(sender.conn.send_message("reader", b"%05d" % i + b"x" * 500, QoS.NO)[1])
+    for i in range(n):
+        frame = await reader.frame()
+        assert frame.endswith(b"%05d" % i + b"x" * 500)
+        if i % 100 == 0:
+            await asyncio.sleep(0.01)  # a consumer slower than the sender, but alive
+    assert "reader" in running.broker.clients and "fast" in running.broker.clients
 
 
 async def test_thousand_clients_at_once(running: Any, raw_clients: list[Any]) -> None:

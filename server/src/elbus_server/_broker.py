@@ -116,6 +116,7 @@ class Broker:
         self._servers: list[tuple[asyncio.AbstractServer, str | None]] = []
         self._fifos: list[FifoListener] = []
         self._keepalive: asyncio.Task[None] | None = None
+        self._sender: SocketPeer | None = None  # the socket client whose frames are being routed (flow control)
         self._started_at = time.monotonic()
         self._closing = False
         self._closed = False
@@ -317,8 +318,19 @@ class Broker:
     # --- routing ------------------------------------------------------------------------------------
 
     def _dispatch(self, peer: SocketPeer, events: list[Any]) -> None:
-        """Route every event parsed from one received chunk, in order."""
-        for event in events:
+        """Route every event parsed from one received chunk, in order.
+
+        If a receiver holds ``peer`` (flow control), the events after the one
+        that filled it wait in the peer's backlog.
+        """
+        self._sender = peer
+        try:
+            self._dispatch_events(peer, events)
+        finally:
+            self._sender = None
+
+    def _dispatch_events(self, peer: SocketPeer, events: list[Any]) -> None:
+        for i, event in enumerate(events):
             t = type(event)
             if t is MessageRequest:
                 qos = event.qos
@@ -352,6 +364,9 @@ class Broker:
                 peer.disconnect(f"protocol error: {event.reason}")
                 return
             if peer._closing:
+                return
+            if peer._holds:
+                peer._backlog = events[i + 1 :]
                 return
 
     def _route_message(self, sender: Peer, target: str, payload: bytes, qos: int, length: int) -> int:

@@ -5,9 +5,13 @@ module owns the timers (handshake steps, partial frames, blocked writes) and
 the outgoing side: frames queued during one event-loop turn go out in one
 write at the end of the turn (or after ``buf_ttl``, or as soon as
 ``buf_size`` bytes are pending); realtime frames flush at once. While the
-transport is paused (the client does not read), frames wait in a bounded
-queue; a client whose queue overflows, or whose writes stay blocked past the
-timeout, is dropped as a slow consumer.
+transport is paused (the client does not read fast enough), frames wait in
+a bounded queue and the socket client that sent them is held: its reading
+pauses at that very frame (the rest of its chunk waits in a backlog) until
+the receiver drains, which is the flow control the original broker gets from
+its bounded channels. A client whose queue overflows anyway (frames from
+several senders or from in-process clients), or whose writes stay blocked
+past the timeout, is dropped as a slow consumer, which releases its senders.
 """
 
 from __future__ import annotations
@@ -35,10 +39,13 @@ class SocketPeer(Peer, asyncio.Protocol):
     """A client connected over a UNIX or TCP socket."""
 
     __slots__ = (
+        "_backlog",
         "_broker",
         "_closing",
         "_conn",
         "_flush_handle",
+        "_holding",
+        "_holds",
         "_loop",
         "_out",
         "_out_bytes",
@@ -68,6 +75,9 @@ class SocketPeer(Peer, asyncio.Protocol):
         self._registered = False
         self._timer: asyncio.TimerHandle | None = None
         self._partial_since: float | None = None
+        self._holds = 0  # receivers holding this client's reading (flow control)
+        self._holding: set[SocketPeer] = set()  # senders this client holds
+        self._backlog: list[Any] | None = None  # parsed frames waiting while held
         self.drop_reason: str | None = None
 
     # --- asyncio.Protocol -----------------------------------------------------------
@@ -91,7 +101,10 @@ class SocketPeer(Peer, asyncio.Protocol):
         except LocalProtocolError:  # already refused or failed: late bytes are ignored
             return
         if self._registered:
-            self._broker._dispatch(self, events)
+            if self._holds:  # held (flow control): keep order behind the backlog
+                self._backlog = [*(self._backlog or ()), *events]
+            else:
+                self._broker._dispatch(self, events)
             if conn.buffered:
                 if events or self._partial_since is None:  # a new frame started in this chunk
                     self._partial_since = self._loop.time()
@@ -109,6 +122,7 @@ class SocketPeer(Peer, asyncio.Protocol):
             self._flush_handle.cancel()
             self._flush_handle = None
         self._out.clear()
+        self._release_senders()
         self._broker._connections.discard(self)
         self._leave()
 
@@ -121,6 +135,40 @@ class SocketPeer(Peer, asyncio.Protocol):
         self._paused = False
         if self._out:
             self._flush()
+        if not self._paused:
+            self._release_senders()
+
+    # --- flow control --------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """A receiver of this client's frames is full: stop reading from this client."""
+        self._holds += 1
+        if self._holds == 1 and self._transport is not None and not self._closing:
+            self._transport.pause_reading()
+
+    def _release(self) -> None:
+        self._holds -= 1
+        if self._holds == 0 and not self._closing:
+            self._loop.call_soon(self._resume)
+
+    def _resume(self) -> None:
+        if self._holds or self._closing:
+            return
+        backlog = self._backlog
+        if backlog:
+            self._backlog = None
+            self._broker._dispatch(self, backlog)
+            if self._holds or self._closing:
+                return
+        assert self._transport is not None
+        self._transport.resume_reading()
+
+    def _release_senders(self) -> None:
+        holding = self._holding
+        if holding:
+            self._holding = set()
+            for sender in holding:
+                sender._release()
 
     # --- handshake --------------------------------------------------------------------
 
@@ -172,6 +220,8 @@ class SocketPeer(Peer, asyncio.Protocol):
         since = self._partial_since
         if since is None or self._closing:
             return
+        if self._holds:  # we stopped reading it: the rest of its frame cannot arrive meanwhile
+            since = self._partial_since = self._loop.time()
         left = since + self._broker.timeout - self._loop.time()
         if left <= 0:
             self.disconnect("frame incomplete after the timeout", abort=True)
@@ -197,6 +247,10 @@ class SocketPeer(Peer, asyncio.Protocol):
                 self.disconnect("slow consumer: outgoing queue full", abort=True)
                 return False
             out.append(data)
+            sender = self._broker._sender
+            if sender is not None and sender not in self._holding:
+                self._holding.add(sender)
+                sender.hold()
             return True
         out.append(data)
         self._out_bytes += len(data)
@@ -252,11 +306,13 @@ class SocketPeer(Peer, asyncio.Protocol):
             return
         if abort:
             self._closing = True
+            self._release_senders()
             transport.abort()
             return
         if self._out and not self._paused:
             self._flush()
         self._closing = True
+        self._release_senders()
         transport.close()
         # close() waits for the write buffer to drain: a client that never reads must not keep it forever
         self._loop.call_later(self._broker.timeout, transport.abort)
