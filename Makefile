@@ -3,11 +3,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := spec
+PACKAGES := spec client-sync client-async rpc server conformance bench
 STAMP := $(VENV)/.setup-stamp
 PYPROJECTS := $(wildcard */pyproject.toml)
 
-.PHONY: setup test codegen codegen-check lint dist bench run clean
+.PHONY: setup test codegen codegen-check lint dist docs bench bench-peers run clean
 
 setup: $(STAMP)
 
@@ -33,11 +33,23 @@ dist: setup
 	rm -rf dist
 	$(foreach p,$(PACKAGES),$(BIN)/python -m build -q --outdir dist ./$(p) &&) true
 
-bench: setup
-	$(BIN)/python spec/benchmarks/bench_codec.py
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-run:
-	@echo "The broker (server/) is not built yet: there is nothing to run."; exit 1
+bench: setup
+	$(BIN)/python -m elbus_bench
+
+# The same workloads against nats-server with nats-py, printed as ratios.
+bench-peers: setup
+	@command -v nats-server >/dev/null || (apt-get update -qq && apt-get install -y -qq nats-server)
+	$(BIN)/python -m elbus_bench --peers
+
+# The broker's default home: what the `elbus` command connects to without arguments.
+RUN_DIR := $(shell $(PYTHON) -c 'import os, tempfile; print(os.path.join(tempfile.gettempdir(), "elbus"))')
+
+run: setup
+	@mkdir -p $(RUN_DIR)
+	$(BIN)/elbusd -B $(RUN_DIR)/elbus.sock -B 127.0.0.1:7777
 
 clean:
 	rm -rf $(VENV) dist site .pytest_cache .hypothesis
