@@ -181,3 +181,30 @@ async def test_async_with_and_a_replaced_socket_file(sock_dir: Any) -> None:
         reader, writer = await asyncio.open_unix_connection(str(path))
         assert await reader.readexactly(3) == b"\xeb\x01\x00"
         writer.close()
+
+
+async def test_callback_backlog_is_bounded(make_broker: Any) -> None:
+    running = await make_broker(queue_size=3)
+    rx = await running.broker.register("cb")
+    seen: list[bytes] = []
+    rx.on_frame = lambda frame: seen.append(frame.payload)
+    tx = await running.broker.register("cb.tx")
+    for i in range(3):
+        await tx.send("cb", b"%d" % i)
+    with pytest.raises(NotDelivered):  # three callbacks already waiting for the next loop turn
+        await tx.send("cb", b"3")
+    assert rx.queued == 3
+    await asyncio.sleep(0)
+    assert seen == [b"0", b"1", b"2"] and rx.queued == 0
+    await tx.send("cb", b"4")
+
+
+async def test_nul_in_names_and_topics_is_refused(running: Any, open_raw: Any) -> None:
+    with pytest.raises(DataError):
+        await running.broker.register("a\0b")
+    c = await open_raw(running.path)
+    result = await c.handshake("x\0y")
+    assert result is not None and result.code == 0x72
+    me = await running.broker.register("nul.test")
+    with pytest.raises(LocalProtocolError):
+        await me.publish("a\0b", b"")

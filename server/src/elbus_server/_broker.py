@@ -23,6 +23,7 @@ from elbus_spec import (
     Broadcast,
     BroadcastRequest,
     Code,
+    Kind,
     Message,
     MessageRequest,
     Ping,
@@ -56,9 +57,17 @@ _BACKLOG = 1024  # connections waiting to be accepted, as the original (a burst 
 _OK = Code.OK
 _NOT_REGISTERED = Code.NOT_REGISTERED
 _NOT_DELIVERED = Code.NOT_DELIVERED
-_encode_message = codec.encode_message_delivery
-_encode_broadcast = codec.encode_broadcast_delivery
-_encode_publication = codec.encode_publication_delivery
+_pack_header = codec._SERVER_HEADER.pack
+_MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
+
+
+def _delivery(kind: int, realtime: int, prefix: bytes, payload: bytes) -> bytes:
+    """A broker frame whose body is ``prefix`` (``SENDER NUL`` [``TOPIC NUL``], encoded once) then the payload.
+
+    The same bytes as the codec's ``encode_*_delivery``, without encoding
+    and checking the sender's name again for every frame.
+    """
+    return b"".join((_pack_header(kind, len(prefix) + len(payload), realtime), prefix, payload))
 
 
 def _body_length(address: str, payload: bytes) -> int:
@@ -262,8 +271,8 @@ class Broker:
         return self._clients
 
     def _check_name(self, name: str, *, internal: bool) -> int:
-        if not name or (name.startswith(".") and not internal):
-            return Code.DATA  # names with a leading dot are reserved for internal clients
+        if not name or (name.startswith(".") and not internal) or "\0" in name:
+            return Code.DATA  # names with a leading dot are reserved for internal clients; NUL ends a name on the wire
         if self._closing:
             return Code.OTHER
         if name in self._clients:
@@ -280,6 +289,7 @@ class Broker:
 
     def _add(self, peer: Peer, name: str) -> None:
         peer.name = name
+        peer.wire_name = name.encode() + b"\0"
         self._clients[name] = peer
         self._names.add(name, peer)
         self._topics.subscribe(peer, WARN_TOPIC)
@@ -383,7 +393,7 @@ class Broker:
         self.w_bytes += length
         realtime = (qos >> 1) & 1
         if peer.takes_bytes:
-            ok = peer.push(_encode_message(realtime, sender.name, payload), bool(realtime))
+            ok = peer.push(_delivery(_MESSAGE, realtime, sender.wire_name, payload), bool(realtime))
         else:
             ok = peer.push_frame(Message(sender.name, None, payload, bool(realtime)))
         return _OK if ok else _NOT_DELIVERED
@@ -396,7 +406,7 @@ class Broker:
         receivers = self._names.match(mask)
         if receivers:
             realtime = (qos >> 1) & 1
-            self._deliver(receivers, length, realtime, lambda: _encode_broadcast(realtime, sender.name, payload),
+            self._deliver(receivers, length, realtime, lambda: _delivery(_BROADCAST, realtime, sender.wire_name, payload),
                           lambda: Broadcast(sender.name, None, payload, bool(realtime)))
 
     def _route_publish(self, sender: Peer, topic: str, payload: bytes, qos: int, length: int) -> None:
@@ -407,7 +417,8 @@ class Broker:
         receivers = self._topics.match(topic)
         if receivers:
             realtime = (qos >> 1) & 1
-            self._deliver(receivers, length, realtime, lambda: _encode_publication(realtime, sender.name, topic, payload),
+            prefix = sender.wire_name + topic.encode() + b"\0"
+            self._deliver(receivers, length, realtime, lambda: _delivery(_PUBLISH, realtime, prefix, payload),
                           lambda: Publication(sender.name, topic, payload, bool(realtime)))
 
     def _deliver(self, receivers: Collection[Peer], length: int, realtime: int, encode: Any, event: Any) -> None:

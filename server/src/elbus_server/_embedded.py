@@ -40,7 +40,7 @@ class EmbeddedClient(Peer):
     function's result is run as a task).
     """
 
-    __slots__ = ("_broker", "_closed", "_frames", "_on_frame", "_tasks", "_waiter", "dropped")
+    __slots__ = ("_broker", "_closed", "_frames", "_handing", "_on_frame", "_tasks", "_waiter", "dropped")
 
     def __init__(self, broker: Broker) -> None:
         super().__init__(ClientKind.INTERNAL)
@@ -50,6 +50,7 @@ class EmbeddedClient(Peer):
         self._on_frame: FrameHandler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._handing = 0  # frames scheduled for the callback, bounded like the queue
         self.dropped = 0
 
     # --- receiving -----------------------------------------------------------------------
@@ -64,6 +65,7 @@ class EmbeddedClient(Peer):
         self._on_frame = handler
         if handler is not None:
             while self._frames:
+                self._handing += 1
                 self._broker._loop.call_soon(self._call_handler, self._frames.popleft())
 
     async def receive(self) -> Frame:
@@ -89,12 +91,16 @@ class EmbeddedClient(Peer):
 
     @property
     def queued(self) -> int:
-        return len(self._frames)
+        return len(self._frames) + self._handing
 
     def push_frame(self, frame: Frame) -> bool:
         if self._closed:
             return False
         if self._on_frame is not None:
+            if self._handing >= self._broker.queue_size:
+                self.dropped += 1
+                return False
+            self._handing += 1
             self._broker._loop.call_soon(self._call_handler, frame)
             return True
         if len(self._frames) >= self._broker.queue_size:
@@ -112,6 +118,7 @@ class EmbeddedClient(Peer):
         """In-process operations return their result directly: nothing to queue."""
 
     def _call_handler(self, frame: Frame) -> None:
+        self._handing -= 1
         handler = self._on_frame
         if handler is None or self._closed:
             return
@@ -138,8 +145,10 @@ class EmbeddedClient(Peer):
         self._broker._route_broadcast(self, mask, bytes(payload), qos, len(payload))
 
     async def publish(self, topic: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
-        """Publish ``payload`` to ``topic``."""
+        """Publish ``payload`` to ``topic``; raises `LocalProtocolError` if the topic contains NUL."""
         self._check_open()
+        if "\0" in topic:
+            raise LocalProtocolError("a topic cannot contain NUL")
         self._broker._route_publish(self, topic, bytes(payload), qos, len(payload))
 
     async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:

@@ -28,12 +28,25 @@ class Peer:
     take `elbus_spec.Frame` events.
     """
 
-    __slots__ = ("kind", "name", "port", "primary", "r_bytes", "r_frames", "secondaries", "source", "w_bytes", "w_frames")
+    __slots__ = (
+        "kind",
+        "name",
+        "port",
+        "primary",
+        "r_bytes",
+        "r_frames",
+        "secondaries",
+        "source",
+        "w_bytes",
+        "w_frames",
+        "wire_name",
+    )
 
     takes_bytes: ClassVar[bool] = False
 
     def __init__(self, kind: ClientKind, source: str | None = None, port: str | None = None) -> None:
         self.name = ""
+        self.wire_name = b"\0"  # the name encoded with its NUL, as it heads the bodies of frames this client sends
         self.kind = kind
         self.source = source
         self.port = port

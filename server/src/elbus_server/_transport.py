@@ -87,7 +87,8 @@ class SocketPeer(Peer, asyncio.Protocol):
         if self.kind is ClientKind.TCP:
             peer = transport.get_extra_info("peername")
             if peer:
-                self.source = f"{peer[0]}:{peer[1]}"
+                host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]  # as the original prints an IPv6 SocketAddr
+                self.source = f"{host}:{peer[1]}"
         self._broker._connections.add(self)
         transport.write(self._conn.greeting())
         self._arm(self._broker.timeout, self._handshake_timeout)
