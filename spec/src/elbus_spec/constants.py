@@ -28,7 +28,9 @@ __all__ = [
     "primary_name",
 ]
 
+# The first byte of the handshake, sent by the broker and echoed by the client.
 GREETING = 0xEB
+# The only protocol version the original broker speaks; anything else gets 0x75.
 PROTOCOL_VERSION = 1
 
 # A ping is a client frame header whose FLAGS byte is 0; the broker reads
@@ -40,10 +42,14 @@ NOP_FRAME = b"\x00" * 6
 # The wire allows 4 GiB frames; a broker that believed every header could
 # be made to allocate that much by one client, so the default cap is 16 MiB.
 DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024
+# Frames a client may have waiting in the broker before it is dropped as a slow consumer.
 DEFAULT_QUEUE_SIZE = 8192
+# Seconds for each handshake step, a partial frame and a blocked write (the standalone server's default).
 DEFAULT_TIMEOUT = 5.0
 
+# `primary%%suffix` names a secondary instance of `primary`.
 SECONDARY_SEPARATOR = "%%"
+# The broker's own internal client, which answers the core RPC methods and makes announcements.
 BROKER_NAME = ".broker"
 
 

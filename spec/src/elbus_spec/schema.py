@@ -98,6 +98,7 @@ FLAGS = BitStruct(
     "qos" / BitsInteger(2) * "QoS: bit 0 asks for an ack, bit 1 is realtime",
     "op" / BitsInteger(6) * "operation code",
 )
+"""One byte: QoS in the high 2 bits, the operation in the low 6 (a whole byte of 0 is a ping)."""
 
 CLIENT_HEADER = Struct(
     "op_id" / Int32ul * "operation id chosen by the client, echoed in the ack",
@@ -160,23 +161,27 @@ RPC_NOTIFICATION = Struct(
     "type" / Const(b"\x00") * "RPC frame type 0x00",
     "data" / GreedyBytes * "notification data",
 )
+"""An RPC notification: data for the receiver, no reply."""
 RPC_REQUEST = Struct(
     "type" / Const(b"\x01") * "RPC frame type 0x01",
     "call_id" / Int32ul * "call id; 0 means no reply wanted (call0)",
     "method" / CString("utf8") * "method name",
     "params" / GreedyBytes * "parameters, MessagePack by convention",
 )
+"""An RPC call; the receiver answers with a reply or an error unless the call id is 0."""
 RPC_REPLY = Struct(
     "type" / Const(b"\x11") * "RPC frame type 0x11",
     "call_id" / Int32ul * "call id of the request",
     "result" / GreedyBytes * "result, MessagePack by convention",
 )
+"""A successful RPC reply."""
 RPC_ERROR = Struct(
     "type" / Const(b"\x12") * "RPC frame type 0x12",
     "call_id" / Int32ul * "call id of the request",
     "code" / Int16sl * "JSON-RPC error code",
     "message" / GreedyBytes * "error message",
 )
+"""An RPC error reply with a JSON-RPC error code."""
 
 # Every flat structure, by the name the generated codec uses for it.
 STRUCTS: dict[str, Construct] = {
