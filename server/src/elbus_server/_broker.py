@@ -228,6 +228,8 @@ class Broker:
             client.disconnect("broker shutting down")
         if self._keepalive is not None:
             self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
         deadline = self._loop.time() + self.timeout
         while self._connections and self._loop.time() < deadline:
             await asyncio.sleep(0.01)
