@@ -344,9 +344,12 @@ class Broker:
     def _dispatch_events(self, peer: SocketPeer, events: list[Any]) -> None:
         for i, event in enumerate(events):
             t = type(event)
-            if t is MessageRequest:
+            if t is MessageRequest:  # the hot path: body length inlined
                 qos = event.qos
-                code = self._route_message(peer, event.target, event.payload, qos, _body_length(event.target, event.payload))
+                target = event.target
+                payload = event.payload
+                length = (len(target) if target.isascii() else len(target.encode())) + 1 + len(payload)
+                code = self._route_message(peer, target, payload, qos, length)
                 if qos & 1:
                     peer.ack(event.op_id, code, qos & 2)
             elif t is PublishRequest:
@@ -395,7 +398,9 @@ class Broker:
         self.w_bytes += length
         realtime = (qos >> 1) & 1
         if peer.takes_bytes:
-            ok = peer.push(_delivery(_MESSAGE, realtime, sender.wire_name, payload), bool(realtime))
+            prefix = sender.wire_name  # _delivery() inlined: this is the hot path
+            head = _pack_header(_MESSAGE, len(prefix) + len(payload), realtime)
+            ok = peer.push(b"".join((head, prefix, payload)), bool(realtime))
         else:
             ok = peer.push_frame(Message(sender.name, None, payload, bool(realtime)))
         return _OK if ok else _NOT_DELIVERED
