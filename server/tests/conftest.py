@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,10 +48,10 @@ class Running:
 
 
 @pytest.fixture
-def sock_dir() -> AsyncIterator[Path]:
+def sock_dir() -> Iterator[Path]:
     # UNIX socket paths are limited to about 100 bytes: pytest's tmp_path can be longer
     d = Path(tempfile.mkdtemp(prefix="elbus-", dir="/tmp"))
-    yield d  # type: ignore[misc]
+    yield d
     shutil.rmtree(d, ignore_errors=True)
 
 
