@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import queue
 import socket
+import threading
+import time
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -262,3 +264,40 @@ async def test_async_rpc_and_registration_errors(where: str, async_peers: Any) -
     assert msgpack.unpackb(event.get_payload()) == {"ok": True}
     with pytest.raises(RuntimeError, match="0x76"):
         await busrt_async.client.Client(where, "as.rpc").connect()
+
+
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+@pytest.mark.parametrize("package", SYNC, ids=lambda p: p.__name__)
+async def test_sync_fast_sender_loses_nothing(
+    package: types.ModuleType, transport: str, make_broker: Any, sync_peers: Any
+) -> None:
+    """QoS 0 messages faster than the Python listener reads them: flow control holds the sender, nothing is lost.
+
+    With a queue of 16 frames, dropping instead of holding would lose the listener at once.
+    """
+    running = await make_broker(queue_size=16)
+    where = running.path if transport == "unix" else running.tcp
+    listener = await sync_peers(package, where, "fast.listener")
+    sender = await sync_peers(package, where, "fast.sender")
+    n = 10_000
+    pad = b"." * 200  # 2 MB in all: more than the socket buffers hold
+    got: list[bytes] = []
+    done = threading.Event()
+
+    def on_frame(frame: Any) -> None:
+        got.append(frame.payload)
+        if len(got) % 1000 == 0:
+            time.sleep(0.05)  # a listener that falls behind now and then
+        if len(got) == n:
+            done.set()
+
+    listener.client.on_frame = on_frame
+
+    def blast() -> None:
+        for i in range(n):
+            sender.client.send("fast.listener", package.client.Frame(b"%05d" % i + pad, qos=0))
+
+    await asyncio.to_thread(blast)
+    assert await asyncio.to_thread(done.wait, 10)
+    assert got == [b"%05d" % i + pad for i in range(n)]
+    assert "fast.listener" in running.broker.clients
