@@ -18,7 +18,7 @@ from elbus_spec import NOP_FRAME, ClientConnection, Refused, Registered, codec
 TIMEOUT = 1.0  # the broker's timeout in tests: short, so that timeout behaviour is quick to observe
 
 # Modules whose tests run on both loops: elbusd uses uvloop, a library user may run either.
-BOTH_LOOPS = {"test_traces.py", "test_robustness.py", "test_embedded.py"}
+BOTH_LOOPS = {"test_traces.py", "test_robustness.py", "test_embedded.py", "test_coalescing.py"}
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
