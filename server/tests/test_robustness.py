@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -262,3 +263,24 @@ async def test_thousand_clients_at_once(running: Any, raw_clients: list[Any]) ->
     finally:
         for _, writer in pairs:
             writer.close()
+
+
+async def test_random_bytes_never_break_the_broker(running: Any, connect: Any, caplog: Any) -> None:
+    """Registered clients writing random bytes (and random valid frames): dropped or served, no broker error."""
+    rng = random.Random(20261125)
+    ops = [0x00, 0x01, 0x02, 0x03, 0x12, 0x13, 0x3F, 0x04]
+    for round_ in range(60):
+        c = await connect(running.path, f"fuzz.{round_}")
+        blob = bytearray()
+        for _ in range(rng.randint(1, 8)):
+            if rng.random() < 0.5:
+                body = bytes(rng.choice(b"\x00ab.*?/+#\xff") for _ in range(rng.randint(0, 12)))
+                op = rng.choice(ops) | (rng.randint(0, 3) << 6)
+                blob += rng.randint(0, 2**32 - 1).to_bytes(4, "little") + bytes([op]) + len(body).to_bytes(4, "little") + body
+            else:
+                blob += rng.randbytes(rng.randint(1, 20))
+        c.write(bytes(blob))
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+    await still_works(connect, running.path)
