@@ -284,3 +284,15 @@ async def test_random_bytes_never_break_the_broker(running: Any, connect: Any, c
     await asyncio.sleep(0.2)
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
     await still_works(connect, running.path)
+
+
+async def test_random_handshakes_never_break_the_broker(running: Any, open_raw: Any, connect: Any, caplog: Any) -> None:
+    rng = random.Random(7)
+    for _ in range(60):
+        c = await open_raw(running.path)
+        head = rng.choice([b"", b"\xeb\x01\x00", b"\xeb\x01\x00" + rng.randbytes(2)])
+        c.write(head + rng.randbytes(rng.randint(0, 40)))
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+    await still_works(connect, running.path)
