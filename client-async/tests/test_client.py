@@ -195,12 +195,6 @@ async def test_concurrent_receivers_share_the_frames(kind_broker: Any) -> None:
         assert (await b.receive(timeout=2)).payload == b"next"
 
 
-def test_addresses() -> None:
-    from elbus_aio._address import split_host_port
-
-    assert split_host_port("127.0.0.1:7777") == ("127.0.0.1", 7777)
-    assert split_host_port("[::1]:7777") == ("::1", 7777)
-    with pytest.raises(ValueError):
-        split_host_port("localhost")
-    with pytest.raises(ValueError):
-        split_host_port("localhost:port")
+async def test_an_address_that_is_neither_is_refused_before_connecting() -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        await elbus_aio.connect("localhost", "app.x", timeout=1)

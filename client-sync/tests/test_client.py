@@ -12,7 +12,6 @@ import pytest
 
 import elbus_client
 from elbus_client import ConnectionClosed, QoS
-from elbus_client._address import parse_address
 from elbus_spec import (
     AccessDenied,
     BrokerTimeout,
@@ -29,6 +28,7 @@ from elbus_spec import (
     PublishRequest,
     SubscribeRequest,
     UnsubscribeRequest,
+    parse_address,
 )
 
 from .conftest import client_threads

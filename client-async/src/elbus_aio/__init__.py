@@ -18,6 +18,7 @@ from elbus_spec import (
     Broadcast,
     BrokerError,
     Busy,
+    ConnectionClosed,
     ElbusError,
     Frame,
     Message,
@@ -25,11 +26,10 @@ from elbus_spec import (
     NotRegistered,
     Publication,
     QoS,
+    is_unix_address,
 )
 
-from ._address import is_unix_address
 from ._client import Client, FrameCallback, connect, connect_secondary
-from ._errors import ConnectionClosed
 
 __version__ = "0.1.0"
 

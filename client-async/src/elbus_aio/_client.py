@@ -17,6 +17,7 @@ from elbus_spec import (
     DEFAULT_QUEUE_SIZE,
     DEFAULT_TIMEOUT,
     SECONDARY_SEPARATOR,
+    ConnectionClosed,
     ElbusError,
     Frame,
     QoS,
@@ -24,7 +25,6 @@ from elbus_spec import (
 )
 
 from ._address import open_transport
-from ._errors import ConnectionClosed
 from ._session import Session
 
 __all__ = ["Client", "connect", "connect_secondary", "FrameCallback"]

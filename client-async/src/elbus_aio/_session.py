@@ -24,6 +24,7 @@ from elbus_spec import (
     Ack,
     ClientConnection,
     Code,
+    ConnectionClosed,
     ElbusError,
     Frame,
     KeepAlive,
@@ -34,8 +35,6 @@ from elbus_spec import (
     RemoteProtocolError,
     error_for_code,
 )
-
-from ._errors import ConnectionClosed
 
 __all__ = ["Session"]
 

@@ -6,11 +6,9 @@
             print(frame.sender, frame.topic, frame.payload)
 """
 
-from elbus_spec import Broadcast, Frame, Message, Publication, QoS
+from elbus_spec import Broadcast, ConnectionClosed, Frame, Message, Publication, QoS, is_unix_address
 
-from ._address import is_unix_address
 from ._client import Client, connect
-from ._errors import ConnectionClosed
 from ._pending import Pending
 from ._session import DEAD_BROKER_FACTOR
 

@@ -1,31 +1,12 @@
-"""Broker addresses: a UNIX socket path or ``host:port`` for TCP, by the rules of the original clients."""
+"""Opening the socket to a broker endpoint (read by `elbus_spec.parse_address`)."""
 
 from __future__ import annotations
 
-import os
 import socket
 
-__all__ = ["Endpoint", "is_unix_address", "parse_address", "open_socket"]
+from elbus_spec import Endpoint
 
-_UNIX_SUFFIXES = (".sock", ".socket", ".ipc")
-
-Endpoint = str | tuple[str, int]
-
-
-def is_unix_address(address: str) -> bool:
-    """True for a UNIX socket path: it ends with ``.sock``/``.socket``/``.ipc`` or starts with ``/``."""
-    return address.endswith(_UNIX_SUFFIXES) or address.startswith("/")
-
-
-def parse_address(address: str | os.PathLike[str]) -> Endpoint:
-    """The UNIX socket path, or ``(host, port)`` for TCP; `ValueError` when ``address`` is neither."""
-    address = os.fspath(address)
-    if is_unix_address(address):
-        return address
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 0xFFFF:
-        raise ValueError(f"not a UNIX socket path nor host:port: {address!r}")
-    return host.strip("[]"), int(port)  # "[::1]:7777" names an IPv6 host
+__all__ = ["open_socket"]
 
 
 def open_socket(endpoint: Endpoint, timeout: float) -> socket.socket:

@@ -38,6 +38,7 @@ from elbus_spec import (
     Busy,
     ClientConnection,
     Code,
+    ConnectionClosed,
     ElbusError,
     Event,
     Frame,
@@ -45,11 +46,10 @@ from elbus_spec import (
     ProtocolViolation,
     QoS,
     codec,
+    parse_address,
     primary_name,
 )
 
-from ._address import parse_address
-from ._errors import ConnectionClosed
 from ._frame_queue import FrameQueue
 from ._pending import DONE, Pending
 from ._session import DEAD_BROKER_FACTOR, RECV_SIZE, Session, open_session

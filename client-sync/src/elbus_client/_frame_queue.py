@@ -5,9 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from elbus_spec import Frame
-
-from ._errors import ConnectionClosed
+from elbus_spec import ConnectionClosed, Frame
 
 __all__ = ["FrameQueue"]
 

@@ -6,9 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from elbus_spec import BrokerTimeout, Code, error_for_code
-
-from ._errors import ConnectionClosed
+from elbus_spec import BrokerTimeout, Code, ConnectionClosed, error_for_code
 
 __all__ = ["Pending", "DONE"]
 

@@ -8,6 +8,8 @@ import time
 from elbus_spec import (
     BrokerTimeout,
     ClientConnection,
+    ConnectionClosed,
+    Endpoint,
     Event,
     ProtocolViolation,
     Refused,
@@ -16,8 +18,7 @@ from elbus_spec import (
     error_for_code,
 )
 
-from ._address import Endpoint, open_socket
-from ._errors import ConnectionClosed
+from ._address import open_socket
 from ._pending import Pending
 
 __all__ = ["DEAD_BROKER_FACTOR", "RECV_SIZE", "Session", "open_session"]
