@@ -38,6 +38,7 @@ docs: setup
 
 bench: setup
 	$(BIN)/python -m elbus_bench
+	$(BIN)/python -m elbus_bench.original_client
 
 # The same workloads against nats-server with nats-py, printed as ratios.
 bench-peers: setup

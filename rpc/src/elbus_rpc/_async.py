@@ -22,8 +22,8 @@ from elbus_spec import (
     RpcRequest,
 )
 
-from ._core import RpcCore, decode_result, encode_params, error_payload, timeout_error, transport_error
-from ._handlers import CallEvent, Handler, Methods, NotificationEvent
+from ._core import RpcCore, decode_result, encode_params, error_payload, settle, timeout_error, transport_error
+from ._handlers import CallEvent, Methods, NotificationEvent, Serving
 
 __all__ = ["Rpc", "AsyncClient"]
 
@@ -63,7 +63,7 @@ def _log_failure(task: asyncio.Task[Any], what: str) -> None:
         log.error("%s callback failed", what, exc_info=task.exception())
 
 
-class Rpc:
+class Rpc(Serving):
     """The RPC layer on an asyncio client: every MESSAGE it receives is RPC.
 
     ::
@@ -101,28 +101,6 @@ class Rpc:
 
     # --- serving ---------------------------------------------------------------------
 
-    def method(self, name: str | None = None, *, raw: bool = False) -> Callable[[Handler], Handler]:
-        """Decorator: serve ``name`` (default: the function's name) with ``func(params, event)``.
-
-        ``params`` is the decoded MessagePack (None when empty) and the return value is encoded
-        back; with ``raw=True`` both stay bytes. The function may be a coroutine function.
-        """
-
-        def register(func: Handler) -> Handler:
-            self._methods.register(name or func.__name__, func, raw)
-            return func
-
-        return register
-
-    @property
-    def handler(self) -> object | None:
-        """An object serving the methods not registered by decorator: ``"a.b"`` calls ``obj.a_b(params, event)``."""
-        return self._methods.handler
-
-    @handler.setter
-    def handler(self, obj: object | None) -> None:
-        self._methods.handler = obj
-
     def _on_frame(self, frame: Frame) -> None:
         if frame.kind is not Kind.MESSAGE:
             _call_soon(self.on_frame, frame, self._tasks, "on_frame")
@@ -133,12 +111,8 @@ class Rpc:
             log.warning("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
             return
         cls = type(event)
-        if cls is RpcReply:
-            if waiter is not None and not waiter.done():
-                waiter.set_result(event.result)  # type: ignore[attr-defined]
-        elif cls is RpcErrorReply:
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(RpcError(event.code, event.message))  # type: ignore[attr-defined]
+        if cls is RpcReply or cls is RpcErrorReply:
+            settle(waiter, event)
         elif cls is RpcRequest:
             self._serve(CallEvent(frame.sender, event.method, event.params, event.call_id, frame.realtime))  # type: ignore[attr-defined]
         elif cls is RpcNotification:

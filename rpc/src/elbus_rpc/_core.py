@@ -39,6 +39,7 @@ __all__ = [
     "error_payload",
     "transport_error",
     "timeout_error",
+    "settle",
 ]
 
 MAX_CALL_ID = 0xFFFF_FFFF
@@ -180,3 +181,16 @@ class RpcCore(Generic[W]):
         if isinstance(event, RpcReply | RpcErrorReply):
             return event, self._pending.pop(event.call_id, None)
         return event, None
+
+
+def settle(waiter: Any, event: RpcReply | RpcErrorReply) -> None:
+    """Resolve a caller's future (asyncio or concurrent) with a reply's result or an error reply's `RpcError`.
+
+    A waiter that is gone (None) or already done (timed out, cancelled) is left alone.
+    """
+    if waiter is None or waiter.done():
+        return
+    if type(event) is RpcReply:
+        waiter.set_result(event.result)
+    else:
+        waiter.set_exception(RpcError(event.code, event.message))

@@ -10,7 +10,7 @@ from elbus_spec import QoS, RpcError, RpcErrorCode, primary_name
 
 from ._core import RpcCore, decode_params, encode_result, error_payload
 
-__all__ = ["CallEvent", "NotificationEvent", "Handler", "Methods", "raw"]
+__all__ = ["CallEvent", "NotificationEvent", "Handler", "Methods", "Serving", "raw"]
 
 Handler = Callable[[Any, "CallEvent"], Any]
 
@@ -103,3 +103,31 @@ def raw(func: Handler) -> Handler:
     """Mark a handler object's method as raw: it gets the parameter bytes and returns bytes."""
     func.elbus_rpc_raw = True  # type: ignore[attr-defined]
     return func
+
+
+class Serving:
+    """How methods are registered, the same on `Rpc` and `SyncRpc`."""
+
+    _methods: Methods
+
+    def method(self, name: str | None = None, *, raw: bool = False) -> Callable[[Handler], Handler]:
+        """Decorator: serve ``name`` (default: the function's name) with ``func(params, event)``.
+
+        ``params`` is the decoded MessagePack (None when empty) and the return value is encoded
+        back; with ``raw=True`` both stay bytes. On `Rpc` the function may be a coroutine function.
+        """
+
+        def register(func: Handler) -> Handler:
+            self._methods.register(name or func.__name__, func, raw)
+            return func
+
+        return register
+
+    @property
+    def handler(self) -> object | None:
+        """An object serving the methods not registered by decorator: ``"a.b"`` calls ``obj.a_b(params, event)``."""
+        return self._methods.handler
+
+    @handler.setter
+    def handler(self, obj: object | None) -> None:
+        self._methods.handler = obj

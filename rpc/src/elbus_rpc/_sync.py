@@ -24,8 +24,8 @@ from elbus_spec import (
     RpcRequest,
 )
 
-from ._core import RpcCore, decode_result, encode_params, error_payload, timeout_error, transport_error
-from ._handlers import CallEvent, Handler, Methods, NotificationEvent
+from ._core import RpcCore, decode_result, encode_params, error_payload, settle, timeout_error, transport_error
+from ._handlers import CallEvent, Methods, NotificationEvent, Serving
 
 __all__ = ["SyncRpc", "SyncClient"]
 
@@ -43,7 +43,7 @@ class SyncClient(Protocol):
     def send(self, target: str, payload: Any = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None: ...
 
 
-class SyncRpc:
+class SyncRpc(Serving):
     """The RPC layer on the blocking client; the same surface as `Rpc`, blocking.
 
     It takes over ``client.on_frame`` (called on the client's reader thread);
@@ -77,24 +77,6 @@ class SyncRpc:
 
     # --- serving ---------------------------------------------------------------------
 
-    def method(self, name: str | None = None, *, raw: bool = False) -> Callable[[Handler], Handler]:
-        """Decorator: serve ``name`` with ``func(params, event)``; see `Rpc.method`."""
-
-        def register(func: Handler) -> Handler:
-            self._methods.register(name or func.__name__, func, raw)
-            return func
-
-        return register
-
-    @property
-    def handler(self) -> object | None:
-        """An object serving the methods not registered by decorator; see `Rpc.handler`."""
-        return self._methods.handler
-
-    @handler.setter
-    def handler(self, obj: object | None) -> None:
-        self._methods.handler = obj
-
     def _on_frame(self, frame: Frame) -> None:
         if frame.kind is not Kind.MESSAGE:
             self._callback(self.on_frame, frame, "on_frame")
@@ -106,12 +88,8 @@ class SyncRpc:
             log.warning("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
             return
         cls = type(event)
-        if cls is RpcReply:
-            if waiter is not None and not waiter.done():
-                waiter.set_result(event.result)  # type: ignore[attr-defined]
-        elif cls is RpcErrorReply:
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(RpcError(event.code, event.message))  # type: ignore[attr-defined]
+        if cls is RpcReply or cls is RpcErrorReply:
+            settle(waiter, event)
         elif cls is RpcRequest:
             call = CallEvent(frame.sender, event.method, event.params, event.call_id, frame.realtime)  # type: ignore[attr-defined]
             try:

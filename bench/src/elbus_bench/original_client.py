@@ -4,7 +4,7 @@ Starts ``elbusd`` (uvloop when installed) on a temporary UNIX socket, registers
 a listener and a sender with `elbus.client.Client`, sends N QoS 0 messages
 and reports how fast the listener received all of them.
 
-    python server/benchmarks/sync_client_throughput.py [-n 100000] [--payload-size 10] [--tcp]
+    python -m elbus_bench.original_client [-n 100000] [--payload-size 10] [--tcp]
 """
 
 from __future__ import annotations
