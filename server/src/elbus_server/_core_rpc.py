@@ -1,28 +1,28 @@
-"""The broker's own ``.broker`` client: a small RPC service over MessagePack.
+"""The broker's own ``.broker`` client: its core RPC service, served by `elbus_rpc.Rpc`.
 
-Methods ``test``, ``info``, ``stats``, ``client.list`` and ``benchmark.test``,
-with the result shapes and error codes of the original broker. It replies
-on the event-loop turn after the request was routed, so a caller sees the
-ack of its request before the reply.
+Methods ``test``, ``info``, ``stats``, ``client.list`` and ``benchmark.test``
+answer with the result shapes and error replies of the original broker, byte
+for byte. ``benchmark.test`` echoes its parameter bytes unparsed. For the
+others, parameters must be nothing or a MessagePack map (else -32700); a
+non-empty map for these methods, which take none, gives -32602, an unknown
+method -32601 (after the same -32700 check), each with an empty message.
+
+Every method is registered raw so that this service, not elbus_rpc's
+defaults (which explain the error in the message), decides those replies.
+The rest is elbus_rpc's: the reply goes out on the event-loop turn after the
+request was routed (so a caller sees the ack before the reply), realtime for
+a realtime request; call id 0 and notifications get no reply.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from elbus_spec import (
-    Frame,
-    Message,
-    QoS,
-    RemoteProtocolError,
-    RpcErrorCode,
-    RpcRequest,
-    encode_error,
-    encode_reply,
-    parse_rpc,
-)
+from elbus_rpc import CallEvent, Rpc, raw
+from elbus_spec import RpcError, RpcErrorCode
 
 from ._version import __version__
 
@@ -38,63 +38,72 @@ AUTHOR = "elbus for Python contributors"
 _RPC_OK = b"\x81\xa2ok\xc3"
 
 
-class _RpcFailure(Exception):
-    def __init__(self, code: int) -> None:
-        self.code = code
+def _params(params: bytes) -> dict[str, Any]:
+    """The parameters as the original decodes them: nothing, or a map with string keys (bytes after it ignored).
+
+    Raises RpcError(-32700) with an empty message for anything else.
+    """
+    if not params:
+        return {}
+    try:
+        decoded = msgpack.unpackb(params)
+    except msgpack.ExtraData as extra:
+        decoded = extra.unpacked
+    except Exception:  # msgpack raises several unrelated types for malformed input
+        raise RpcError(RpcErrorCode.PARSE, b"") from None
+    if not isinstance(decoded, dict) or not all(isinstance(key, str) for key in decoded):
+        raise RpcError(RpcErrorCode.PARSE, b"")
+    return decoded
+
+
+def _taking_no_params(result: Callable[[], bytes]) -> Callable[[bytes, CallEvent], bytes]:
+    """A raw handler for a method without parameters: -32602 for a non-empty map, else ``result()``."""
+
+    def serve(params: bytes, event: CallEvent) -> bytes:
+        if _params(params):
+            raise RpcError(RpcErrorCode.INVALID_PARAMS, b"")
+        return result()
+
+    return serve
+
+
+@raw
+def _unknown_method(params: bytes, event: CallEvent) -> bytes:
+    _params(params)  # parameters that are not a map are reported first, as the original does
+    raise RpcError(RpcErrorCode.METHOD_NOT_FOUND, b"")
+
+
+class _UnknownMethods:
+    """elbus_rpc's handler object, asked for every method not registered: each is answered -32601 as the original."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Callable[[bytes, CallEvent], bytes]:
+        return _unknown_method
 
 
 class CoreRpc:
-    """Serves RPC requests addressed to ``.broker``; other frames it receives are ignored."""
+    """Serves RPC requests addressed to ``.broker`` through ``client`` (the broker's in-process client)."""
 
-    __slots__ = ("_broker", "client")
+    __slots__ = ("_broker", "client", "rpc")
 
     def __init__(self, broker: Broker, client: EmbeddedClient) -> None:
         self._broker = broker
         self.client = client
-        client.on_frame = self._on_frame
-
-    def _on_frame(self, frame: Frame) -> None:
-        if not isinstance(frame, Message):
-            return
-        try:
-            request = parse_rpc(frame.payload)
-        except RemoteProtocolError:
-            return
-        if not isinstance(request, RpcRequest):
-            return  # notifications and stray replies need no answer
-        try:
-            result = self._call(request.method, request.params)
-            reply = encode_reply(request.call_id, result)
-        except _RpcFailure as exc:
-            reply = encode_error(request.call_id, exc.code, b"")
-        if request.call_id == 0:
-            return
-        qos = QoS.REALTIME_PROCESSED if frame.realtime else QoS.PROCESSED
-        self._broker._route_message(self.client, frame.sender, reply, qos, len(reply))
-
-    def _call(self, method: str, params: bytes) -> bytes:
-        if method == "benchmark.test":
-            return params
-        if params:
-            try:
-                decoded = msgpack.unpackb(params)
-            except Exception:  # msgpack raises several unrelated types for malformed input
-                raise _RpcFailure(RpcErrorCode.PARSE) from None
-            if not isinstance(decoded, dict):
-                raise _RpcFailure(RpcErrorCode.PARSE)
-            if method in _NO_PARAMS and decoded:
-                raise _RpcFailure(RpcErrorCode.INVALID_PARAMS)
-        if method == "test":
-            return _RPC_OK
-        if method == "info":
-            return msgpack.packb({"author": AUTHOR, "version": __version__})
-        if method == "stats":
-            return msgpack.packb(self.stats())
-        if method == "client.list":
-            return msgpack.packb({"clients": self.client_list()})
-        raise _RpcFailure(RpcErrorCode.METHOD_NOT_FOUND)
+        self.rpc = Rpc(client)
+        self.rpc.handler = _UnknownMethods()
+        methods: dict[str, Callable[[], bytes]] = {
+            "test": lambda: _RPC_OK,
+            "info": lambda: msgpack.packb({"author": AUTHOR, "version": __version__}),
+            "stats": lambda: msgpack.packb(self.stats()),
+            "client.list": lambda: msgpack.packb({"clients": self.client_list()}),
+        }
+        for name, result in methods.items():
+            self.rpc.method(name, raw=True)(_taking_no_params(result))
+        self.rpc.method("benchmark.test", raw=True)(lambda params, event: params)
 
     def stats(self) -> dict[str, int]:
+        """Broker-wide counters, keys in the original's order."""
         b = self._broker
         return {
             "uptime": int(b.uptime),
@@ -122,7 +131,3 @@ class CoreRpc:
             for name, p in sorted(self._broker.clients.items())
             if p.primary is None
         ]
-
-
-_NO_PARAMS = frozenset({"test", "info", "stats", "client.list"})
-

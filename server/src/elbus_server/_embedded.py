@@ -136,8 +136,19 @@ class EmbeddedClient(Peer):
         With an acknowledged QoS raises `NotRegistered` (no such client) or
         `NotDelivered` (its queue was full); `LocalProtocolError` if closed.
         """
+        self.send_nowait(target, payload, qos=qos)
+
+    def send_nowait(self, target: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> asyncio.Future[None]:
+        """Route a one-to-one MESSAGE at once; returns a future that is already done.
+
+        Routing is synchronous, so the result is known before this returns:
+        it raises as `send` does, at once, instead of failing the future.
+        """
         self._check_open()
         self._result(self._broker._route_message(self, target, bytes(payload), qos, len(payload)), qos)
+        done = self._broker._loop.create_future()
+        done.set_result(None)
+        return done
 
     async def broadcast(self, mask: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
         """Send ``payload`` to every client whose name matches ``mask``."""
