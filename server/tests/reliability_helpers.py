@@ -19,7 +19,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from elbus_spec import Ack, ClientConnection, Frame, Refused, Registered
+from elbus_spec import Ack, ClientConnection, Frame, KeepAlive, Refused, Registered
 
 T = TypeVar("T")
 
@@ -114,7 +114,8 @@ class WireClient:
                     if isinstance(event, Registered | Refused):
                         client.result = event
                         for later in events[i + 1 :]:
-                            client.events.put_nowait(later)
+                            if not isinstance(later, KeepAlive):
+                                client.events.put_nowait(later)
                         break
         if isinstance(client.result, Registered):
             client._task = asyncio.get_running_loop().create_task(client._read())
@@ -124,11 +125,12 @@ class WireClient:
         with contextlib.suppress(ConnectionError):
             while data := await self.reader.read(65536):
                 for event in self.conn.receive_data(data):
-                    self.events.put_nowait(event)
+                    if not isinstance(event, KeepAlive):
+                        self.events.put_nowait(event)
         self.events.put_nowait(None)  # closed
 
     async def next_event(self, timeout: float = 3.0) -> Any:
-        """The next ack or delivered frame (keep-alives are skipped by the parser); None once the broker closed."""
+        """The next ack or delivered frame (keep-alives are skipped); None once the broker closed."""
         return await asyncio.wait_for(self.events.get(), timeout)
 
     async def next_frame(self, timeout: float = 3.0) -> Frame:
