@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from elbus_bench.brokers import BrokerProcess, ours_available
 
-# Our broker runs on the stdlib loop here: under uvloop its connection_made
-# rejects uvloop's transports (it asserts isinstance(transport, asyncio.Transport)).
-OURS_LOOP = "asyncio"
+# Our broker runs on uvloop, as it is deployed and benchmarked.
+OURS_LOOP = "uvloop"
 
 BROKERS = ["ceiling", pytest.param("ours", marks=pytest.mark.skipif(not ours_available(), reason="our broker is not installed"))]
 

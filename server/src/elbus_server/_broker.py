@@ -26,7 +26,6 @@ from elbus_spec import (
     Kind,
     Message,
     MessageRequest,
-    Ping,
     ProtocolViolation,
     Publication,
     PublishRequest,
@@ -37,6 +36,7 @@ from elbus_spec import (
     error_for_code,
     primary_name,
 )
+from elbus_spec.broker_connection import RawMessage
 
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
@@ -58,6 +58,8 @@ _OK = Code.OK
 _NOT_REGISTERED = Code.NOT_REGISTERED
 _NOT_DELIVERED = Code.NOT_DELIVERED
 _pack_header = codec._SERVER_HEADER.pack
+_encode_ack = codec.encode_ack
+_HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body length seen lately)
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
 
 
@@ -342,47 +344,140 @@ class Broker:
             self._sender = None
 
     def _dispatch_events(self, peer: SocketPeer, events: list[Any]) -> None:
-        for i, event in enumerate(events):
-            t = type(event)
-            if t is MessageRequest:  # the hot path: body length inlined
-                qos = event.qos
-                target = event.target
-                payload = event.payload
-                length = (len(target) if target.isascii() else len(target.encode())) + 1 + len(payload)
-                code = self._route_message(peer, target, payload, qos, length)
-                if qos & 1:
-                    peer.ack(event.op_id, code, qos & 2)
-            elif t is PublishRequest:
-                qos = event.qos
-                self._route_publish(peer, event.topic, event.payload, qos, _body_length(event.topic, event.payload))
-                if qos & 1:
-                    peer.ack(event.op_id, _OK, qos & 2)
-            elif t is BroadcastRequest:
-                qos = event.qos
-                self._route_broadcast(peer, event.mask, event.payload, qos, _body_length(event.mask, event.payload))
-                if qos & 1:
-                    peer.ack(event.op_id, _OK, qos & 2)
-            elif t is Ping:
-                continue
-            elif t is SubscribeRequest or t is UnsubscribeRequest:
-                length = _topics_length(event.topics)
-                peer.r_frames += 1
-                peer.r_bytes += length
-                self.r_frames += 1
-                self.r_bytes += length
-                change = self._topics.subscribe if t is SubscribeRequest else self._topics.unsubscribe
-                for topic in event.topics:
-                    change(peer, topic)
-                if event.qos & 1:
-                    peer.ack(event.op_id, _OK, event.qos & 2)
-            elif t is ProtocolViolation:
-                peer.disconnect(f"protocol error: {event.reason}")
-                return
-            if peer._closing:
-                return
-            if peer._holds:
-                peer._backlog = events[i + 1 :]
-                return
+        """Route the events of one chunk; MESSAGE frames to writable socket clients are batched.
+
+        The batch (frames per receiver, acks to ``peer`` included, in order) is
+        queued before any other event is routed and at the end, so the order
+        of what each client receives is the order of routing, and counters are
+        added once per chunk.
+        """
+        batch: dict[SocketPeer, list[bytes]] = {}
+        urgent: set[SocketPeer] = set()
+        count = [0, 0, 0, 0]  # frames and body bytes received, frames and bytes written
+        try:
+            for i, event in enumerate(events):
+                if type(event) is tuple:
+                    if self._batch_message(peer, event, batch, urgent, count):
+                        continue
+                    self._push_batch(batch, urgent)
+                    op_id, qos, target, payload, length = event
+                    code = self._route_message(peer, target, payload, qos, length)
+                    if qos & 1:
+                        peer.ack(op_id, code, qos & 2)
+                else:
+                    self._push_batch(batch, urgent)
+                    if not self._dispatch_event(peer, event):
+                        return
+                if peer._closing:
+                    return
+                if peer._holds:
+                    peer._backlog = events[i + 1 :]
+                    return
+        finally:
+            self._push_batch(batch, urgent)
+            received, received_bytes, written, written_bytes = count
+            peer.r_frames += received
+            peer.r_bytes += received_bytes
+            self.r_frames += received
+            self.r_bytes += received_bytes
+            self.w_frames += written
+            self.w_bytes += written_bytes
+
+    def _batch_message(self, peer: SocketPeer, event: RawMessage, batch: dict[SocketPeer, list[bytes]],
+                       urgent: set[SocketPeer], count: list[int]) -> bool:
+        """Route one MESSAGE into ``batch``; False (nothing done) unless every client involved is a writable socket.
+
+        The header and the sender's name are encoded once per body length
+        (``peer.heads``), so a delivery costs one concatenation.
+        """
+        op_id, qos, target, payload, length = event
+        dest = self._clients.get(target)
+        if dest is not None and (type(dest) is not SocketPeer or dest._paused or dest._closing):
+            return False
+        if qos & 1 and peer._paused:
+            return False
+        count[0] += 1
+        count[1] += length
+        realtime = (qos >> 1) & 1
+        if dest is None:
+            code = _NOT_REGISTERED
+        else:
+            dest.w_frames += 1
+            dest.w_bytes += length
+            count[2] += 1
+            count[3] += length
+            prefix = peer.wire_name
+            size = len(prefix) + len(payload)
+            heads = peer.heads
+            key = size << 1 | realtime
+            head = heads.get(key)
+            if head is None:
+                if len(heads) >= _HEADS_CACHE_SIZE:
+                    heads.clear()
+                head = heads[key] = _pack_header(_MESSAGE, size, realtime) + prefix
+            frames = batch.get(dest)
+            if frames is None:
+                batch[dest] = [head + payload]
+            else:
+                frames.append(head + payload)
+            if realtime:
+                urgent.add(dest)
+            code = _OK
+        if qos & 1:
+            peer.w_frames += 1
+            peer.w_bytes += 6
+            count[2] += 1
+            count[3] += 6
+            frames = batch.get(peer)
+            if frames is None:
+                batch[peer] = [_encode_ack(op_id, code)]
+            else:
+                frames.append(_encode_ack(op_id, code))
+            if realtime:
+                urgent.add(peer)
+        return True
+
+    @staticmethod
+    def _push_batch(batch: dict[SocketPeer, list[bytes]], urgent: set[SocketPeer]) -> None:
+        if batch:
+            for dest, frames in batch.items():
+                dest.push_many(frames, dest in urgent)
+            batch.clear()
+            urgent.clear()
+
+    def _dispatch_event(self, peer: SocketPeer, event: Any) -> bool:
+        """Route one event other than a batched MESSAGE; False if ``peer`` broke the protocol."""
+        t = type(event)
+        if t is PublishRequest:
+            qos = event.qos
+            self._route_publish(peer, event.topic, event.payload, qos, _body_length(event.topic, event.payload))
+            if qos & 1:
+                peer.ack(event.op_id, _OK, qos & 2)
+        elif t is BroadcastRequest:
+            qos = event.qos
+            self._route_broadcast(peer, event.mask, event.payload, qos, _body_length(event.mask, event.payload))
+            if qos & 1:
+                peer.ack(event.op_id, _OK, qos & 2)
+        elif t is MessageRequest:
+            qos = event.qos
+            code = self._route_message(peer, event.target, event.payload, qos, _body_length(event.target, event.payload))
+            if qos & 1:
+                peer.ack(event.op_id, code, qos & 2)
+        elif t is SubscribeRequest or t is UnsubscribeRequest:
+            length = _topics_length(event.topics)
+            peer.r_frames += 1
+            peer.r_bytes += length
+            self.r_frames += 1
+            self.r_bytes += length
+            change = self._topics.subscribe if t is SubscribeRequest else self._topics.unsubscribe
+            for topic in event.topics:
+                change(peer, topic)
+            if event.qos & 1:
+                peer.ack(event.op_id, _OK, event.qos & 2)
+        elif t is ProtocolViolation:
+            peer.disconnect(f"protocol error: {event.reason}")
+            return False
+        return True
 
     def _route_message(self, sender: Peer, target: str, payload: bytes, qos: int, length: int) -> int:
         sender.r_frames += 1

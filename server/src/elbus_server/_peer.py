@@ -29,6 +29,7 @@ class Peer:
     """
 
     __slots__ = (
+        "heads",
         "kind",
         "name",
         "port",
@@ -47,6 +48,7 @@ class Peer:
     def __init__(self, kind: ClientKind, source: str | None = None, port: str | None = None) -> None:
         self.name = ""
         self.wire_name = b"\0"  # the name encoded with its NUL, as it heads the bodies of frames this client sends
+        self.heads: dict[int, bytes] = {}  # (body length << 1 | realtime) -> MESSAGE header + wire_name, see the broker
         self.kind = kind
         self.source = source
         self.port = port

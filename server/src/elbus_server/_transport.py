@@ -98,7 +98,7 @@ class SocketPeer(Peer, asyncio.Protocol):
             return
         conn = self._conn
         try:
-            events = conn.receive_data(data)
+            events = conn.receive_frames(data)
         except LocalProtocolError:  # already refused or failed: late bytes are ignored
             return
         if self._registered:
@@ -264,6 +264,25 @@ class SocketPeer(Peer, asyncio.Protocol):
             else:
                 self._flush_handle = self._loop.call_soon(self._flush)
         return True
+
+    def push_many(self, frames: list[bytes], flush: bool) -> None:
+        """Queue the frames routed to this client from one received chunk (it was writable when they were routed)."""
+        if self._closing:
+            return
+        if self._paused:
+            for data in frames:
+                self.push(data, flush)
+            return
+        self._out += frames
+        self._out_bytes += sum(map(len, frames))
+        if flush or self._out_bytes >= self._broker.buf_size:
+            self._flush()
+        elif self._flush_handle is None:
+            ttl = self._broker.buf_ttl
+            if ttl > 0:
+                self._flush_handle = self._loop.call_later(ttl, self._flush)
+            else:
+                self._flush_handle = self._loop.call_soon(self._flush)
 
     def push_frame(self, frame: Any) -> bool:  # pragma: no cover - socket peers take bytes
         raise TypeError("socket peers take encoded frames")

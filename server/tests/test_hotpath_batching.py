@@ -1,0 +1,120 @@
+"""MESSAGE frames routed in batches per received chunk: same bytes, same order, same counters as one by one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from elbus_spec import Code, QoS, codec
+
+
+async def test_one_chunk_to_several_receivers_keeps_order_acks_and_counters(running: Any, connect: Any) -> None:
+    rx1 = await connect(running.path, "rx1")
+    rx2 = await connect(running.tcp, "rx2")
+    tx = await connect(running.path, "tx")
+    broker = running.broker
+    r0, w0 = broker.r_frames, broker.w_frames
+    sends = [(f"rx{1 + i % 2}" if i % 5 else "nobody", bytes([i % 256]) * (i % 70)) for i in range(300)]
+    chunk = b""
+    op_ids = []
+    for target, payload in sends:
+        op_id, data = tx.conn.send_message(target, payload, QoS.PROCESSED)
+        op_ids.append(op_id)
+        chunk += data
+    tx.write(chunk)  # one write: the broker parses many frames per read
+    expected = {"rx1": [], "rx2": []}  # type: dict[str, list[bytes]]
+    for target, payload in sends:
+        if target != "nobody":
+            expected[target].append(codec.encode_message_delivery(0, "tx", payload))
+    assert await rx1.frames(len(expected["rx1"])) == expected["rx1"]
+    assert await rx2.frames(len(expected["rx2"])) == expected["rx2"]
+    acks = await tx.frames(300)
+    codes = [Code.NOT_REGISTERED if target == "nobody" else Code.OK for target, _ in sends]
+    assert acks == [codec.encode_ack(op_id, code) for op_id, code in zip(op_ids, codes, strict=True)]
+    await rx1.nothing()
+    delivered = len(expected["rx1"]) + len(expected["rx2"])
+    assert broker.r_frames - r0 == 300
+    assert broker.w_frames - w0 == delivered + 300
+    peer = broker.clients["tx"]
+    assert peer.r_frames == 300 and peer.w_frames == 300 and peer.w_bytes == 6 * 300
+    assert peer.r_bytes == sum(len(t) + 1 + len(p) for t, p in sends)
+    rx = broker.clients["rx1"]
+    assert rx.w_frames == len(expected["rx1"])
+    assert rx.w_bytes == sum(len("rx1") + 1 + len(p) for t, p in sends if t == "rx1")
+
+
+async def test_messages_and_publications_in_one_chunk_arrive_in_order(running: Any, connect: Any) -> None:
+    rx = await connect(running.path, "rx")
+    rx.write(rx.conn.send_subscribe(["t/#"], QoS.PROCESSED)[1])
+    await rx.frame()
+    tx = await connect(running.path, "tx")
+    tx.write(
+        tx.conn.send_message("rx", b"1", QoS.NO)[1]
+        + tx.conn.send_publish("t/x", b"2", QoS.NO)[1]
+        + tx.conn.send_message("rx", b"3", QoS.NO)[1]
+    )
+    assert await rx.frames(3) == [
+        codec.encode_message_delivery(0, "tx", b"1"),
+        codec.encode_publication_delivery(0, "tx", "t/x", b"2"),
+        codec.encode_message_delivery(0, "tx", b"3"),
+    ]
+
+
+async def test_a_client_sending_to_itself_gets_the_delivery_before_the_ack(running: Any, connect: Any) -> None:
+    me = await connect(running.path, "me")
+    op_id, data = me.conn.send_message("me", b"loop", QoS.PROCESSED)
+    me.write(data)
+    assert await me.frames(2) == [codec.encode_message_delivery(0, "me", b"loop"), codec.encode_ack(op_id, Code.OK)]
+
+
+async def test_invalid_utf8_target_drops_only_its_sender_after_the_frames_before_it(running: Any, connect: Any) -> None:
+    rx = await connect(running.path, "rx")
+    bad = await connect(running.path, "bad")
+    good = bad.conn.send_message("rx", b"before", QoS.NO)[1]
+    bad.write(good + codec._CLIENT_HEADER.pack(9, 0x12, 4) + b"\xff\0ab" + good)
+    assert await rx.frame() == codec.encode_message_delivery(0, "bad", b"before")
+    assert await bad.closed()
+    await rx.nothing()
+    other = await connect(running.path, "other")
+    other.write(other.conn.send_message("rx", b"still here", QoS.NO)[1])
+    assert await rx.frame() == codec.encode_message_delivery(0, "other", b"still here")
+
+
+async def test_realtime_in_a_batch_flushes_without_waiting_for_the_ttl(make_broker: Any, connect: Any) -> None:
+    running = await make_broker(buf_ttl=5.0)
+    rx = await connect(running.path, "rx")
+    tx = await connect(running.path, "tx")
+    tx.write(tx.conn.send_message("rx", b"a", QoS.NO)[1] + tx.conn.send_message("rx", b"b", QoS.REALTIME)[1])
+    assert await rx.frames(2, timeout=1) == [
+        codec.encode_message_delivery(0, "tx", b"a"),
+        codec.encode_message_delivery(1, "tx", b"b"),
+    ]
+
+
+async def test_many_payload_sizes_and_a_renamed_sender_encode_correctly(running: Any, connect: Any) -> None:
+    rx = await connect(running.path, "rx")
+    tx = await connect(running.path, "tx")
+    sizes = list(range(150)) * 2  # more distinct body lengths than the per-sender header cache keeps
+    tx.write(b"".join(tx.conn.send_message("rx", b"p" * n, QoS.REALTIME if n % 7 == 0 else QoS.NO)[1] for n in sizes))
+    expected = [codec.encode_message_delivery(int(n % 7 == 0), "tx", b"p" * n) for n in sizes]
+    assert await rx.frames(len(sizes)) == expected
+    await tx.close()
+    for _ in range(100):  # the name is free again once the broker saw the close
+        if "tx" not in running.broker.clients:
+            break
+        await asyncio.sleep(0.01)
+    again = await connect(running.path, "tx")
+    again.write(again.conn.send_message("rx", b"p" * 5, QoS.NO)[1])
+    assert await rx.frame() == codec.encode_message_delivery(0, "tx", b"p" * 5)
+
+
+async def test_messages_to_an_in_process_client_keep_their_place(running: Any, connect: Any) -> None:
+    local = await running.broker.register("local")
+    rx = await connect(running.path, "rx")
+    tx = await connect(running.path, "tx")
+    ops = [tx.conn.send_message(t, p, QoS.PROCESSED) for t, p in [("rx", b"1"), ("local", b"2"), ("rx", b"3")]]
+    tx.write(b"".join(data for _, data in ops))
+    assert await rx.frames(2) == [codec.encode_message_delivery(0, "tx", b"1"), codec.encode_message_delivery(0, "tx", b"3")]
+    assert await tx.frames(3) == [codec.encode_ack(op_id, Code.OK) for op_id, _ in ops]
+    frame = await asyncio.wait_for(local.receive(), 3)
+    assert (frame.sender, frame.payload) == ("tx", b"2")
