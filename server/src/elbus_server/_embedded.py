@@ -5,6 +5,18 @@ Their method shape follows the async client: ``send``, ``broadcast``,
 an ``on_frame`` callback, ``close``. Frames arrive as `elbus_spec.Message`,
 `Broadcast` and `Publication` events. Routing happens synchronously inside
 each call, so an acknowledged operation has been routed when it returns.
+
+A full in-process client blocks its senders as far as synchronous routing
+allows. Routing runs inside the broker's event loop and must return each
+frame's result at once, so a frame cannot wait for room: the frame that
+fills the queue is taken, and the socket client that sent it is then held
+(its reading paused at that frame, exactly as a full socket client holds
+it) until the queue drains to half or the broker's timeout passes. Past the
+timeout the sender is released, and frames that still find the queue full
+are not delivered (``77``): a stalled in-process client costs its senders at
+most one timeout, never the broker's loop. In-process senders are not held:
+their routing happens inside their own call, which returns the result
+(`NotDelivered` for a full receiver) instead of waiting for room.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from ._peer import ClientKind, Peer
 
 if TYPE_CHECKING:
     from ._broker import Broker
+    from ._transport import SocketPeer
 
 __all__ = ["EmbeddedClient", "FrameHandler"]
 
@@ -33,14 +46,26 @@ class EmbeddedClient(Peer):
 
     Without an ``on_frame`` callback, delivered frames wait in a bounded
     queue (the broker's ``queue_size``) read by `receive` or ``async for``;
-    a frame that finds the queue full is not delivered (a message sender's
-    ack says ``77``) and counted in ``dropped``: an in-process client is
-    never disconnected for being slow. With ``on_frame``, each frame is
+    the socket client whose frame fills it is held until it drains (see the
+    module); a frame that finds the queue full is not delivered (a message
+    sender's ack says ``77``) and counted in ``dropped``: an in-process
+    client is never disconnected for being slow. With ``on_frame``, each frame is
     handed to the callback on the next event-loop turn (a coroutine
     function's result is run as a task).
     """
 
-    __slots__ = ("_broker", "_closed", "_frames", "_handing", "_on_frame", "_tasks", "_waiter", "dropped")
+    __slots__ = (
+        "_broker",
+        "_closed",
+        "_frames",
+        "_handing",
+        "_hold_timer",
+        "_holding",
+        "_on_frame",
+        "_tasks",
+        "_waiter",
+        "dropped",
+    )
 
     def __init__(self, broker: Broker) -> None:
         super().__init__(ClientKind.INTERNAL)
@@ -51,6 +76,8 @@ class EmbeddedClient(Peer):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._handing = 0  # frames scheduled for the callback, bounded like the queue
+        self._holding: set[SocketPeer] = set()  # socket senders held while the queue is full
+        self._hold_timer: asyncio.TimerHandle | None = None
         self.dropped = 0
 
     # --- receiving -----------------------------------------------------------------------
@@ -78,7 +105,10 @@ class EmbeddedClient(Peer):
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._frames.popleft()
+        frame = self._frames.popleft()
+        if self._holding:
+            self._made_room()
+        return frame
 
     def __aiter__(self) -> EmbeddedClient:
         return self
@@ -96,20 +126,47 @@ class EmbeddedClient(Peer):
     def push_frame(self, frame: Frame) -> bool:
         if self._closed:
             return False
+        size = self._broker.queue_size
         if self._on_frame is not None:
-            if self._handing >= self._broker.queue_size:
+            if self._handing >= size:
                 self.dropped += 1
                 return False
             self._handing += 1
             self._broker._loop.call_soon(self._call_handler, frame)
+            if self._handing >= size:
+                self._hold_sender()
             return True
-        if len(self._frames) >= self._broker.queue_size:
+        if len(self._frames) >= size:
             self.dropped += 1
             return False
         self._frames.append(frame)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        if len(self._frames) >= size:
+            self._hold_sender()
         return True
+
+    def _hold_sender(self) -> None:
+        """The queue is full: hold the socket client being routed, for at most the broker's timeout."""
+        sender = self._broker._sender
+        if sender is None or sender in self._holding:
+            return
+        self._holding.add(sender)
+        sender.hold()
+        if self._hold_timer is None:
+            self._hold_timer = self._broker._loop.call_later(self._broker.timeout, self._release_senders)
+
+    def _made_room(self) -> None:
+        if self.queued <= self._broker.queue_size // 2:
+            self._release_senders()
+
+    def _release_senders(self) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        holding, self._holding = self._holding, set()
+        for sender in holding:
+            sender._release()
 
     def push(self, data: bytes, flush: bool) -> bool:  # pragma: no cover - in-process peers take events
         raise TypeError("in-process peers take frame events")
@@ -119,6 +176,8 @@ class EmbeddedClient(Peer):
 
     def _call_handler(self, frame: Frame) -> None:
         self._handing -= 1
+        if self._holding:
+            self._made_room()
         handler = self._on_frame
         if handler is None or self._closed:
             return
@@ -199,6 +258,7 @@ class EmbeddedClient(Peer):
         self._closed = True
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        self._release_senders()
         self._broker._unregister(self)
 
     async def __aenter__(self) -> EmbeddedClient:
