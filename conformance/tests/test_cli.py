@@ -70,6 +70,13 @@ def test_import_regenerates_the_recorded_traces(tmp_path: Path, capsys) -> None:
 
 
 async def test_client_command_runs_a_library_against_the_player() -> None:
-    status, out = await _cli("client", "--library", "sync", "--trace", "publish-qos", "--trace", "handshake-ok")
+    traces = ["--trace", "publish-qos", "--trace", "protocol-errors", "--trace", "register-invalid-utf8"]
+    status, out = await _cli("client", "--library", "sync", *traces)
     assert status == 0, out
-    assert "publish-qos" in out and "1/1 traces passed" in out  # handshake-ok has no client actions: not run
+    rows = {line.split()[0]: line for line in out.splitlines() if line.split()}
+    assert rows["publish-qos"].endswith("pass    ran")
+    assert rows["protocol-errors"].endswith("pass    ran (40 raw steps)")
+    assert rows["register-invalid-utf8"].split(None, 4)[4] == (
+        "broker-only: a name no client registers (registration: a string is not valid UTF-8)"
+    )
+    assert "2/2 traces passed" in out and "1 broker-only" in out

@@ -3,11 +3,13 @@
 A `Driver` adapts one client library: it connects, starts operations
 without waiting (their outcome is awaited before the client closes, so one
 client waiting for an ack never stalls the others), receives frames and
-closes. `run_client_trace` plays a trace's broker side with a fresh
-`TracePlayer`, runs its ``a! ...`` actions through the driver, and fails
-on the first byte the client writes that the trace does not, on an
-outcome other than the trace's ack code, or on a frame the library hands
-over differently from what the broker sent.
+closes. `run_client_trace` plans the trace (`plan_client_trace`: the
+written ``a! ...`` actions, or actions derived from the client bytes, and
+the connections a raw socket plays), plays its broker side with a fresh
+`TracePlayer`, runs the actions through the driver, and fails on the first
+byte the client writes that the trace does not, on an outcome other than
+the trace's ack code, or on a frame the library hands over differently
+from what the broker sent.
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from elbus_spec import Code, Kind
+from elbus_spec import codec as spec_codec
 
+from ._client_plan import Receive, plan_client_trace
 from ._format import format_step
-from ._model import Do, Trace
+from ._model import Do, Expect, Trace
 from ._net import DEFAULT_TIMING, Timing
+from ._pattern import example
 from ._player import TracePlayer
-from ._report import Failure, TraceResult, count_steps
+from ._report import Failure, TraceResult, count_steps, step_failure, unit_failure
+from ._runner import Replay
+from ._stream import Side, Stage
 
 __all__ = ["Driver", "AsyncClientDriver", "SyncClientDriver", "run_client_trace", "run_client_traces", "Action", "parse_action"]
 
@@ -121,6 +128,7 @@ class _Session:
             payload = _payload(action.args[1]) if action.verb in ("send", "broadcast", "publish") else b""
             outcome = self.driver.start(client, action.verb, list(action.args), payload, action.qos)
             self.pending.setdefault(step.conn, []).append((step, action.result, outcome))
+            await asyncio.sleep(0)  # an operation started as a task writes its frame in its first step: before the next one
             return None
         if action.verb == "receive":
             return await self._receive(step, action, client)
@@ -166,6 +174,33 @@ class _Session:
             return self.fail(step, "the library delivered another frame", expected=repr(expected), got=repr(got))
         return None
 
+    async def receive_unit(self, step: Receive) -> Failure | None:
+        """The library's next frame, encoded back as the broker frame it stands for, must match ``step.unit``."""
+        shown = Expect(step.conn, (step.unit,), note="handed over by the library", line=step.line)
+        client = self.clients.get(step.conn)
+        if client is None:
+            return step_failure(shown, "the client is not connected")
+        try:
+            frame = await self.driver.receive(client, self.timing.step)
+        except TimeoutError:
+            return step_failure(shown, f"the library delivered nothing within {self.timing.step}s")
+        except Exception as exc:  # whatever the library raises where a frame is due is the finding
+            return step_failure(shown, f"the library raised {exc!r}")
+        expected = example(step.unit)
+        realtime = int(frame.realtime) if getattr(self.driver, "realtime_reported", True) else expected[5]
+        payload = bytes(frame.payload)
+        if frame.kind == Kind.PUBLISH:
+            got = spec_codec.encode_publication_delivery(realtime, frame.sender, frame.topic, payload)
+        elif frame.kind == Kind.BROADCAST:
+            got = spec_codec.encode_broadcast_delivery(realtime, frame.sender, payload)
+        else:
+            got = spec_codec.encode_message_delivery(realtime, frame.sender, payload)
+        failure = unit_failure(shown, Side.BROKER, Stage.FRAMES, step.unit, got)
+        if failure is None:
+            return None
+        reason = f"the library delivered another frame: {failure.reason}"
+        return Failure(failure.line, failure.step, reason, failure.field, failure.expected, failure.got)
+
     async def settle(self, conn: str) -> Failure | None:
         """Wait for the outcome of every operation ``conn`` started; the first that differs from its ack code."""
         failures = [await self._outcome(step, result, outcome) for step, result, outcome in self.pending.pop(conn, [])]
@@ -194,21 +229,35 @@ class _Session:
 
 
 async def run_client_trace(driver: Driver, trace: Trace, timing: Timing = DEFAULT_TIMING) -> TraceResult:
-    """Play ``trace`` with its client side performed by ``driver``'s library; never raises for what the library does."""
+    """Play ``trace`` with its client side performed by ``driver``'s library; never raises for what the library does.
+
+    A broker-only trace is not played: its result has no steps run and says why in ``status``.
+    """
+    plan = plan_client_trace(trace)
+    if plan.reason:
+        return TraceResult(trace, 0, count_steps(trace), None, 0.0, plan.status)
     directory = tempfile.mkdtemp(prefix="elbus-client-mode-")
     player = TracePlayer(timing)
     started = time.monotonic()
     try:
         await player.start(unix_path=str(Path(directory) / "player.sock"))
-        playing = asyncio.create_task(player.play_trace(trace))
+        playing = asyncio.create_task(player.play_trace(plan.trace))
         session = _Session(driver, player.address, timing)
+        raw = Replay(player.address, timing)
         failure: Failure | None = None
         try:
-            for step in trace.steps:
-                if isinstance(step, Do) and (failure := await session.run(step)):
+            for step in plan.steps:
+                if isinstance(step, Do):
+                    failure = await session.run(step)
+                elif isinstance(step, Receive):
+                    failure = await session.receive_unit(step)
+                else:
+                    failure = await raw.step(step)
+                if failure is not None:
                     break
         finally:
             await session.close()
+            await raw.close()
         played = await playing
     finally:
         await player.close()
@@ -216,12 +265,12 @@ async def run_client_trace(driver: Driver, trace: Trace, timing: Timing = DEFAUL
     # Wrong bytes from the client are the cause of whatever the library then reports (a lost connection, say).
     if played.failure is not None and (played.failure.field or failure is None):
         failure = played.failure
-    return TraceResult(trace, played.steps_run, count_steps(trace), failure, time.monotonic() - started)
+    return TraceResult(trace, played.steps_run, played.steps_total, failure, time.monotonic() - started, plan.status)
 
 
 async def run_client_traces(driver: Driver, traces: Iterable[Trace], timing: Timing = DEFAULT_TIMING) -> list[TraceResult]:
-    """Every trace that has client actions, in turn."""
-    return [await run_client_trace(driver, trace, timing) for trace in traces if trace.client_mode]
+    """Every trace in turn; broker-only ones are listed with their reason, not played."""
+    return [await run_client_trace(driver, trace, timing) for trace in traces]
 
 
 class AsyncClientDriver:

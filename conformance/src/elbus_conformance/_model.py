@@ -116,5 +116,5 @@ class Trace:
 
     @property
     def client_mode(self) -> bool:
-        """Whether client libraries can play the trace's client side (every write has a `Do` action)."""
+        """Whether the trace writes its client library actions (``a!`` lines); client mode derives them for the others."""
         return any(isinstance(step, Do) for step in self.steps)

@@ -31,13 +31,22 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class TraceResult:
-    """How far a trace got: ``steps_run`` of ``steps_total`` passed, and the failure that stopped it if any."""
+    """How far a trace got: ``steps_run`` of ``steps_total`` passed, and the failure that stopped it if any.
+
+    ``status`` is client mode's account of how the trace was played: ``ran``,
+    ``ran (n raw steps)`` or ``broker-only: <reason>`` (then nothing ran).
+    """
 
     trace: Trace
     steps_run: int
     steps_total: int
     failure: Failure | None
     seconds: float
+    status: str = ""
+
+    @property
+    def broker_only(self) -> bool:
+        return self.status.startswith("broker-only")
 
     @property
     def passed(self) -> bool:
@@ -76,11 +85,14 @@ def format_report(results: list[TraceResult], title: str = "") -> str:
     """The pass/fail table: one row per trace, then each failure with its step, field, expected and got."""
     width = max([len(r.trace.name) for r in results] + [5])
     lines = [title] if title else []
-    lines.append(f"{'trace'.ljust(width)}  {'steps':>9}  {'time':>6}  result")
+    client_mode = any(r.status for r in results)
+    header = f"{'trace'.ljust(width)}  {'steps':>9}  {'time':>6}  result"
+    lines.append(header + ("  client mode" if client_mode else ""))
     for result in results:
         steps = f"{result.steps_run}/{result.steps_total}"
-        verdict = "pass" if result.passed else "FAIL"
-        lines.append(f"{result.trace.name.ljust(width)}  {steps:>9}  {result.seconds:5.2f}s  {verdict}")
+        verdict = "-" if result.broker_only else "pass" if result.passed else "FAIL"
+        row = f"{result.trace.name.ljust(width)}  {steps:>9}  {result.seconds:5.2f}s  {verdict:6}"
+        lines.append((row + ("  " + result.status if client_mode else "")).rstrip())
     for result in results:
         failure = result.failure
         if failure is None:
@@ -90,7 +102,10 @@ def format_report(results: list[TraceResult], title: str = "") -> str:
             lines.append(f"  field:    {failure.field}")
         if failure.expected or failure.got:
             lines += [f"  expected: {failure.expected}", f"  got:      {failure.got}"]
-    passed = sum(r.passed for r in results)
+    played = [r for r in results if not r.broker_only]
     steps = sum(r.steps_run for r in results)
-    lines += ["", f"{passed}/{len(results)} traces passed, {steps} steps run"]
+    summary = f"{sum(r.passed for r in played)}/{len(played)} traces passed, {steps} steps run"
+    if len(played) < len(results):
+        summary += f"; {len(results) - len(played)} broker-only"
+    lines += ["", summary]
     return "\n".join(lines)

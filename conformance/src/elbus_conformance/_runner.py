@@ -18,13 +18,13 @@ from ._pattern import example
 from ._report import Failure, TraceResult, count_steps, spaced_hex, step_failure, unit_failure
 from ._stream import FrameTooLong, Side, Stage
 
-__all__ = ["run_trace", "run_traces"]
+__all__ = ["run_trace", "run_traces", "Replay"]
 
 # How long frames already on their way get to arrive before the trace's connections close.
 _STRAY_WINDOW = 0.02
 
 
-class _Replay:
+class Replay:
     """The client side of one trace against one broker."""
 
     def __init__(self, address: str, timing: Timing) -> None:
@@ -151,7 +151,7 @@ def _close_runs(steps: list[Step]) -> list[list[Close]]:
 
 async def run_trace(address: str, trace: Trace, timing: Timing = DEFAULT_TIMING) -> TraceResult:
     """Play ``trace``'s client side against the broker at ``address``; never raises for what the broker does."""
-    replay = _Replay(address, timing)
+    replay = Replay(address, timing)
     started = time.monotonic()
     run = 0
     failure: Failure | None = None
