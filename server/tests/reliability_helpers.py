@@ -19,7 +19,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from elbus_spec import Ack, ClientConnection, Frame, KeepAlive, Refused, Registered
+from elbus_spec import Ack, ClientConnection, Frame, KeepAlive, Refused, Registered, codec
 
 T = TypeVar("T")
 
@@ -84,6 +84,17 @@ async def open_stream(where: str) -> tuple[asyncio.StreamReader, asyncio.StreamW
         return await asyncio.open_unix_connection(where)
     host, port = where.rsplit(":", 1)
     return await asyncio.open_connection(host, int(port))
+
+
+async def raw_register(where: str, name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw connection through the whole handshake; fails unless the broker answers ``01`` at both steps."""
+    reader, writer = await open_stream(where)
+    assert await reader.readexactly(3) == b"\xeb\x01\x00"
+    writer.write(b"\xeb\x01\x00")
+    assert await reader.readexactly(1) == b"\x01"
+    writer.write(codec.encode_registration(name))
+    assert await reader.readexactly(1) == b"\x01"
+    return reader, writer
 
 
 class WireClient:

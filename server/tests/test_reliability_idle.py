@@ -18,22 +18,15 @@ import pytest
 from elbus_spec import QoS, codec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reliability_helpers import env_flag, open_stream, raise_fd_limit, report, rss_kib, start_elbusd, stop_process
+from reliability_helpers import env_flag, raise_fd_limit, raw_register, report, rss_kib, start_elbusd, stop_process
 
 CLIENTS = 10_000 if env_flag("ELBUS_LOAD") else 1_000
 CONCURRENT_HANDSHAKES = 256  # a burst larger than the listen backlog would be refused by the kernel, not the broker
 
 
 async def register(path: str, name: str, gate: asyncio.Semaphore) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A raw client through the whole handshake; fails unless the broker answers ``01`` at both steps."""
     async with gate:
-        reader, writer = await open_stream(path)
-        assert await reader.readexactly(3) == b"\xeb\x01\x00"
-        writer.write(b"\xeb\x01\x00")
-        assert await reader.readexactly(1) == b"\x01"
-        writer.write(codec.encode_registration(name))
-        assert await reader.readexactly(1) == b"\x01"
-        return reader, writer
+        return await raw_register(path, name)
 
 
 async def settle_rss(pid: int, seconds: float = 0.5) -> int:
