@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import stat
+import struct
 import time
 from collections.abc import Collection
 from typing import Any
@@ -36,7 +37,6 @@ from elbus_spec import (
     error_for_code,
     primary_name,
 )
-from elbus_spec.broker_connection import RawMessage
 
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
@@ -58,7 +58,7 @@ _OK = Code.OK
 _NOT_REGISTERED = Code.NOT_REGISTERED
 _NOT_DELIVERED = Code.NOT_DELIVERED
 _pack_header = codec._SERVER_HEADER.pack
-_encode_ack = codec.encode_ack
+_pack_ack = struct.Struct("<BLB").pack  # 0xFE, op id, code: as codec.encode_ack, for an op id already parsed
 _HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body length seen lately)
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
 
@@ -349,18 +349,61 @@ class Broker:
         The batch (frames per receiver, acks to ``peer`` included, in order) is
         queued before any other event is routed and at the end, so the order
         of what each client receives is the order of routing, and counters are
-        added once per chunk.
+        added once per chunk. A delivery costs one concatenation: the header
+        and the sender's name are encoded once per body length (``peer.heads``).
+        A MESSAGE to an in-process client or to a client that is not writable
+        (flow control, closing) takes the one-by-one path.
         """
         batch: dict[SocketPeer, list[bytes]] = {}
         urgent: set[SocketPeer] = set()
-        count = [0, 0, 0, 0]  # frames and body bytes received, frames and bytes written
+        clients = self._clients
+        heads = peer.heads
+        prefix = peer.wire_name
+        received = received_bytes = written = written_bytes = 0
         try:
             for i, event in enumerate(events):
                 if type(event) is tuple:
-                    if self._batch_message(peer, event, batch, urgent, count):
+                    op_id, qos, target, payload, length = event
+                    dest = clients.get(target)
+                    if (dest is None or (type(dest) is SocketPeer and not dest._paused and not dest._closing)) and not (
+                        qos & 1 and peer._paused
+                    ):
+                        received += 1
+                        received_bytes += length
+                        realtime = (qos >> 1) & 1
+                        if dest is None:
+                            code = _NOT_REGISTERED
+                        else:
+                            dest.w_frames += 1
+                            dest.w_bytes += length
+                            written += 1
+                            written_bytes += length
+                            size = len(prefix) + len(payload)
+                            head = heads.get(size << 1 | realtime)
+                            if head is None:
+                                head = self._message_head(peer, size, realtime)
+                            frames = batch.get(dest)
+                            if frames is None:
+                                batch[dest] = [head + payload]
+                            else:
+                                frames.append(head + payload)
+                            if realtime:
+                                urgent.add(dest)
+                            code = _OK
+                        if qos & 1:
+                            peer.w_frames += 1
+                            peer.w_bytes += 6
+                            written += 1
+                            written_bytes += 6
+                            frames = batch.get(peer)
+                            if frames is None:
+                                batch[peer] = [_pack_ack(0xFE, op_id, code)]
+                            else:
+                                frames.append(_pack_ack(0xFE, op_id, code))
+                            if realtime:
+                                urgent.add(peer)
                         continue
                     self._push_batch(batch, urgent)
-                    op_id, qos, target, payload, length = event
                     code = self._route_message(peer, target, payload, qos, length)
                     if qos & 1:
                         peer.ack(op_id, code, qos & 2)
@@ -375,7 +418,6 @@ class Broker:
                     return
         finally:
             self._push_batch(batch, urgent)
-            received, received_bytes, written, written_bytes = count
             peer.r_frames += received
             peer.r_bytes += received_bytes
             self.r_frames += received
@@ -383,59 +425,14 @@ class Broker:
             self.w_frames += written
             self.w_bytes += written_bytes
 
-    def _batch_message(self, peer: SocketPeer, event: RawMessage, batch: dict[SocketPeer, list[bytes]],
-                       urgent: set[SocketPeer], count: list[int]) -> bool:
-        """Route one MESSAGE into ``batch``; False (nothing done) unless every client involved is a writable socket.
-
-        The header and the sender's name are encoded once per body length
-        (``peer.heads``), so a delivery costs one concatenation.
-        """
-        op_id, qos, target, payload, length = event
-        dest = self._clients.get(target)
-        if dest is not None and (type(dest) is not SocketPeer or dest._paused or dest._closing):
-            return False
-        if qos & 1 and peer._paused:
-            return False
-        count[0] += 1
-        count[1] += length
-        realtime = (qos >> 1) & 1
-        if dest is None:
-            code = _NOT_REGISTERED
-        else:
-            dest.w_frames += 1
-            dest.w_bytes += length
-            count[2] += 1
-            count[3] += length
-            prefix = peer.wire_name
-            size = len(prefix) + len(payload)
-            heads = peer.heads
-            key = size << 1 | realtime
-            head = heads.get(key)
-            if head is None:
-                if len(heads) >= _HEADS_CACHE_SIZE:
-                    heads.clear()
-                head = heads[key] = _pack_header(_MESSAGE, size, realtime) + prefix
-            frames = batch.get(dest)
-            if frames is None:
-                batch[dest] = [head + payload]
-            else:
-                frames.append(head + payload)
-            if realtime:
-                urgent.add(dest)
-            code = _OK
-        if qos & 1:
-            peer.w_frames += 1
-            peer.w_bytes += 6
-            count[2] += 1
-            count[3] += 6
-            frames = batch.get(peer)
-            if frames is None:
-                batch[peer] = [_encode_ack(op_id, code)]
-            else:
-                frames.append(_encode_ack(op_id, code))
-            if realtime:
-                urgent.add(peer)
-        return True
+    @staticmethod
+    def _message_head(peer: Peer, size: int, realtime: int) -> bytes:
+        """The MESSAGE header for a body of ``size`` bytes followed by ``peer``'s name, cached in ``peer.heads``."""
+        heads = peer.heads
+        if len(heads) >= _HEADS_CACHE_SIZE:
+            heads.clear()
+        head = heads[size << 1 | realtime] = _pack_header(_MESSAGE, size, realtime) + peer.wire_name
+        return head
 
     @staticmethod
     def _push_batch(batch: dict[SocketPeer, list[bytes]], urgent: set[SocketPeer]) -> None:
