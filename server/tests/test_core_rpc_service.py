@@ -152,7 +152,6 @@ async def test_send_nowait_routes_at_once(make_broker: Any) -> None:
         tx.send_nowait("nowait.rx", b"x")
 
 
-@pytest.mark.xfail(strict=True, reason="elbus_rpc never asks a handler object for these names and answers with its own message")
 @pytest.mark.parametrize("method", ["", "_x", ".x"])
 async def test_unknown_methods_whose_names_cannot_be_attributes(running: Any, connect: Any, method: str) -> None:
     sock = await connect(running.path, "rpc.odd")

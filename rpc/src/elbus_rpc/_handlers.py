@@ -53,15 +53,17 @@ class NotificationEvent:
 
 
 class Methods:
-    """Method name -> handler: decorated functions first, then the handler object's attributes.
+    """Method name -> handler: decorated functions first, then the handler object's attributes, then the fallback.
 
     A handler object serves method ``"a.b"`` with its attribute ``a_b`` (dots
-    become underscores; names starting with ``_`` are never served).
+    become underscores; names starting with ``_`` are never served). The
+    fallback, when set, serves every other name (``event.method`` says which).
     """
 
     def __init__(self) -> None:
         self._methods: dict[str, tuple[Handler, bool]] = {}
         self.handler: object | None = None
+        self.fallback: Handler | None = None
 
     def register(self, name: str, func: Handler, raw: bool) -> None:
         self._methods[name] = (func, raw)
@@ -71,10 +73,13 @@ class Methods:
         if found is not None:
             return found
         attr = name.replace(".", "_")
-        if self.handler is None or not attr or attr.startswith("_"):
-            return None
-        func = getattr(self.handler, attr, None)
-        return (func, getattr(func, "elbus_rpc_raw", False)) if callable(func) else None
+        if self.handler is not None and attr and not attr.startswith("_"):
+            func = getattr(self.handler, attr, None)
+            if callable(func):
+                return func, getattr(func, "elbus_rpc_raw", False)
+        if self.fallback is not None:
+            return self.fallback, getattr(self.fallback, "elbus_rpc_raw", False)
+        return None
 
     def prepare(self, event: CallEvent) -> tuple[Handler, bool, Any] | bytes:
         """The handler and its decoded parameters, or the error reply to send instead
@@ -131,3 +136,17 @@ class Serving:
     @handler.setter
     def handler(self, obj: object | None) -> None:
         self._methods.handler = obj
+
+    @property
+    def fallback(self) -> Handler | None:
+        """Serves every method nothing else serves, instead of the -32601 reply: ``func(params, event)``.
+
+        ``event.method`` names the method; mark the function with `elbus_rpc.raw` to get the parameter
+        bytes and return bytes. A proxy, a logger of every call, or a service with its own error rules
+        use it.
+        """
+        return self._methods.fallback
+
+    @fallback.setter
+    def fallback(self, func: Handler | None) -> None:
+        self._methods.fallback = func

@@ -181,30 +181,6 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> None:
     raise CliError("the connection to the broker was lost", ExitCode.CONNECTION)
 
 
-class _EveryMethod:
-    """An RPC handler object serving every method name: it shows the call and replies with nothing.
-
-    `elbus_rpc.Rpc` asks its handler object for the attribute named after
-    the method; answering every such lookup makes ``rpc listen`` see all
-    calls, as the original does.
-    """
-
-    def __init__(self, show: Callable[[FrameRecord], None]) -> None:
-        self._show = show
-
-    def __getattr__(self, attribute: str) -> Callable[[bytes, Any], bytes]:
-        if attribute.startswith("_"):  # never pose as a dunder or private attribute
-            raise AttributeError(attribute)
-        return self._print_call
-
-    @elbus_rpc.raw
-    def _print_call(self, params: bytes, call: Any) -> bytes:
-        now = datetime.now().astimezone()
-        params_shown = decode_payload(params, msgpack_first=True)
-        self._show(FrameRecord(now, "rpc.call", call.sender, None, params_shown, call.realtime, call.method))
-        return b""
-
-
 async def _rpc_listen(args: argparse.Namespace, settings: Settings) -> None:
     async with _client(settings) as client:
         # The RPC layer runs our printing in its callbacks, where a closed stdout would only be
@@ -222,8 +198,16 @@ async def _rpc_listen(args: argparse.Namespace, settings: Settings) -> None:
             now = datetime.now().astimezone()
             show(FrameRecord(now, "rpc.notification", note.sender, None, decode_payload(note.data), note.realtime))
 
+        @elbus_rpc.raw
+        def show_call(params: bytes, call: Any) -> bytes:
+            """Every method, whatever its name: show the call and reply with nothing (as the original)."""
+            now = datetime.now().astimezone()
+            shown = decode_payload(params, msgpack_first=True)
+            show(FrameRecord(now, "rpc.call", call.sender, None, shown, call.realtime, call.method))
+            return b""
+
         rpc = elbus_rpc.Rpc(client)
-        rpc.handler = _EveryMethod(show)
+        rpc.fallback = show_call
         rpc.on_frame = lambda frame: show(_frame_record(frame))
         rpc.on_notification = show_notification
         await _subscribe(client, args.topics, settings)
