@@ -8,6 +8,7 @@ from pathlib import Path
 
 from elbus_conformance import TracePlayer, load_traces, traces_dir
 from elbus_conformance._cli import main
+from elbus_conformance._coverage import coverage_table
 
 
 async def _cli(*args: str) -> tuple[int, str]:
@@ -56,6 +57,7 @@ def test_list_and_render(tmp_path: Path, capsys) -> None:  # type: ignore[no-unt
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
     assert "pubsub" in listing and "recorded from the original elbus broker 0.2.9" in listing
+    assert "client mode: ran (40 raw steps)" in listing and "client mode: broker-only: a greeting no client writes" in listing
     assert main(["render", "--out", str(tmp_path)]) == 0
     pages = sorted(p.name for p in tmp_path.glob("*.md"))
     assert "index.md" in pages and "pubsub.md" in pages and "handshake.md" in pages
@@ -80,3 +82,11 @@ async def test_client_command_runs_a_library_against_the_player() -> None:
         "broker-only: a name no client registers (registration: a string is not valid UTF-8)"
     )
     assert "2/2 traces passed" in out and "1 broker-only" in out
+
+
+def test_coverage_prints_the_table_kept_in_the_readme(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["coverage"]) == 0
+    table = capsys.readouterr().out
+    assert table == coverage_table(load_traces())
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert table in readme, "README.md: paste the output of `elbus-conformance coverage`"

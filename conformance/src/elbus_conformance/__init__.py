@@ -9,6 +9,7 @@ broker side, to exercise a client or to prove the runner itself.
 from ._catalog import UnknownTrace, load_traces, trace_files, traces_dir
 from ._client_mode import AsyncClientDriver, Driver, SyncClientDriver, run_client_trace, run_client_traces
 from ._client_plan import ClientPlan, Receive, plan_client_trace
+from ._coverage import coverage_table
 from ._format import TraceSyntaxError, format_step, format_trace, load_trace, parse_trace
 from ._importer import import_capture, import_directory
 from ._model import Close, Closed, Comment, Connect, Do, Expect, Send, Silence, Step, Trace
@@ -26,6 +27,7 @@ __all__ = [
     "ClientPlan",
     "Receive",
     "plan_client_trace",
+    "coverage_table",
     "AsyncClientDriver",
     "Driver",
     "SyncClientDriver",

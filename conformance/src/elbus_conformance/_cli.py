@@ -11,6 +11,8 @@ from pathlib import Path
 from ._authored import write_authored
 from ._catalog import UnknownTrace, load_traces, traces_dir
 from ._client_mode import AsyncClientDriver, SyncClientDriver, run_client_traces
+from ._client_plan import plan_client_trace
+from ._coverage import coverage_table
 from ._format import TraceSyntaxError
 from ._importer import import_directory
 from ._net import Timing, is_unix_address
@@ -48,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     play = commands.add_parser("play", help="act as a broker that plays the broker side of the traces (for clients)")
     play.add_argument("--listen", required=True, help="a UNIX socket path or HOST:PORT to listen on")
     _selection(play)
-    commands.add_parser("list", help="list the traces with their group, steps and provenance")
+    commands.add_parser("list", help="list the traces with their group, steps, provenance and how client mode plays them")
+    commands.add_parser("coverage", help="traces, steps and step runs per area of PROTOCOL.md, as a Markdown table")
     render = commands.add_parser("render", help="render the traces to Markdown, one page per group")
     render.add_argument("--out", required=True, type=Path)
     author = commands.add_parser("author", help="rewrite traces/authored from the trace builders")
@@ -93,7 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "list":
             for trace in load_traces():
+                status = plan_client_trace(trace).status
                 print(f"{trace.name:32} {trace.group:16} {count_steps(trace):4} steps  {trace.provenance.split(';')[0]}")
+                print(f"{'':32} client mode: {status}")
+            return 0
+        if args.command == "coverage":
+            print(coverage_table(load_traces()), end="")
             return 0
         traces = [t for t in load_traces(args.trace) if not (args.skip_slow and t.slow)]
     except (UnknownTrace, TraceSyntaxError, FileNotFoundError) as exc:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from elbus_spec import Code, Kind
 from elbus_spec import codec as spec_codec
 
-from ._client_plan import Receive, plan_client_trace
+from ._client_plan import PlanStep, Receive, plan_client_trace
 from ._format import format_step
 from ._model import Do, Expect, Trace
 from ._net import DEFAULT_TIMING, Timing
@@ -228,6 +228,20 @@ class _Session:
                 await asyncio.wait_for(self.driver.close(client), self.timing.step)
 
 
+async def _drive(steps: Iterable[PlanStep], session: _Session, raw: Replay) -> Failure | None:
+    """The client side of a plan, in order: library actions and receives, raw connections' steps; the first failure."""
+    for step in steps:
+        if isinstance(step, Do):
+            failure = await session.run(step)
+        elif isinstance(step, Receive):
+            failure = await session.receive_unit(step)
+        else:
+            failure = await raw.step(step)
+        if failure is not None:
+            return failure
+    return None
+
+
 async def run_client_trace(driver: Driver, trace: Trace, timing: Timing = DEFAULT_TIMING) -> TraceResult:
     """Play ``trace`` with its client side performed by ``driver``'s library; never raises for what the library does.
 
@@ -244,17 +258,14 @@ async def run_client_trace(driver: Driver, trace: Trace, timing: Timing = DEFAUL
         playing = asyncio.create_task(player.play_trace(plan.trace))
         session = _Session(driver, player.address, timing)
         raw = Replay(player.address, timing)
-        failure: Failure | None = None
+        driving = asyncio.create_task(_drive(plan.steps, session, raw))
         try:
-            for step in plan.steps:
-                if isinstance(step, Do):
-                    failure = await session.run(step)
-                elif isinstance(step, Receive):
-                    failure = await session.receive_unit(step)
-                else:
-                    failure = await raw.step(step)
-                if failure is not None:
-                    break
+            await asyncio.wait({playing, driving}, return_when=asyncio.FIRST_COMPLETED)
+            if playing.done() and playing.result().failure is not None:
+                driving.cancel()  # the player has stopped: what the client side waits for will not come
+            failure = await driving if not driving.cancelled() else None
+        except asyncio.CancelledError:
+            failure = None
         finally:
             await session.close()
             await raw.close()
@@ -315,7 +326,7 @@ class SyncClientDriver:
         else:
             pending = getattr(client, f"{verb}_nowait")(args[0], payload, qos=qos)
         wait: Callable[[float], None] = pending.wait
-        return asyncio.to_thread(wait, _SYNC_WAIT)
+        return asyncio.ensure_future(asyncio.to_thread(wait, _SYNC_WAIT))  # a task: its thread waits whether awaited or not
 
     async def receive(self, client: Any, timeout: float) -> Any:
         return await asyncio.to_thread(client.receive, timeout)
