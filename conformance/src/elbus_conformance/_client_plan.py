@@ -36,9 +36,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from elbus_spec import BrokerConnection, Code, Kind, ProtocolError, ProtocolViolation, QoS
+from elbus_spec import BrokerConnection, Code, Kind, ProtocolError, ProtocolViolation
 from elbus_spec import codec as spec_codec
-from elbus_spec.events import BroadcastRequest, MessageRequest, Ping, PublishRequest, SubscribeRequest, UnsubscribeRequest
+from elbus_spec.events import (
+    BroadcastRequest,
+    MessageRequest,
+    Ping,
+    PublishRequest,
+    Request,
+    SubscribeRequest,
+    UnsubscribeRequest,
+)
 
 from ._model import Close, Comment, Connect, Do, Expect, Send, Step, Trace
 from ._pattern import Literal, Unit, example
@@ -50,7 +58,6 @@ _GREETING_ECHO = bytes.fromhex("eb0100")
 # Units of the handshake: the greeting echo and the name from the client; greeting and two results from the broker.
 _HANDSHAKE_UNITS = {Send: 2, Expect: 3}
 _DELIVERIES = (Kind.MESSAGE, Kind.BROADCAST, Kind.PUBLISH)
-_ADDRESS = {"send": "target", "broadcast": "mask", "publish": "topic"}
 _VERBS = {
     MessageRequest: "send",
     BroadcastRequest: "broadcast",
@@ -109,7 +116,8 @@ class _Conn:
     result: int = Code.OK
     op_ids: dict[int, int] = field(default_factory=dict)  # trace op id -> the library's op id
     acks: dict[int, int] = field(default_factory=dict)  # trace op id -> ack code
-    requests: dict[int, tuple[object, bytes]] = field(default_factory=dict)  # id(unit) -> (request, renumbered bytes)
+    # (index of the step in the trace, index of the unit in the step) -> (request, frame bytes with the op id renumbered)
+    requests: dict[tuple[int, int], tuple[Request, bytes]] = field(default_factory=dict)
 
 
 def _data(unit: Unit) -> bytes:
@@ -126,8 +134,9 @@ def _is_ack(unit: Unit) -> bool:
     return len(data) == 6 and data[0] == Kind.ACK
 
 
-def _conn_steps(trace: Trace, conn: str) -> list[Step]:
-    return [s for s in trace.steps if not isinstance(s, Comment) and s.conn == conn]
+def _conn_steps(trace: Trace, conn: str) -> list[tuple[int, Step]]:
+    """The steps of one connection, each with its index in the trace."""
+    return [(i, s) for i, s in enumerate(trace.steps) if not isinstance(s, Comment) and s.conn == conn]
 
 
 def _handshake(steps: list[Step]) -> tuple[str, int, int]:
@@ -155,15 +164,15 @@ def _handshake(steps: list[Step]) -> tuple[str, int, int]:
     return name, example(results[0].units[0])[0], index + 1
 
 
-def _derive(steps: list[Step]) -> _Conn:
+def _derive(indexed: list[tuple[int, Step]]) -> _Conn:
     """What a library does on one connection; raises _Raw when it cannot write what the trace says."""
-    name, result, start = _handshake(steps)
+    name, result, start = _handshake([step for _, step in indexed])
     conn = _Conn(name, result)
     parser = BrokerConnection()
     parser.receive_data(_GREETING_ECHO + spec_codec.encode_registration(name))
     parser.data_to_send()
     parser.accept()
-    for step in steps[start:]:
+    for position, step in indexed[start:]:
         if isinstance(step, Expect):
             for unit in step.units:
                 if _is_ack(unit):
@@ -174,7 +183,7 @@ def _derive(steps: list[Step]) -> _Conn:
             continue
         if result != Code.OK:
             raise _Raw("writes after a refused registration")
-        for unit in step.units:
+        for unit_index, unit in enumerate(step.units):
             events = parser.receive_data(_data(unit))
             if not events:
                 raise _Raw("a frame left unfinished")
@@ -183,16 +192,16 @@ def _derive(steps: list[Step]) -> _Conn:
                 raise _Raw(f"a malformed frame ({event.reason})")
             if isinstance(event, Ping):
                 continue
-            if type(event) not in _VERBS:
+            if not isinstance(event, Request) or type(event) not in _VERBS:
                 raise _Raw(f"no client action writes {type(event).__name__}")
-            op_id = event.op_id  # type: ignore[attr-defined]
+            op_id = event.op_id
             if op_id in conn.op_ids:
                 raise _Raw(f"op id {op_id:08x} used twice on one connection (a client numbers every operation anew)")
             conn.op_ids[op_id] = len(conn.op_ids) + 1
-            conn.requests[id(unit)] = (event, conn.op_ids[op_id].to_bytes(4, "little") + _data(unit)[4:])
-    for event, _ in conn.requests.values():
-        if event.qos & QoS.PROCESSED and event.op_id not in conn.acks:  # type: ignore[attr-defined]
-            raise _Raw(f"no ack shown for op id {event.op_id:08x}")  # type: ignore[attr-defined]
+            conn.requests[position, unit_index] = (event, conn.op_ids[op_id].to_bytes(4, "little") + _data(unit)[4:])
+    for request, _ in conn.requests.values():
+        if request.needs_ack and request.op_id not in conn.acks:
+            raise _Raw(f"no ack shown for op id {request.op_id:08x}")
     return conn
 
 
@@ -205,16 +214,21 @@ def _payload_word(payload: bytes) -> str:
     return text if (text.isprintable() or not text) and not text.startswith("hex:") else f"hex:{payload.hex()}"
 
 
-def _action(conn: str, request: object, acks: dict[int, int], line: int) -> Do:
-    verb = _VERBS[type(request)]  # type: ignore[index]
-    op_id, qos = request.op_id, request.qos  # type: ignore[attr-defined]
-    if verb in ("subscribe", "unsubscribe"):
-        args = list(request.topics)  # type: ignore[attr-defined]
+def _action(conn: str, request: Request, acks: dict[int, int], line: int) -> Do:
+    verb = _VERBS[type(request)]
+    if isinstance(request, MessageRequest):
+        args = [request.target, _payload_word(bytes(request.payload))]
+    elif isinstance(request, BroadcastRequest):
+        args = [request.mask, _payload_word(bytes(request.payload))]
+    elif isinstance(request, PublishRequest):
+        args = [request.topic, _payload_word(bytes(request.payload))]
+    elif isinstance(request, SubscribeRequest | UnsubscribeRequest):
+        args = list(request.topics)
     else:
-        address = getattr(request, _ADDRESS[verb])
-        args = [address, _payload_word(bytes(request.payload))]  # type: ignore[attr-defined]
+        raise TypeError(f"no client action for {request!r}")  # _derive keeps only the requests of _VERBS
+    op_id, qos = request.op_id, request.qos
     args += ["--qos", str(qos)]
-    if qos & QoS.PROCESSED and acks[op_id] != Code.OK:
+    if request.needs_ack and acks[op_id] != Code.OK:
         args += ["--result", f"{acks[op_id]:02x}"]
     return Do(conn, verb, tuple(args), line=line)
 
@@ -235,7 +249,7 @@ def _is_delivery(unit: Unit) -> bool:
     return isinstance(first, Literal) and len(first.data) >= 1 and first.data[0] in _DELIVERIES
 
 
-def _library_steps(step: Step, info: _Conn, handshake_done: bool) -> tuple[list[Step], list[PlanStep]]:
+def _library_steps(position: int, step: Step, info: _Conn, handshake_done: bool) -> tuple[list[Step], list[PlanStep]]:
     """One step of a library connection: (what the player plays, what the client side does)."""
     if isinstance(step, Connect):
         action = _connect_action(step.conn, info, step.line)
@@ -245,18 +259,19 @@ def _library_steps(step: Step, info: _Conn, handshake_done: bool) -> tuple[list[
         return [action, step], [action]
     if isinstance(step, Send) and handshake_done:
         actions: list[Step] = []
-        units: list[Unit] = []
-        for unit in step.units:
-            if id(unit) in info.requests:  # anything else is a ping: the library pings on its own schedule
-                request, data = info.requests[id(unit)]
+        frames: list[Unit] = []
+        for unit_index in range(len(step.units)):
+            if (position, unit_index) in info.requests:  # anything else is a ping: the library pings on its own schedule
+                request, data = info.requests[position, unit_index]
                 actions.append(_action(step.conn, request, info.acks, step.line))
-                units.append(_frame_unit(data))
-        written = [Send(step.conn, tuple(units), note=step.note, line=step.line)] if units else []
-        return actions + written, list(actions)
+                frames.append(_frame_unit(data))
+        if frames:
+            actions.append(Send(step.conn, tuple(frames), note=step.note, line=step.line))
+        return actions, [a for a in actions if isinstance(a, Do)]
     if isinstance(step, Expect) and handshake_done:
-        units = tuple(_renumbered(u, info) if _is_ack(u) else u for u in step.units)
-        receives: list[PlanStep] = [Receive(step.conn, u, line=step.line) for u in units if _is_delivery(u)]
-        return [Expect(step.conn, units, note=step.note, line=step.line)], receives
+        expected = tuple(_renumbered(u, info) if _is_ack(u) else u for u in step.units)
+        receives: list[PlanStep] = [Receive(step.conn, u, line=step.line) for u in expected if _is_delivery(u)]
+        return [Expect(step.conn, expected, note=step.note, line=step.line)], receives
     return [step], []
 
 
@@ -277,7 +292,7 @@ def plan_client_trace(trace: Trace) -> ClientPlan:
     side: list[PlanStep] = []
     units_seen: dict[tuple[str, type], int] = {}  # handshake units seen per library connection and direction
     raw_steps = 0
-    for step in trace.steps:
+    for position, step in enumerate(trace.steps):
         if isinstance(step, Comment):
             played.append(step)
         elif step.conn in raw:
@@ -288,7 +303,7 @@ def plan_client_trace(trace: Trace) -> ClientPlan:
             key = (step.conn, type(step))
             seen = units_seen.get(key, 0)
             done = seen >= _HANDSHAKE_UNITS[type(step)] if isinstance(step, Send | Expect) else True
-            for_player, for_side = _library_steps(step, library[step.conn], done)
+            for_player, for_side = _library_steps(position, step, library[step.conn], done)
             played += for_player
             side += for_side
             if isinstance(step, Send | Expect) and not done:

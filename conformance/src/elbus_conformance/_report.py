@@ -103,8 +103,7 @@ def format_report(results: list[TraceResult], title: str = "") -> str:
         if failure.expected or failure.got:
             lines += [f"  expected: {failure.expected}", f"  got:      {failure.got}"]
     played = [r for r in results if not r.broker_only]
-    steps = sum(r.steps_run for r in results)
-    summary = f"{sum(r.passed for r in played)}/{len(played)} traces passed, {steps} steps run"
+    summary = f"{sum(r.passed for r in played)}/{len(played)} traces passed, {sum(r.steps_run for r in results)} steps run"
     if len(played) < len(results):
         summary += f"; {len(results) - len(played)} broker-only"
     lines += ["", summary]
