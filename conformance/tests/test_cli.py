@@ -63,6 +63,7 @@ def test_list_and_render(tmp_path: Path, capsys) -> None:  # type: ignore[no-unt
     assert "index.md" in pages and "pubsub.md" in pages and "handshake.md" in pages
     handshake = (tmp_path / "handshake.md").read_text()
     assert "## handshake-ok" in handshake and "`eb 0100`" in handshake
+    assert "- client mode: broker-only: a greeting no client writes" in handshake
 
 
 def test_import_regenerates_the_recorded_traces(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ._client_plan import plan_client_trace
 from ._format import step_content
 from ._model import Close, Closed, Comment, Connect, Do, Expect, Send, Silence, Step, Trace
 from ._report import count_steps
@@ -37,6 +38,7 @@ def render_markdown(trace: Trace, *, level: int = 2) -> str:
     if trace.title:
         lines += [trace.title, ""]
     lines.append(f"- provenance: {trace.provenance or 'not stated'}")
+    lines.append(f"- client mode: {plan_client_trace(trace).status}")
     lines += [f"- varies between runs: {value}" for value in trace.varies]
     if trace.tags:
         lines.append(f"- tags: {', '.join(trace.tags)}")
