@@ -42,7 +42,7 @@ def decode_greeting(buf: bytes | bytearray, start: int = 0, end: int | None = No
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     if end - start < GREETING_SIZE:
         raise RemoteProtocolError(f'greeting: truncated, {end - start} of {GREETING_SIZE} bytes')
@@ -71,7 +71,7 @@ def decode_result(buf: bytes | bytearray, start: int = 0, end: int | None = None
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     if end - start < RESULT_SIZE:
         raise RemoteProtocolError(f'result: truncated, {end - start} of {RESULT_SIZE} bytes')
@@ -97,7 +97,7 @@ def decode_registration(buf: bytes | bytearray, start: int = 0, end: int | None 
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     try:
         pos = start
@@ -137,7 +137,7 @@ def decode_client_header(buf: bytes | bytearray, start: int = 0, end: int | None
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     if end - start < CLIENT_HEADER_SIZE:
         raise RemoteProtocolError(f'client_header: truncated, {end - start} of {CLIENT_HEADER_SIZE} bytes')
@@ -166,7 +166,7 @@ def decode_addressed_body(buf: bytes | bytearray, start: int = 0, end: int | Non
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     try:
         pos = start
@@ -203,7 +203,7 @@ def decode_topics_body(buf: bytes | bytearray, start: int = 0, end: int | None =
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     try:
         pos = start
@@ -235,7 +235,7 @@ def decode_publish_for_body(buf: bytes | bytearray, start: int = 0, end: int | N
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     try:
         pos = start
@@ -274,7 +274,7 @@ def decode_server_header(buf: bytes | bytearray, start: int = 0, end: int | None
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     if end - start < SERVER_HEADER_SIZE:
         raise RemoteProtocolError(f'server_header: truncated, {end - start} of {SERVER_HEADER_SIZE} bytes')
@@ -301,7 +301,7 @@ def decode_sender_body(buf: bytes | bytearray, start: int = 0, end: int | None =
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     try:
         pos = start
@@ -338,7 +338,7 @@ def decode_publication_body(buf: bytes | bytearray, start: int = 0, end: int | N
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     try:
         pos = start
@@ -377,7 +377,7 @@ def decode_ack(buf: bytes | bytearray, start: int = 0, end: int | None = None) -
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     if end - start < ACK_SIZE:
         raise RemoteProtocolError(f'ack: truncated, {end - start} of {ACK_SIZE} bytes')
@@ -406,7 +406,7 @@ def decode_nop(buf: bytes | bytearray, start: int = 0, end: int | None = None) -
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     if end - start < NOP_SIZE:
         raise RemoteProtocolError(f'nop: truncated, {end - start} of {NOP_SIZE} bytes')
@@ -435,7 +435,7 @@ def decode_rpc_notification(buf: bytes | bytearray, start: int = 0, end: int | N
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     if end - start < RPC_NOTIFICATION_SIZE:
         raise RemoteProtocolError(f'rpc_notification: truncated, {end - start} of {RPC_NOTIFICATION_SIZE} bytes')
@@ -469,7 +469,7 @@ def decode_rpc_request(buf: bytes | bytearray, start: int = 0, end: int | None =
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     try:
         if end - start < RPC_REQUEST_SIZE:
@@ -508,7 +508,7 @@ def decode_rpc_reply(buf: bytes | bytearray, start: int = 0, end: int | None = N
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     if end - start < RPC_REPLY_SIZE:
         raise RemoteProtocolError(f'rpc_reply: truncated, {end - start} of {RPC_REPLY_SIZE} bytes')
@@ -539,7 +539,7 @@ def decode_rpc_error(buf: bytes | bytearray, start: int = 0, end: int | None = N
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
     """
-    if end is None:
+    if end is None or end > len(buf):  # a window past the buffer is a truncated one
         end = len(buf)
     if end - start < RPC_ERROR_SIZE:
         raise RemoteProtocolError(f'rpc_error: truncated, {end - start} of {RPC_ERROR_SIZE} bytes')

@@ -271,7 +271,7 @@ def _render_struct(name: str, fields: list[Field]) -> list[str]:
         "    Raises RemoteProtocolError (with the reason) on any malformed input.\n"
         '    """'
     )
-    out.append("    if end is None:")
+    out.append("    if end is None or end > len(buf):  # a window past the buffer is a truncated one")
     out.append("        end = len(buf)")
     body = []
     if fixed:
