@@ -263,10 +263,12 @@ async def run_client_trace(driver: Driver, trace: Trace, timing: Timing = DEFAUL
             await asyncio.wait({playing, driving}, return_when=asyncio.FIRST_COMPLETED)
             if playing.done() and playing.result().failure is not None:
                 driving.cancel()  # the player has stopped: what the client side waits for will not come
-            failure = await driving if not driving.cancelled() else None
-        except asyncio.CancelledError:
-            failure = None
+            [outcome] = await asyncio.gather(driving, return_exceptions=True)
+            if isinstance(outcome, Exception):
+                raise outcome
+            failure = outcome if isinstance(outcome, Failure) else None  # None also when cancelled above
         finally:
+            driving.cancel()
             await session.close()
             await raw.close()
         played = await playing
