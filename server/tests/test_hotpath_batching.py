@@ -118,3 +118,45 @@ async def test_messages_to_an_in_process_client_keep_their_place(running: Any, c
     assert await tx.frames(3) == [codec.encode_ack(op_id, Code.OK) for op_id, _ in ops]
     frame = await asyncio.wait_for(local.receive(), 3)
     assert (frame.sender, frame.payload) == ("tx", b"2")
+
+
+async def test_publications_of_one_chunk_fan_out_in_order_with_acks_and_counters(running: Any, connect: Any) -> None:
+    subscribers = [await connect(running.path, f"s{i}") for i in range(3)]
+    for sub in subscribers:
+        sub.write(sub.conn.send_subscribe(["news/#"], QoS.PROCESSED)[1])
+        await sub.frame()
+    tx = await connect(running.path, "tx")
+    broker = running.broker
+    r0, w0 = broker.r_frames, broker.w_frames
+    sends = [(f"news/{i % 3}", b"n" * i) for i in range(50)] + [("other", b"nobody")]
+    ops = [tx.conn.send_publish(topic, payload, QoS.PROCESSED) for topic, payload in sends]
+    tx.write(b"".join(data for _, data in ops))
+    expected = [codec.encode_publication_delivery(0, "tx", topic, payload) for topic, payload in sends[:50]]
+    for sub in subscribers:
+        assert await sub.frames(50) == expected
+    assert await tx.frames(51) == [codec.encode_ack(op_id, Code.OK) for op_id, _ in ops]
+    assert broker.r_frames - r0 == 51 and broker.w_frames - w0 == 3 * 50 + 51
+    lengths = [len(topic) + 1 + len(payload) for topic, payload in sends]
+    assert broker.clients["tx"].r_bytes == sum(lengths)
+    assert broker.clients["s1"].w_bytes == sum(lengths[:50]) + 6  # and the ack of its subscription
+
+
+async def test_a_publication_to_an_in_process_subscriber_keeps_its_place(running: Any, connect: Any) -> None:
+    local = await running.broker.register("local")
+    await local.subscribe("t")
+    rx = await connect(running.path, "rx")
+    rx.write(rx.conn.send_subscribe(["t"], QoS.PROCESSED)[1])
+    await rx.frame()
+    tx = await connect(running.path, "tx")
+    tx.write(
+        tx.conn.send_message("rx", b"1", QoS.NO)[1]
+        + tx.conn.send_publish("t", b"2", QoS.NO)[1]  # one receiver in process: routed one by one
+        + tx.conn.send_message("rx", b"3", QoS.NO)[1]
+    )
+    assert await rx.frames(3) == [
+        codec.encode_message_delivery(0, "tx", b"1"),
+        codec.encode_publication_delivery(0, "tx", "t", b"2"),
+        codec.encode_message_delivery(0, "tx", b"3"),
+    ]
+    frame = await asyncio.wait_for(local.receive(), 3)
+    assert (frame.sender, frame.topic, frame.payload) == ("tx", "t", b"2")

@@ -407,6 +407,8 @@ class Broker:
                     code = self._route_message(peer, target, payload, qos, length)
                     if qos & 1:
                         peer.ack(op_id, code, qos & 2)
+                elif type(event) is PublishRequest and self._batch_publication(peer, event, batch, urgent):
+                    received += 1
                 else:
                     self._push_batch(batch, urgent)
                     if not self._dispatch_event(peer, event):
@@ -424,6 +426,56 @@ class Broker:
             self.r_bytes += received_bytes
             self.w_frames += written
             self.w_bytes += written_bytes
+
+    def _batch_publication(self, peer: SocketPeer, event: PublishRequest, batch: dict[SocketPeer, list[bytes]],
+                           urgent: set[SocketPeer]) -> bool:
+        """Route one PUBLISH into ``batch``; False (nothing done) unless every client involved is a writable socket.
+
+        The frame is encoded once for all its receivers. Counts everything but
+        the sender's received frame, which the caller adds with the chunk's.
+        """
+        qos = event.qos
+        if qos & 1 and peer._paused:
+            return False
+        receivers = self._topics.match(event.topic)
+        for dest in receivers:
+            if type(dest) is not SocketPeer or dest._paused or dest._closing:
+                return False
+        topic = event.topic
+        payload = event.payload
+        length = _body_length(topic, payload)
+        peer.r_bytes += length
+        self.r_bytes += length
+        realtime = (qos >> 1) & 1
+        if receivers:
+            data = _delivery(_PUBLISH, realtime, peer.wire_name + topic.encode() + b"\0", payload)
+            for dest in receivers:
+                dest.w_frames += 1
+                dest.w_bytes += length
+                frames = batch.get(dest)  # type: ignore[call-overload]
+                if frames is None:
+                    batch[dest] = [data]  # type: ignore[index]
+                else:
+                    frames.append(data)
+                if realtime:
+                    urgent.add(dest)  # type: ignore[arg-type]
+            n = len(receivers)
+            self.w_frames += n
+            self.w_bytes += length * n
+        if qos & 1:
+            peer.w_frames += 1
+            peer.w_bytes += 6
+            self.w_frames += 1
+            self.w_bytes += 6
+            data = _pack_ack(0xFE, event.op_id, _OK)
+            frames = batch.get(peer)
+            if frames is None:
+                batch[peer] = [data]
+            else:
+                frames.append(data)
+            if realtime:
+                urgent.add(peer)
+        return True
 
     @staticmethod
     def _message_head(peer: Peer, size: int, realtime: int) -> bytes:
