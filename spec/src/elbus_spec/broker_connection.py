@@ -41,7 +41,7 @@ _HEADER_SIZE = codec.CLIENT_HEADER_SIZE
 _PING = Ping()
 _GREETING = codec.encode_greeting(PROTOCOL_VERSION)
 _MESSAGE = Op.MESSAGE.value
-_TARGET_CACHE_SIZE = 1024  # encoded targets -> names; emptied when full, so a client cycling names cannot grow it
+_TARGET_CACHE_SIZE = 64  # encoded targets -> names, per connection; emptied when full: bounded memory per client
 
 _Parser = Callable[[int, int, bytearray, int, int], Request]
 
