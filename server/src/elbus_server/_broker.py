@@ -26,7 +26,6 @@ from elbus_spec import (
     Code,
     Kind,
     Message,
-    MessageRequest,
     ProtocolViolation,
     Publication,
     PublishRequest,
@@ -344,7 +343,7 @@ class Broker:
             self._sender = None
 
     def _dispatch_events(self, peer: SocketPeer, events: list[Any]) -> None:
-        """Route the events of one chunk; MESSAGE frames to writable socket clients are batched.
+        """Route the events of one chunk; MESSAGE and PUBLISH frames to writable socket clients are batched.
 
         The batch (frames per receiver, acks to ``peer`` included, in order) is
         queued before any other event is routed and at the end, so the order
@@ -495,7 +494,7 @@ class Broker:
             urgent.clear()
 
     def _dispatch_event(self, peer: SocketPeer, event: Any) -> bool:
-        """Route one event other than a batched MESSAGE; False if ``peer`` broke the protocol."""
+        """Route one event other than a MESSAGE (those come as tuples); False if ``peer`` broke the protocol."""
         t = type(event)
         if t is PublishRequest:
             qos = event.qos
@@ -507,11 +506,6 @@ class Broker:
             self._route_broadcast(peer, event.mask, event.payload, qos, _body_length(event.mask, event.payload))
             if qos & 1:
                 peer.ack(event.op_id, _OK, qos & 2)
-        elif t is MessageRequest:
-            qos = event.qos
-            code = self._route_message(peer, event.target, event.payload, qos, _body_length(event.target, event.payload))
-            if qos & 1:
-                peer.ack(event.op_id, code, qos & 2)
         elif t is SubscribeRequest or t is UnsubscribeRequest:
             length = _topics_length(event.topics)
             peer.r_frames += 1
