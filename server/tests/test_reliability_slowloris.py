@@ -125,13 +125,20 @@ async def test_trickling_clients_are_dropped_and_others_keep_working(sock_dir: P
         await b.close()
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="the broker has no connection limit option (issue 8 asks for one)")
 async def test_connection_limit_is_configurable(sock_dir: Path) -> None:
     """With ``max_connections=N`` the N+1th connection is refused at once rather than held until a timeout."""
-    async with Broker(timeout=TIMEOUT, max_connections=2) as broker:  # type: ignore[call-arg]
+    async with Broker(timeout=TIMEOUT, max_connections=2) as broker:
         path = await broker.serve_unix(sock_dir / "l.sock")
         held = [await open_stream(path) for _ in range(2)]
         reader, writer = await open_stream(path)
-        assert await asyncio.wait_for(reader.read(), 1) == b""
-        for _, w in [*held, (reader, writer)]:
+        assert await asyncio.wait_for(reader.read(), 1) == b""  # closed without even a greeting
+        writer.close()
+        for r, _ in held:
+            assert await asyncio.wait_for(r.readexactly(3), 1) == b"\xeb\x01\x00"
+        held[0][1].close()  # a place frees: the next connection is served
+        while len(broker._connections) > 1:
+            await asyncio.sleep(0.01)
+        reader, writer = await open_stream(path)
+        assert await asyncio.wait_for(reader.readexactly(3), 1) == b"\xeb\x01\x00"
+        for _, w in [*held[1:], (reader, writer)]:
             w.close()

@@ -80,6 +80,9 @@ def _topics_length(topics: list[str]) -> int:
     return sum(len(t) if t.isascii() else len(t.encode()) for t in topics) + len(topics) - 1
 
 
+# Seconds a shutting-down broker waits for its clients to drain before it aborts their connections.
+SHUTDOWN_GRACE = 0.5
+
 class Broker:
     """An elbus broker serving any number of UNIX and TCP listeners and in-process clients.
 
@@ -90,7 +93,10 @@ class Broker:
     any of it is buffered. Outgoing frames are coalesced for ``buf_ttl``
     seconds (0: until the end of the event-loop turn) or until ``buf_size``
     bytes are pending. With ``core_rpc`` the broker registers its ``.broker``
-    client (RPC service and announcements).
+    client (RPC service and announcements). ``max_connections`` caps the
+    socket connections open at once (None: no cap); one more is closed as
+    soon as it is accepted, so idle or trickling connections cannot take
+    every file descriptor of the process.
 
     Use ``async with Broker(...) as broker`` or call `close` at the end.
     """
@@ -104,9 +110,13 @@ class Broker:
         buf_size: int = DEFAULT_BUF_SIZE,
         buf_ttl: float = 0.0,
         core_rpc: bool = True,
+        max_connections: int | None = None,
     ) -> None:
         if timeout <= 0 or queue_size < 1 or max_frame_length < 1 or buf_size < 1 or buf_ttl < 0:
             raise ValueError("timeout, queue_size, max_frame_length and buf_size must be positive, buf_ttl >= 0")
+        if max_connections is not None and max_connections < 1:
+            raise ValueError("max_connections must be positive (or None)")
+        self.max_connections = max_connections
         self.timeout = timeout
         self.queue_size = queue_size
         self.max_frame_length = max_frame_length
@@ -231,7 +241,9 @@ class Broker:
             self._keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keepalive
-        deadline = self._loop.time() + self.timeout
+        # Clients that read get a short grace to take their last frames (the shutdown announcement);
+        # one that stopped reading must not hold the shutdown for the whole timeout.
+        deadline = self._loop.time() + min(self.timeout, SHUTDOWN_GRACE)
         while self._connections and self._loop.time() < deadline:
             await asyncio.sleep(0.01)
         for peer in list(self._connections):

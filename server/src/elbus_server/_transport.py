@@ -84,6 +84,12 @@ class SocketPeer(Peer, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._transport = transport
+        limit = self._broker.max_connections
+        if limit is not None and len(self._broker._connections) >= limit:
+            logger.warning("connection refused: %d connections open, the limit", limit)
+            self._closing = True
+            transport.close()
+            return
         if self.kind is ClientKind.TCP:
             peer = transport.get_extra_info("peername")
             if peer:

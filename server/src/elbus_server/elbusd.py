@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"frames queued per client before it is dropped as a slow consumer (default: {DEFAULT_QUEUE_SIZE})")
     p.add_argument("--max-frame-length", type=_positive(int), default=DEFAULT_MAX_FRAME_LENGTH,
                    help=f"largest frame body a client may send, bytes (default: {DEFAULT_MAX_FRAME_LENGTH})")
+    p.add_argument("--max-connections", type=_positive(int), default=None, metavar="N",
+                   help="socket connections open at once; one more is closed at once (default: no limit)")
     p.add_argument("--socket-mode", type=lambda s: int(s, 8), default=None, metavar="OCTAL",
                    help="permission bits of UNIX socket files, e.g. 660")
     p.add_argument("--version", action="version", version=f"elbusd {__version__}")
@@ -134,6 +136,7 @@ async def serve(args: argparse.Namespace) -> None:
         max_frame_length=args.max_frame_length,
         buf_size=args.buf_size,
         buf_ttl=buf_ttl if buf_ttl >= 0.001 else 0.0,
+        max_connections=args.max_connections,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

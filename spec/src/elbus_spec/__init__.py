@@ -9,7 +9,7 @@ the runtime codec in ``elbus_spec._codec`` is generated from it.
 from . import _codec as codec
 from ._base import State
 from .address import Endpoint, is_unix_address, parse_address
-from .broker_connection import BrokerConnection
+from .broker_connection import BrokerConnection, RawMessage
 from .client_connection import MAX_OP_ID, ClientConnection
 from .constants import (
     BROKER_NAME,
@@ -95,6 +95,7 @@ __all__ = [
     "parse_address",
     "ConnectionClosed",
     "BrokerConnection",
+    "RawMessage",
     "ClientConnection",
     "MAX_OP_ID",
     "BROKER_NAME",
