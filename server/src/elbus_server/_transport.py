@@ -261,14 +261,7 @@ class SocketPeer(Peer, asyncio.Protocol):
             return True
         out.append(data)
         self._out_bytes += len(data)
-        if flush or self._out_bytes >= self._broker.buf_size:
-            self._flush()
-        elif self._flush_handle is None:
-            ttl = self._broker.buf_ttl
-            if ttl > 0:
-                self._flush_handle = self._loop.call_later(ttl, self._flush)
-            else:
-                self._flush_handle = self._loop.call_soon(self._flush)
+        self._schedule_flush(flush)
         return True
 
     def push_many(self, frames: list[bytes], flush: bool) -> None:
@@ -281,7 +274,11 @@ class SocketPeer(Peer, asyncio.Protocol):
             return
         self._out += frames
         self._out_bytes += sum(map(len, frames))
-        if flush or self._out_bytes >= self._broker.buf_size:
+        self._schedule_flush(flush)
+
+    def _schedule_flush(self, now: bool) -> None:
+        """Write at once (realtime, or ``buf_size`` bytes pending), else after ``buf_ttl`` or at the end of the loop turn."""
+        if now or self._out_bytes >= self._broker.buf_size:
             self._flush()
         elif self._flush_handle is None:
             ttl = self._broker.buf_ttl
