@@ -4,6 +4,7 @@
 once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
 """
 
+from ._acl import Acl, AclError, Permissions, Rule, load_acl
 from ._broker import DEFAULT_BUF_SIZE, INFO_TOPIC, WARN_TOPIC, Broker
 from ._embedded import EmbeddedClient, FrameHandler
 from ._peer import ClientKind, Peer
@@ -14,12 +15,17 @@ __all__ = [
     "DEFAULT_BUF_SIZE",
     "INFO_TOPIC",
     "WARN_TOPIC",
+    "Acl",
+    "AclError",
     "Broker",
     "ClientKind",
     "EmbeddedClient",
     "FrameHandler",
     "NameTree",
     "Peer",
+    "Permissions",
+    "Rule",
     "TopicTree",
     "__version__",
+    "load_acl",
 ]

@@ -37,6 +37,7 @@ from elbus_spec import (
     primary_name,
 )
 
+from ._acl import Acl, Denied, Permissions, Rule
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
 from ._fifo import FifoCommand, FifoListener
@@ -98,6 +99,10 @@ class Broker:
     soon as it is accepted, so idle or trickling connections cannot take
     every file descriptor of the process.
 
+    ``acl`` restricts socket clients (see `elbus_server.Acl`; None: open,
+    the default); `set_acl` replaces it at run time. In-process clients are
+    the program itself and are not restricted.
+
     Use ``async with Broker(...) as broker`` or call `close` at the end.
     """
 
@@ -111,6 +116,7 @@ class Broker:
         buf_ttl: float = 0.0,
         core_rpc: bool = True,
         max_connections: int | None = None,
+        acl: Acl | None = None,
     ) -> None:
         if timeout <= 0 or queue_size < 1 or max_frame_length < 1 or buf_size < 1 or buf_ttl < 0:
             raise ValueError("timeout, queue_size, max_frame_length and buf_size must be positive, buf_ttl >= 0")
@@ -140,6 +146,8 @@ class Broker:
         self._started_at = time.monotonic()
         self._closing = False
         self._closed = False
+        self._acl = acl
+        self._perms: dict[Peer, Permissions] = {}  # socket clients' resolved rules, while an ACL is set
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -298,9 +306,49 @@ class Broker:
 
     def _register_socket(self, peer: SocketPeer, name: str) -> int:
         code = self._check_name(name, internal=False)
+        if code != Code.DATA and self._acl is not None:  # a refused client learns nothing of the names in use
+            perms = self._acl.resolve(name, self._source_address(peer))
+            if perms is None:
+                return Code.ACCESS
+            if code == _OK:
+                self._perms[peer] = perms
         if code == _OK:
             self._add(peer, name)
         return code
+
+    @staticmethod
+    def _source_address(peer: SocketPeer) -> str | None:
+        """The IP address a TCP client connects from; None for a UNIX-socket client."""
+        if peer.kind is not ClientKind.TCP or peer._transport is None:
+            return None
+        address = peer._transport.get_extra_info("peername")
+        return address[0] if address else ""
+
+    @property
+    def acl(self) -> Acl | None:
+        return self._acl
+
+    def set_acl(self, acl: Acl | None) -> None:
+        """Apply ``acl`` (None: open) to new and connected socket clients.
+
+        A connected client no longer admitted (name or source) is
+        disconnected; its subscriptions no longer allowed are dropped.
+        """
+        self._acl = acl
+        self._perms.clear()
+        if acl is None:
+            return
+        for peer in list(self._connections):
+            if not peer._registered or peer._closing:
+                continue
+            perms = acl.resolve(peer.name, self._source_address(peer))
+            if perms is None:
+                peer.disconnect("no longer allowed by access control")
+                continue
+            self._perms[peer] = perms
+            for pattern in self._topics.patterns(peer):
+                if pattern != WARN_TOPIC and not perms.may_subscribe(pattern):
+                    self._topics.unsubscribe(peer, pattern)
 
     def _add(self, peer: Peer, name: str) -> None:
         peer.name = name
@@ -323,6 +371,7 @@ class Broker:
         if self._clients.get(peer.name) is not peer:
             return
         del self._clients[peer.name]
+        self._perms.pop(peer, None)
         self._names.remove(peer.name, peer)
         self._topics.unsubscribe_all(peer)
         logger.debug("client %r unregistered", peer.name)
@@ -349,10 +398,44 @@ class Broker:
         that filled it wait in the peer's backlog.
         """
         self._sender = peer
+        if self._acl is not None:
+            events = self._check_access(peer, events)
         try:
             self._dispatch_events(peer, events)
         finally:
             self._sender = None
+
+    def _check_access(self, peer: SocketPeer, events: list[Any]) -> list[Any]:
+        """``events`` with each denied request replaced by `Denied` (its ``79`` acks), in order.
+
+        A SUBSCRIBE or UNSUBSCRIBE keeps its allowed topics: one ``79`` per
+        denied topic, then the request (acked ``01``) applies the rest.
+        """
+        perms = self._perms.get(peer)
+        if perms is None:  # being disconnected by `set_acl`: nothing more is allowed
+            perms = Permissions(Rule("*"))
+        checked: list[Any] = []
+        for event in events:
+            t = type(event)
+            if t is tuple:
+                if not perms.may_message(event[2]):
+                    event = Denied(event[0], event[1])
+            elif t is PublishRequest:
+                if not perms.may_publish(event.topic):
+                    event = Denied(event.op_id, event.qos)
+            elif t is BroadcastRequest:
+                if not perms.may_broadcast(event.mask):
+                    event = Denied(event.op_id, event.qos)
+            elif t is SubscribeRequest or t is UnsubscribeRequest:
+                topics = [topic for topic in event.topics if perms.may_subscribe(topic)]
+                denied = len(event.topics) - len(topics)
+                if denied:
+                    checked.append(Denied(event.op_id, event.qos, denied, then_ok=not topics))
+                    if topics:
+                        checked.append(t(event.op_id, event.qos, topics))
+                    continue
+            checked.append(event)
+        return checked
 
     def _dispatch_events(self, peer: SocketPeer, events: list[Any]) -> None:
         """Route the events of one chunk; MESSAGE and PUBLISH frames to writable socket clients are batched.
@@ -532,6 +615,14 @@ class Broker:
         elif t is ProtocolViolation:
             peer.disconnect(f"protocol error: {event.reason}")
             return False
+        elif t is Denied:
+            peer.r_frames += 1
+            self.r_frames += 1
+            if event.qos & 1:
+                for _ in range(event.count):
+                    peer.ack(event.op_id, Code.ACCESS, event.qos & 2)
+                if event.then_ok:
+                    peer.ack(event.op_id, _OK, event.qos & 2)
         return True
 
     def _route_message(self, sender: Peer, target: str, payload: bytes, qos: int, length: int) -> int:

@@ -6,7 +6,10 @@ A ``-B`` value ending in ``.sock``, ``.socket`` or ``.ipc``, or starting
 with ``/``, is a UNIX socket; ``fifo:PATH`` is a broker API FIFO; anything
 else is ``HOST:PORT`` for TCP. SIGTERM or SIGINT: announce shutdown on
 ``.broker/warn``, stop accepting, close the clients, remove the socket and
-pid files, exit 0. Runs on uvloop when it is installed.
+pid files, exit 0. With ``--acl FILE`` (TOML, see `elbus_server.load_acl`)
+only the clients and operations the file allows are served; SIGHUP
+reads the file again and re-checks connected clients (a file that no
+longer loads is reported and the rules in force stay). Runs on uvloop when it is installed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE
 
+from ._acl import AclError, load_acl
 from ._broker import DEFAULT_BUF_SIZE, Broker
 from ._version import __version__
 
@@ -85,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="socket connections open at once; one more is closed at once (default: no limit)")
     p.add_argument("--socket-mode", type=lambda s: int(s, 8), default=None, metavar="OCTAL",
                    help="permission bits of UNIX socket files, e.g. 660")
+    p.add_argument("--acl", metavar="FILE", help="access control rules (TOML); SIGHUP reloads (default: open)")
     p.add_argument("--version", action="version", version=f"elbusd {__version__}")
     return p
 
@@ -130,7 +135,9 @@ async def _listen(broker: Broker, kind: str, address: str, mode: int | None) -> 
 async def serve(args: argparse.Namespace) -> None:
     """Run the broker until SIGTERM or SIGINT."""
     buf_ttl = args.buf_ttl / 1e6
+    acl = load_acl(args.acl) if args.acl else None
     broker = Broker(
+        acl=acl,
         timeout=args.timeout,
         queue_size=args.queue_size,
         max_frame_length=args.max_frame_length,
@@ -142,6 +149,8 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if args.acl:
+        loop.add_signal_handler(signal.SIGHUP, _reload_acl, broker, args.acl)
     lines = []
     try:
         for kind, address in args.bind:
@@ -162,6 +171,16 @@ async def serve(args: argparse.Namespace) -> None:
                 os.unlink(args.pid_file)
 
 
+def _reload_acl(broker: Broker, path: str) -> None:
+    """SIGHUP: apply the access control file again; a bad file leaves the rules in force."""
+    try:
+        broker.set_acl(load_acl(path))
+    except (OSError, AclError) as exc:
+        logger.error("access control not reloaded: %s", exc)
+        return
+    logger.info("access control reloaded from %s", path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.daemonize:
@@ -175,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = uvloop.run
     try:
         runner(serve(args))
-    except OSError as exc:
+    except (OSError, AclError) as exc:
         logger.error("elbusd: %s", exc)
         return 1
     return 0
