@@ -114,12 +114,16 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Denied:
-    """What remains of a denied request: ``count`` acks ``79``, then ``01`` if ``then_ok`` (QoS permitting)."""
+    """What remains of a denied request: ``count`` acks ``79``, then ``01`` if ``then_ok`` (QoS permitting).
+
+    ``whole`` is False when the allowed rest of the request follows (and counts as the received frame).
+    """
 
     op_id: int
     qos: int
     count: int = 1
     then_ok: bool = False
+    whole: bool = True
 
 
 @dataclass(slots=True)

@@ -430,7 +430,7 @@ class Broker:
                 topics = [topic for topic in event.topics if perms.may_subscribe(topic)]
                 denied = len(event.topics) - len(topics)
                 if denied:
-                    checked.append(Denied(event.op_id, event.qos, denied, then_ok=not topics))
+                    checked.append(Denied(event.op_id, event.qos, denied, then_ok=not topics, whole=not topics))
                     if topics:
                         checked.append(t(event.op_id, event.qos, topics))
                     continue
@@ -616,8 +616,9 @@ class Broker:
             peer.disconnect(f"protocol error: {event.reason}")
             return False
         elif t is Denied:
-            peer.r_frames += 1
-            self.r_frames += 1
+            if event.whole:
+                peer.r_frames += 1
+                self.r_frames += 1
             if event.qos & 1:
                 for _ in range(event.count):
                     peer.ack(event.op_id, Code.ACCESS, event.qos & 2)
