@@ -282,3 +282,23 @@ def test_elbusd_bad_acl_file_exits_non_zero(sock_dir: Path) -> None:
     missing = subprocess.run([*elbusd_command(), "-B", str(sock_dir / "x.sock"), "--acl", str(sock_dir / "missing.toml")],
                              capture_output=True, text=True, timeout=10)
     assert missing.returncode == 1 and "missing.toml" in missing.stderr
+
+
+async def test_set_acl_disconnects_by_source(running: Running, connect: Connect) -> None:
+    over_tcp = await connect(running.tcp, "c")
+    over_unix = await connect(running.path, "c.local")
+    running.broker.set_acl(acl(Rule("c.*", networks=()), Rule("c", networks=(ipaddress.ip_network("10.0.0.0/8"),))))
+    assert await over_tcp.closed()  # 127.0.0.1 is no longer admitted for "c"
+    over_unix.write(codec.encode_subscribe_frame(1, 1, ["t"]))  # still connected (UNIX), nothing to subscribe to
+    assert await over_unix.frames(2) == [ack(1, 0x79), ack(1, 1)]
+    assert set(running.broker.clients) == {".broker", "c.local"}
+
+
+async def test_in_process_clients_are_not_restricted(make_broker: MakeBroker, connect: Connect) -> None:
+    running = await make_broker(acl=acl(Rule("s", message=("*",))))
+    inner = await running.broker.register("inner")  # no rule names it: in-process clients are the program itself
+    s = await connect(running.path, "s")
+    s.write(codec.encode_message_frame(1, 1, "inner", b"hi"))
+    assert await s.frame() == ack(1, 1)
+    frame = await asyncio.wait_for(inner.receive(), 3)
+    assert frame.payload == b"hi" and frame.sender == "s"
