@@ -7,7 +7,7 @@ PACKAGES := spec client-sync client-async rpc server conformance bench
 STAMP := $(VENV)/.setup-stamp
 PYPROJECTS := $(wildcard */pyproject.toml)
 
-.PHONY: setup test codegen codegen-check lint dist docs bench bench-peers run clean
+.PHONY: setup test soak codegen codegen-check lint dist docs bench bench-peers run clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): requirements-dev.txt $(PYPROJECTS) Makefile
 
 test: setup codegen-check
 	$(BIN)/python -m pytest
+
+# The long reliability runs: 10,000 idle clients, a 60 s soak with random kills, more fuzzing.
+soak: setup
+	ELBUS_SOAK=1 ELBUS_LOAD=1 $(BIN)/python -m pytest -s server/tests/test_reliability_*.py
 
 codegen: setup
 	$(BIN)/python -m elbus_spec.codegen

@@ -28,8 +28,11 @@ def test_classify_bind() -> None:
     assert classify_bind("rel/path.ipc") == ("unix", "rel/path.ipc")
     assert classify_bind("fifo:/tmp/x") == ("fifo", "/tmp/x")
     assert classify_bind("127.0.0.1:7777") == ("tcp", "127.0.0.1:7777")
-    with pytest.raises(ValueError):
-        classify_bind("localhost")
+    assert classify_bind(":7777") == ("tcp", "127.0.0.1:7777")  # loopback unless a host is named
+    assert classify_bind("[::1]:7777") == ("tcp", "[::1]:7777")
+    for bad in ("localhost", "host:port", ":"):
+        with pytest.raises(ValueError):
+            classify_bind(bad)
     args = build_parser().parse_args(["-B", "/a.sock", "-B", "0.0.0.0:1", "-w", "4", "--buf-ttl", "10", "--socket-mode", "660"])
     assert args.bind == [("unix", "/a.sock"), ("tcp", "0.0.0.0:1")] and args.socket_mode == 0o660
 

@@ -24,7 +24,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE
+from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE, parse_address
 
 from ._acl import AclError, load_acl
 from ._broker import DEFAULT_BUF_SIZE, Broker
@@ -36,17 +36,25 @@ logger = logging.getLogger("elbus_server")
 
 Bind = tuple[str, str]  # (kind, address): kind is "unix", "tcp" or "fifo"
 
+LOOPBACK = "127.0.0.1"
+
 
 def classify_bind(value: str) -> Bind:
-    """Which listener a ``-B`` value names; raises `ValueError` for a TCP address without a port."""
+    """Which listener a ``-B`` value names: the clients' address rules, plus ``fifo:PATH``.
+
+    ``:PORT`` listens on 127.0.0.1 only: TCP reaches beyond this machine only
+    when a host says so. Raises `ValueError` for a value that is none of these.
+    """
     if value.startswith("fifo:"):
         return "fifo", value[5:]
-    if value.endswith((".sock", ".socket", ".ipc")) or value.startswith("/"):
-        return "unix", value
-    _, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"{value!r} is neither a socket path nor HOST:PORT")
-    return "tcp", value
+    try:
+        endpoint = parse_address(LOOPBACK + value if value.startswith(":") else value)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither a socket path nor HOST:PORT (nor fifo:PATH)") from None
+    if isinstance(endpoint, str):
+        return "unix", endpoint
+    host, port = endpoint
+    return "tcp", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _bind(value: str) -> Bind:
