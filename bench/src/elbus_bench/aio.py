@@ -18,7 +18,7 @@ import elbus_aio
 import elbus_rpc
 from elbus_spec import BROKER_NAME, QoS
 
-from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick, percentile
+from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick
 
 __all__ = ["run_stage"]
 
@@ -182,7 +182,4 @@ async def _latency(connect: Any, count: int, payload: bytes) -> Measurement:
             raise StageError("rpc.latency: the reply differs from the request's parameters")
         latencies.append(time.perf_counter() - t0)
     seconds = time.perf_counter() - start
-    latencies.sort()
-    return Measurement(
-        "rpc.latency", count, seconds, "calls/s", percentile(latencies, 0.5) * 1e6, percentile(latencies, 0.99) * 1e6
-    )
+    return Measurement.latency(count, seconds, latencies)

@@ -17,8 +17,30 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
-__all__ = ["BrokerProcess", "BrokerStartError", "free_port", "nats_available", "ours_available", "sync_available"]
+__all__ = [
+    "BrokerProcess",
+    "BrokerStartError",
+    "free_port",
+    "nats_available",
+    "ours_available",
+    "stop_process",
+    "sync_available",
+]
+
+
+async def stop_process(proc: subprocess.Popen[Any], sig: int, grace: float) -> None:
+    """Send ``sig`` and wait up to ``grace`` seconds for ``proc`` to exit, then kill it; returns once it is reaped."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    deadline = time.monotonic() + grace
+    while proc.poll() is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
 
 
 class BrokerStartError(RuntimeError):
@@ -146,15 +168,8 @@ class BrokerProcess:
     async def stop(self) -> None:
         """Terminate the broker (SIGTERM, then SIGKILL after 5 s) and remove its directory."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            for _ in range(100):
-                if proc.poll() is not None:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            await stop_process(proc, signal.SIGTERM, 5.0)
         self._stderr.close()
         self._dir.cleanup()
 

@@ -46,6 +46,12 @@ class Measurement:
     p50_us: float | None = None
     p99_us: float | None = None
 
+    @classmethod
+    def latency(cls, count: int, seconds: float, latencies: list[float]) -> Measurement:
+        """An `rpc.latency` run from its call times in seconds (p50/p99 in µs)."""
+        latencies = sorted(latencies)
+        return cls("rpc.latency", count, seconds, "calls/s", percentile(latencies, 0.5) * 1e6, percentile(latencies, 0.99) * 1e6)
+
     @property
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds > 0 else 0.0

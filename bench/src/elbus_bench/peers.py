@@ -14,7 +14,7 @@ import uuid
 import nats
 from nats.errors import NoRespondersError
 
-from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick, percentile
+from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick
 
 __all__ = ["PEER_STAGES", "run_stage"]
 
@@ -95,7 +95,4 @@ async def _latency(connect: object, subject: str, count: int, payload: bytes) ->
             raise StageError("nats rpc.latency: the reply differs from the request")
         latencies.append(time.perf_counter() - t0)
     seconds = time.perf_counter() - start
-    latencies.sort()
-    return Measurement(
-        "rpc.latency", count, seconds, "calls/s", percentile(latencies, 0.5) * 1e6, percentile(latencies, 0.99) * 1e6
-    )
+    return Measurement.latency(count, seconds, latencies)

@@ -17,6 +17,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from .brokers import stop_process
+
 __all__ = ["Profiler", "ProfilerError", "summarize"]
 
 _LINE_NUMBER = re.compile(r":\d+\)$")
@@ -53,14 +55,7 @@ class Profiler:
         proc = self._proc
         if proc is None:
             return
-        proc.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-        for _ in range(200):
-            if proc.poll() is not None:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            proc.kill()
-        proc.wait()
+        await stop_process(proc, signal.SIGINT, 10.0)  # py-spy writes its output on SIGINT
 
     def summary(self, top: int = 15) -> list[tuple[str, float, float]]:
         try:

@@ -14,7 +14,7 @@ import uuid
 import elbus_client
 import elbus_rpc
 
-from .measure import SYNC_STAGES, Measurement, StageError, percentile
+from .measure import SYNC_STAGES, Measurement, StageError
 
 __all__ = ["run_stage"]
 
@@ -49,7 +49,4 @@ def _latency(address: str, count: int, payload: bytes) -> Measurement:
                 raise StageError("rpc.latency (blocking client): the reply differs from the request's parameters")
             latencies.append(time.perf_counter() - t0)
         seconds = time.perf_counter() - start
-    latencies.sort()
-    return Measurement(
-        "rpc.latency", count, seconds, "calls/s", percentile(latencies, 0.5) * 1e6, percentile(latencies, 0.99) * 1e6
-    )
+    return Measurement.latency(count, seconds, latencies)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from elbus_spec import codec
 
-from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick, percentile
+from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick
 
 __all__ = ["FrameCounter", "WireClient", "connect", "run_stage", "idle_memory", "publish_cost"]
 
@@ -401,10 +401,7 @@ async def _latency(address: str, tick: Tick, clients: list[WireClient], count: i
     seconds = time.perf_counter() - start
     if c.rpc_errors or c.messages != count:
         raise StageError(f"rpc.latency: {c.messages} replies, {c.rpc_errors} errors, wanted {count}")
-    latencies.sort()
-    return Measurement(
-        "rpc.latency", count, seconds, "calls/s", percentile(latencies, 0.5) * 1e6, percentile(latencies, 0.99) * 1e6
-    )
+    return Measurement.latency(count, seconds, latencies)
 
 
 async def idle_memory(broker_rss: Callable[[], int], address: str, clients: int, batch: int = 100) -> float:
