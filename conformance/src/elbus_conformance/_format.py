@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ._model import Close, Closed, Comment, Connect, Do, Expect, Send, Silence, Step, Trace
@@ -53,28 +53,8 @@ class TraceSyntaxError(ValueError):
 # --- reading ------------------------------------------------------------------------
 
 
-def _split_note(text: str) -> tuple[str, str]:
-    """Cut a trailing ``# note`` off a line, ignoring ``#`` inside strings and templates."""
-    quote: str | None = None
-    escaped = False
-    for index, char in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = None
-        elif char in "\"'":
-            quote = char
-        elif char == "#":
-            return text[:index].rstrip(), text[index + 1 :].strip()
-    return text.rstrip(), ""
-
-
-def _template_end(text: str, start: int) -> int:
-    """Index after the bracketed template starting at ``start``; raises ValueError when it is not closed."""
-    depth = 0
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """``(index, char)`` for every character of ``text`` from ``start`` outside quoted strings (quotes excluded)."""
     quote: str | None = None
     escaped = False
     for index in range(start, len(text)):
@@ -88,7 +68,23 @@ def _template_end(text: str, start: int) -> int:
                 quote = None
         elif char in "\"'":
             quote = char
-        elif char in "{[":
+        else:
+            yield index, char
+
+
+def _split_note(text: str) -> tuple[str, str]:
+    """Cut a trailing ``# note`` off a line, ignoring ``#`` inside strings and templates."""
+    for index, char in _unquoted(text):
+        if char == "#":
+            return text[:index].rstrip(), text[index + 1 :].strip()
+    return text.rstrip(), ""
+
+
+def _template_end(text: str, start: int) -> int:
+    """Index after the bracketed template starting at ``start``; raises ValueError when it is not closed."""
+    depth = 0
+    for index, char in _unquoted(text, start):
+        if char in "{[":
             depth += 1
         elif char in "}]":
             depth -= 1
