@@ -47,6 +47,7 @@ bench: setup
 # The same workloads against nats-server with nats-py, printed as ratios.
 bench-peers: setup
 	@command -v nats-server >/dev/null || (apt-get update -qq && apt-get install -y -qq nats-server)
+	ELBUS_PEERS=1 $(BIN)/python -m pytest -q bench/tests/test_peers.py
 	$(BIN)/python -m elbus_bench --peers
 
 # The broker's default home: what the `elbus` command connects to without arguments.
