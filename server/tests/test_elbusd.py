@@ -22,6 +22,9 @@ from elbus_server._fifo import parse_fifo_line
 from elbus_server.elbusd import build_parser, classify_bind
 from elbus_spec import RpcNotification, RpcRequest, parse_rpc
 
+sys.path.insert(0, str(Path(__file__).parent))
+from reliability_helpers import elbusd_command
+
 
 def test_classify_bind() -> None:
     assert classify_bind("/run/elbus.sock") == ("unix", "/run/elbus.sock")
@@ -61,11 +64,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def elbusd_command() -> list[str]:
-    script = Path(sys.executable).with_name("elbusd")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "elbus_server.elbusd"]
 
 
 async def test_elbusd_end_to_end(sock_dir: Path) -> None:

@@ -292,6 +292,12 @@ class Client:
         session.check_open()
         return session
 
+    @property
+    def write_paused(self) -> bool:
+        """True while the transport's write buffer is over its high-water mark (`drain` waits for it to fall)."""
+        session = self._session
+        return session is not None and session.write_paused
+
     async def drain(self) -> None:
         """Wait while the transport's write buffer is over its high-water mark (raises `ConnectionClosed`)."""
         await self._live().drain()

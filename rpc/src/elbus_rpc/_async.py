@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from elbus_spec import (
@@ -53,9 +54,23 @@ def _call_soon(callback: Callable[..., Any] | None, arg: Any, tasks: set[asyncio
         log.exception("%s callback failed", what)
 
 
-def _reply_acked(ack: asyncio.Future[None], call: CallEvent) -> None:
+def _reply_acked(call: CallEvent, ack: asyncio.Future[None]) -> None:
     if not ack.cancelled() and ack.exception() is not None:
         log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, ack.exception())
+
+
+def _expire(waiter: asyncio.Future[bytes], target: str, method: str) -> None:
+    if not waiter.done():
+        waiter.set_exception(timeout_error(target, method))
+
+
+def _fail_on_nack(waiter: asyncio.Future[bytes], ack: asyncio.Future[None]) -> None:
+    """A request's ack callback: a failed send (not registered, connection lost) fails the call."""
+    if ack.cancelled():
+        return
+    exc = ack.exception()
+    if exc is not None and not waiter.done():
+        waiter.set_exception(transport_error(exc) if isinstance(exc, ElbusError) else exc)
 
 
 def _log_failure(task: asyncio.Task[Any], what: str) -> None:
@@ -97,6 +112,8 @@ class Rpc(Serving):
         self._methods = Methods()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watcher: asyncio.Task[None] | None = None
+        # A client with send_nowait (as elbus_aio's) takes calls and replies without a task waiting for each ack.
+        self._send_nowait: Callable[..., asyncio.Future[None]] | None = getattr(client, "send_nowait", None)
         client.on_frame = self._on_frame
 
     # --- serving ---------------------------------------------------------------------
@@ -158,7 +175,7 @@ class Rpc(Serving):
         has it (one write, the ack checked by a callback), else in a task."""
         if not call.wants_reply:
             return
-        send_nowait = getattr(self.client, "send_nowait", None)
+        send_nowait = self._send_nowait
         if send_nowait is None:
             task = asyncio.get_running_loop().create_task(self._send_reply(call, payload))
             self._tasks.add(task)
@@ -170,7 +187,7 @@ class Rpc(Serving):
             log.info("the reply to %s for %s was not sent: %s", call.sender, call.method, exc)
             return
         if not ack.done():
-            ack.add_done_callback(lambda fut: _reply_acked(fut, call))
+            ack.add_done_callback(partial(_reply_acked, call))
 
     async def _send_reply(self, call: CallEvent, payload: bytes) -> None:
         try:
@@ -212,17 +229,31 @@ class Rpc(Serving):
         connection is lost); -32120 when no reply comes within ``timeout`` (default: `timeout`).
         """
         self._watch_client()
-        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        limit = self.timeout if timeout is None else timeout
+        waiter: asyncio.Future[bytes] = loop.create_future()
         call_id, payload = self._core.start_call(method, encode_params(params), waiter)
+        # One timer per call, failing the waiter: cheaper than a timeout context, and the
+        # caller's task wakes once per call (at the reply), not also at the broker's ack.
+        expiry = loop.call_later(limit, _expire, waiter, target, method)
         try:
-            async with asyncio.timeout(self.timeout if timeout is None else timeout):
-                await self.client.send(target, payload, qos=qos)
-                result = await waiter
+            if self._send_nowait is None:
+                async with asyncio.timeout(limit):
+                    await self.client.send(target, payload, qos=qos)
+            else:
+                if getattr(self.client, "write_paused", False):  # backpressure first, as send() would
+                    async with asyncio.timeout(limit):
+                        await self.client.drain()  # type: ignore[attr-defined]
+                ack = self._send_nowait(target, payload, qos=qos)
+                if not ack.done():
+                    ack.add_done_callback(partial(_fail_on_nack, waiter))
+            result = await waiter
         except TimeoutError:
             raise timeout_error(target, method) from None
         except ElbusError as exc:
             raise transport_error(exc) from (None if isinstance(exc, RpcError) else exc)
         finally:
+            expiry.cancel()
             self._core.forget(call_id)
         return decode_result(result, raw)
 

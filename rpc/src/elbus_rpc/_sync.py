@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -33,6 +34,28 @@ log = logging.getLogger("elbus_rpc")
 
 # How often a blocked call looks whether the client's connection ended.
 _CLOSED_POLL = 0.05
+
+
+def _ack_error(ack: Any) -> ElbusError | None:
+    """The failure of a done ack (elbus_client's `Pending`), None when it was OK."""
+    try:
+        ack.wait(0)
+    except ElbusError as exc:
+        return exc
+    return None
+
+
+def _fail_on_nack(waiter: concurrent.futures.Future[bytes], ack: Any) -> None:
+    """A request's ack callback (on the reader thread, as replies): a failed send fails the call."""
+    exc = _ack_error(ack)
+    if exc is not None and not waiter.done():
+        waiter.set_exception(transport_error(exc))
+
+
+def _log_nack(call: CallEvent, ack: Any) -> None:
+    exc = _ack_error(ack)
+    if exc is not None:
+        log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, exc)
 
 
 class SyncClient(Protocol):
@@ -63,6 +86,9 @@ class SyncRpc(Serving):
         self._lock = threading.Lock()
         self._methods = Methods()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="elbus-rpc")
+        # With send_nowait (as elbus_client's), neither a caller nor a handler thread waits for the ack:
+        # a failure reaches the call through a callback, so the caller wakes once, at the reply.
+        self._send_nowait: Callable[..., Any] | None = getattr(client, "send_nowait", None)
         client.on_frame = self._on_frame
 
     def __enter__(self) -> SyncRpc:
@@ -123,7 +149,10 @@ class SyncRpc(Serving):
         if not call.wants_reply:
             return
         try:
-            self.client.send(call.sender, payload, qos=call.reply_qos)
+            if self._send_nowait is None:
+                self.client.send(call.sender, payload, qos=call.reply_qos)
+            else:
+                self._send_nowait(call.sender, payload, qos=call.reply_qos).add_done_callback(partial(_log_nack, call))
         except ElbusError as exc:
             log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, exc)
 
@@ -146,7 +175,10 @@ class SyncRpc(Serving):
         with self._lock:
             call_id, payload = self._core.start_call(method, encode_params(params), waiter)
         try:
-            self.client.send(target, payload, qos=qos, timeout=limit)
+            if self._send_nowait is None:
+                self.client.send(target, payload, qos=qos, timeout=limit)
+            else:
+                self._send_nowait(target, payload, qos=qos).add_done_callback(partial(_fail_on_nack, waiter))
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -38,6 +38,7 @@ from elbus_spec import (
 )
 
 from ._acl import Acl, Denied, Permissions, Rule
+from ._busy_poll import DEFAULT_BUSY_POLL, BusyPoll
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
 from ._fifo import FifoCommand, FifoListener
@@ -99,6 +100,11 @@ class Broker:
     soon as it is accepted, so idle or trickling connections cannot take
     every file descriptor of the process.
 
+    ``busy_poll`` is how long (seconds) the loop keeps polling instead of
+    sleeping after a received chunk while traffic is dense (see
+    `elbus_server.BusyPoll`): it spares the wake-up that otherwise dominates
+    the latency of a request/reply exchange; 0 turns it off.
+
     ``acl`` restricts socket clients (see `elbus_server.Acl`; None: open,
     the default); `set_acl` replaces it at run time. In-process clients are
     the program itself and are not restricted.
@@ -117,9 +123,12 @@ class Broker:
         core_rpc: bool = True,
         max_connections: int | None = None,
         acl: Acl | None = None,
+        busy_poll: float = DEFAULT_BUSY_POLL,
     ) -> None:
-        if timeout <= 0 or queue_size < 1 or max_frame_length < 1 or buf_size < 1 or buf_ttl < 0:
-            raise ValueError("timeout, queue_size, max_frame_length and buf_size must be positive, buf_ttl >= 0")
+        if timeout <= 0 or queue_size < 1 or max_frame_length < 1 or buf_size < 1 or buf_ttl < 0 or busy_poll < 0:
+            raise ValueError(
+                "timeout, queue_size, max_frame_length and buf_size must be positive, buf_ttl and busy_poll >= 0"
+            )
         if max_connections is not None and max_connections < 1:
             raise ValueError("max_connections must be positive (or None)")
         self.max_connections = max_connections
@@ -128,6 +137,8 @@ class Broker:
         self.max_frame_length = max_frame_length
         self.buf_size = buf_size
         self.buf_ttl = buf_ttl
+        self.busy_poll = busy_poll
+        self._busy: BusyPoll | None = None  # bound by _start
         self.r_frames = 0
         self.r_bytes = 0
         self.w_frames = 0
@@ -157,6 +168,8 @@ class Broker:
         if self._loop is not None:
             return
         self._loop = asyncio.get_running_loop()
+        if self.busy_poll > 0:
+            self._busy = BusyPoll(self._loop, self.busy_poll)
         self._started_at = time.monotonic()
         self._keepalive = self._loop.create_task(self._keep_alive(), name="elbus-keepalive")
         if self._use_core_rpc:
@@ -241,6 +254,8 @@ class Broker:
             server.close()
         for fifo in self._fifos:
             fifo.close()
+        if self._busy is not None:
+            self._busy.stop()
         for peer in list(self._connections):
             peer.disconnect("broker shutting down", quiet=True)
         for client in [p for p in self._clients.values() if isinstance(p, EmbeddedClient)]:

@@ -41,11 +41,13 @@ class SocketPeer(Peer, asyncio.Protocol):
     __slots__ = (
         "_backlog",
         "_broker",
+        "_busy",
         "_closing",
         "_conn",
         "_flush_handle",
         "_holding",
         "_holds",
+        "_last_input",
         "_loop",
         "_out",
         "_out_bytes",
@@ -64,6 +66,8 @@ class SocketPeer(Peer, asyncio.Protocol):
         super().__init__(kind, None, port)
         self._broker = broker
         self._loop = broker._loop
+        self._busy = broker._busy
+        self._last_input = float("-inf")  # when the previous chunk arrived (busy polling)
         self._conn = BrokerConnection(max_frame_length=broker.max_frame_length, extensions=False)
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
@@ -102,6 +106,8 @@ class SocketPeer(Peer, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        if self._busy is not None:
+            self._last_input = self._busy.received(self._last_input)
         conn = self._conn
         try:
             events = conn.receive_frames(data)

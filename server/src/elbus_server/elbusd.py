@@ -28,6 +28,7 @@ from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE, parse_addre
 
 from ._acl import AclError, load_acl
 from ._broker import DEFAULT_BUF_SIZE, Broker
+from ._busy_poll import DEFAULT_BUSY_POLL
 from ._version import __version__
 
 __all__ = ["Bind", "build_parser", "classify_bind", "main"]
@@ -64,11 +65,12 @@ def _bind(value: str) -> Bind:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+def _positive(kind: Callable[[str], float], *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number above 0 (or 0 too, with ``zero``)."""
     def parse(text: str) -> float:
         value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"must be {'0 or more' if zero else 'positive'}: {text}")
         return value
 
     parse.__name__ = getattr(kind, "__name__", "number")
@@ -89,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"bytes pending per client that force a write (default: {DEFAULT_BUF_SIZE})")
     p.add_argument("--buf-ttl", type=int, default=10,
                    help="µs to coalesce writes; under 1000 they go out at the end of the event-loop turn (default: 10)")
+    p.add_argument("--busy-poll", type=_positive(int, zero=True), default=round(DEFAULT_BUSY_POLL * 1e6), metavar="US",
+                   help="µs to keep polling instead of sleeping after input while traffic is dense; "
+                        "0 turns it off (default: %(default)s)")
     p.add_argument("--queue-size", type=_positive(int), default=DEFAULT_QUEUE_SIZE,
                    help=f"frames queued per client before it is dropped as a slow consumer (default: {DEFAULT_QUEUE_SIZE})")
     p.add_argument("--max-frame-length", type=_positive(int), default=DEFAULT_MAX_FRAME_LENGTH,
@@ -152,6 +157,7 @@ async def serve(args: argparse.Namespace) -> None:
         buf_size=args.buf_size,
         buf_ttl=buf_ttl if buf_ttl >= 0.001 else 0.0,
         max_connections=args.max_connections,
+        busy_poll=args.busy_poll / 1e6,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
