@@ -36,6 +36,47 @@ log = logging.getLogger("elbus_rpc")
 _CLOSED_POLL = 0.05
 
 
+class _Reply:
+    """A call's outcome: set once by the client's reader thread, awaited by the calling thread.
+
+    A bare lock, released when it is set. A `concurrent.futures.Future` would do
+    the same job through a Condition, whose woken waiter must take the
+    condition's lock again, often while the reader thread still holds it: one
+    more sleep and wake-up on every call, a good part of a round trip.
+    """
+
+    __slots__ = ("_done", "_error", "_lock", "_result")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._done = False
+        self._result = b""
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: bytes) -> None:
+        self._result = result
+        self._done = True
+        self._lock.release()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._done = True
+        self._lock.release()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until set or for ``timeout`` seconds; True once set."""
+        return self._done or self._lock.acquire(timeout=timeout)
+
+    def result(self) -> bytes:
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
 def _ack_error(ack: Any) -> ElbusError | None:
     """The failure of a done ack (elbus_client's `Pending`), None when it was OK."""
     try:
@@ -45,7 +86,7 @@ def _ack_error(ack: Any) -> ElbusError | None:
     return None
 
 
-def _fail_on_nack(waiter: concurrent.futures.Future[bytes], ack: Any) -> None:
+def _fail_on_nack(waiter: _Reply, ack: Any) -> None:
     """A request's ack callback (on the reader thread, as replies): a failed send fails the call."""
     exc = _ack_error(ack)
     if exc is not None and not waiter.done():
@@ -82,7 +123,7 @@ class SyncRpc(Serving):
         self.timeout = timeout if timeout is not None else getattr(client, "timeout", DEFAULT_TIMEOUT)
         self.on_frame: Callable[[Frame], Any] | None = None
         self.on_notification: Callable[[NotificationEvent], Any] | None = None
-        self._core: RpcCore[concurrent.futures.Future[bytes]] = RpcCore()
+        self._core: RpcCore[_Reply] = RpcCore()
         self._lock = threading.Lock()
         self._methods = Methods()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="elbus-rpc")
@@ -171,7 +212,7 @@ class SyncRpc(Serving):
         """Call ``method`` of ``target``, block for the result; raises as `Rpc.call`."""
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
-        waiter: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        waiter = _Reply()
         with self._lock:
             call_id, payload = self._core.start_call(method, encode_params(params), waiter)
         try:
@@ -179,16 +220,12 @@ class SyncRpc(Serving):
                 self.client.send(target, payload, qos=qos, timeout=limit)
             else:
                 self._send_nowait(target, payload, qos=qos).add_done_callback(partial(_fail_on_nack, waiter))
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
+            while not waiter.wait(max(0.0, min(deadline - time.monotonic(), _CLOSED_POLL))):
+                if time.monotonic() >= deadline:
                     raise timeout_error(target, method)
-                try:
-                    result = waiter.result(min(left, _CLOSED_POLL))
-                    break
-                except concurrent.futures.TimeoutError:
-                    if getattr(self.client, "closed", False):
-                        raise transport_error(ElbusError("the client connection is closed")) from None
+                if getattr(self.client, "closed", False):
+                    raise transport_error(ElbusError("the client connection is closed"))
+            result = waiter.result()
         except RpcError:
             raise
         except ElbusError as exc:
