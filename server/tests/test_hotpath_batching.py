@@ -160,3 +160,29 @@ async def test_a_publication_to_an_in_process_subscriber_keeps_its_place(running
     ]
     frame = await asyncio.wait_for(local.receive(), 3)
     assert (frame.sender, frame.topic, frame.payload) == ("tx", "t", b"2")
+
+
+async def test_runs_of_publications_keep_order_through_subscription_changes_and_self_delivery(
+    running: Any, connect: Any
+) -> None:
+    """A run of publications to one topic ends at anything else: here the publisher subscribes to
+    its own topic mid-chunk, and from then on gets each publication before its ack."""
+    rx = await connect(running.path, "rx")
+    rx.write(rx.conn.send_subscribe(["tö/#"], QoS.PROCESSED)[1])
+    await rx.frame()
+    tx = await connect(running.path, "tx")
+    first = [tx.conn.send_publish("tö/a", b"%d" % i, QoS.NO)[1] for i in range(3)]
+    sub_op, subscribe = tx.conn.send_subscribe(["tö/a"], QoS.PROCESSED)
+    then = [tx.conn.send_publish("tö/a", b"%d" % i, QoS.PROCESSED) for i in range(3, 5)]
+    realtime = tx.conn.send_publish("tö/b", b"rt", QoS.REALTIME)[1]
+    tx.write(b"".join(first) + subscribe + b"".join(data for _, data in then) + realtime)
+    assert await rx.frames(6) == [codec.encode_publication_delivery(0, "tx", "tö/a", b"%d" % i) for i in range(5)] + [
+        codec.encode_publication_delivery(1, "tx", "tö/b", b"rt")
+    ]
+    expected = [codec.encode_ack(sub_op, Code.OK)]
+    for i, (op_id, _) in zip(range(3, 5), then, strict=True):
+        expected += [codec.encode_publication_delivery(0, "tx", "tö/a", b"%d" % i), codec.encode_ack(op_id, Code.OK)]
+    assert await tx.frames(5) == expected
+    await tx.nothing()
+    body = len("tö/a".encode()) + 1 + 1
+    assert running.broker.clients["rx"].w_bytes == 6 + 5 * body + len("tö/b".encode()) + 1 + 2

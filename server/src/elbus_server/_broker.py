@@ -41,6 +41,7 @@ from ._acl import Acl, Denied, Permissions, Rule
 from ._busy_poll import DEFAULT_BUSY_POLL, BusyPoll
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
+from ._fanout import PublicationRun
 from ._fifo import FifoCommand, FifoListener
 from ._peer import ClientKind, Peer
 from ._routing import NameTree, TopicTree
@@ -465,6 +466,7 @@ class Broker:
         """
         batch: dict[SocketPeer, list[bytes]] = {}
         urgent: set[SocketPeer] = set()
+        run = PublicationRun()
         clients = self._clients
         heads = peer.heads
         prefix = peer.wire_name
@@ -472,6 +474,8 @@ class Broker:
         try:
             for i, event in enumerate(events):
                 if type(event) is tuple:
+                    if run.frames:  # publications routed before this message go first
+                        run.spill(batch, urgent, self)
                     op_id, qos, target, payload, length = event
                     dest = clients.get(target)
                     if (dest is None or (type(dest) is SocketPeer and not dest._paused and not dest._closing)) and not (
@@ -512,14 +516,14 @@ class Broker:
                             if realtime:
                                 urgent.add(peer)
                         continue
-                    self._push_batch(batch, urgent)
+                    self._push_batch(batch, urgent, run)
                     code = self._route_message(peer, target, payload, qos, length)
                     if qos & 1:
                         peer.ack(op_id, code, qos & 2)
-                elif type(event) is PublishRequest and self._batch_publication(peer, event, batch, urgent):
+                elif type(event) is PublishRequest and self._batch_publication(peer, event, batch, urgent, run):
                     received += 1
                 else:
-                    self._push_batch(batch, urgent)
+                    self._push_batch(batch, urgent, run)
                     if not self._dispatch_event(peer, event):
                         return
                 if peer._closing:
@@ -528,7 +532,7 @@ class Broker:
                     peer._backlog = events[i + 1 :]
                     return
         finally:
-            self._push_batch(batch, urgent)
+            self._push_batch(batch, urgent, run)
             peer.r_frames += received
             peer.r_bytes += received_bytes
             self.r_frames += received
@@ -537,41 +541,35 @@ class Broker:
             self.w_bytes += written_bytes
 
     def _batch_publication(self, peer: SocketPeer, event: PublishRequest, batch: dict[SocketPeer, list[bytes]],
-                           urgent: set[SocketPeer]) -> bool:
-        """Route one PUBLISH into ``batch``; False (nothing done) unless every client involved is a writable socket.
+                           urgent: set[SocketPeer], run: PublicationRun) -> bool:
+        """Route one PUBLISH through ``run`` into ``batch``; False (nothing done) unless every client
+        involved is a writable socket.
 
-        The frame is encoded once for all its receivers. Counts everything but
-        the sender's received frame, which the caller adds with the chunk's.
+        The frame is encoded once for all its receivers, and the topic matched
+        once per run of publications to it. Counts everything but the sender's
+        received frame, which the caller adds with the chunk's.
         """
         qos = event.qos
         if qos & 1 and peer._paused:
             return False
-        receivers = self._topics.match(event.topic)
-        for dest in receivers:
-            if type(dest) is not SocketPeer or dest._paused or dest._closing:
-                return False
         topic = event.topic
+        if topic != run.topic:
+            run.spill(batch, urgent, self)
+            receivers = self._topics.match(topic)
+            for dest in receivers:
+                if type(dest) is not SocketPeer or dest._paused or dest._closing:
+                    return False
+            run.start(topic, receivers, peer.wire_name)
         payload = event.payload
-        length = _body_length(topic, payload)
+        length = run.address_size + len(payload)
         peer.r_bytes += length
         self.r_bytes += length
         realtime = (qos >> 1) & 1
-        if receivers:
-            data = _delivery(_PUBLISH, realtime, peer.wire_name + topic.encode() + b"\0", payload)
-            for dest in receivers:
-                dest.w_frames += 1
-                dest.w_bytes += length
-                frames = batch.get(dest)  # type: ignore[call-overload]
-                if frames is None:
-                    batch[dest] = [data]  # type: ignore[index]
-                else:
-                    frames.append(data)
-                if realtime:
-                    urgent.add(dest)  # type: ignore[arg-type]
-            n = len(receivers)
-            self.w_frames += n
-            self.w_bytes += length * n
+        if run.receivers:
+            run.add(_delivery(_PUBLISH, realtime, run.prefix, payload), length, realtime)
         if qos & 1:
+            if peer in run.receivers:  # it gets its own publication before the ack
+                run.spill(batch, urgent, self)
             peer.w_frames += 1
             peer.w_bytes += 6
             self.w_frames += 1
@@ -595,8 +593,8 @@ class Broker:
         head = heads[size << 1 | realtime] = _pack_header(_MESSAGE, size, realtime) + peer.wire_name
         return head
 
-    @staticmethod
-    def _push_batch(batch: dict[SocketPeer, list[bytes]], urgent: set[SocketPeer]) -> None:
+    def _push_batch(self, batch: dict[SocketPeer, list[bytes]], urgent: set[SocketPeer], run: PublicationRun) -> None:
+        run.spill(batch, urgent, self)
         if batch:
             for dest, frames in batch.items():
                 dest.push_many(frames, dest in urgent)
