@@ -25,6 +25,7 @@ from elbus_spec import (
 
 from ._core import RpcCore, decode_result, encode_params, error_payload, settle, timeout_error, transport_error
 from ._handlers import CallEvent, Methods, NotificationEvent, Serving
+from ._throttle import ThrottledWarning
 
 __all__ = ["Rpc", "AsyncClient"]
 
@@ -110,6 +111,7 @@ class Rpc(Serving):
         self.on_notification: Callable[[NotificationEvent], Any] | None = None
         self._core: RpcCore[asyncio.Future[bytes]] = RpcCore()
         self._methods = Methods()
+        self._not_rpc = ThrottledWarning(log)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watcher: asyncio.Task[None] | None = None
         # A client with send_nowait (as elbus_aio's) takes calls and replies without a task waiting for each ack.
@@ -125,7 +127,7 @@ class Rpc(Serving):
         try:
             event, waiter = self._core.receive(frame.payload)
         except RemoteProtocolError as exc:
-            log.warning("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
+            self._not_rpc("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
             return
         cls = type(event)
         if cls is RpcReply or cls is RpcErrorReply:

@@ -27,6 +27,7 @@ from elbus_spec import (
 
 from ._core import RpcCore, decode_result, encode_params, error_payload, settle, timeout_error, transport_error
 from ._handlers import CallEvent, Methods, NotificationEvent, Serving
+from ._throttle import ThrottledWarning
 
 __all__ = ["SyncRpc", "SyncClient"]
 
@@ -126,6 +127,7 @@ class SyncRpc(Serving):
         self._core: RpcCore[_Reply] = RpcCore()
         self._lock = threading.Lock()
         self._methods = Methods()
+        self._not_rpc = ThrottledWarning(log)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="elbus-rpc")
         # With send_nowait (as elbus_client's), neither a caller nor a handler thread waits for the ack:
         # a failure reaches the call through a callback, so the caller wakes once, at the reply.
@@ -152,7 +154,7 @@ class SyncRpc(Serving):
             with self._lock:
                 event, waiter = self._core.receive(frame.payload)
         except RemoteProtocolError as exc:
-            log.warning("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
+            self._not_rpc("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
             return
         cls = type(event)
         if cls is RpcReply or cls is RpcErrorReply:
