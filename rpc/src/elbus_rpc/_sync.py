@@ -115,11 +115,18 @@ class SyncRpc(Serving):
     incoming calls are handed to a pool of ``workers`` threads, so a slow
     handler never stalls the reader. Replies are matched on the reader thread.
     `close` (or leaving ``with``) waits for running handlers and stops the pool.
+
+    ``workers=0`` serves calls on the reader thread itself, which spares the
+    hand-over to a pool thread (on a 2-core machine a sequential round trip
+    then takes about 100 µs instead of 150-300 µs). Only for handlers that
+    return quickly and never wait on the same client: while a handler runs,
+    nothing else from the broker is read, so a handler that calls through
+    this client would wait for a reply that cannot arrive (until its timeout).
     """
 
     def __init__(self, client: SyncClient, *, timeout: float | None = None, workers: int = 8) -> None:
-        if workers < 1:
-            raise ValueError("workers must be positive")
+        if workers < 0:
+            raise ValueError("workers must be 0 (serve on the reader thread) or more")
         self.client = client
         self.timeout = timeout if timeout is not None else getattr(client, "timeout", DEFAULT_TIMEOUT)
         self.on_frame: Callable[[Frame], Any] | None = None
@@ -128,10 +135,15 @@ class SyncRpc(Serving):
         self._lock = threading.Lock()
         self._methods = Methods()
         self._not_rpc = ThrottledWarning(log)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="elbus-rpc")
+        self._pool = (
+            concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="elbus-rpc") if workers else None
+        )
+        self._closed = False
         # With send_nowait (as elbus_client's), neither a caller nor a handler thread waits for the ack:
         # a failure reaches the call through a callback, so the caller wakes once, at the reply.
         self._send_nowait: Callable[..., Any] | None = getattr(client, "send_nowait", None)
+        if not workers and self._send_nowait is None:
+            raise ValueError("workers=0 needs a client with send_nowait: a reply on the reader thread cannot wait for its ack")
         client.on_frame = self._on_frame
 
     def __enter__(self) -> SyncRpc:
@@ -142,7 +154,9 @@ class SyncRpc(Serving):
 
     def close(self) -> None:
         """Stop taking calls and join the handler threads (running handlers finish first)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     # --- serving ---------------------------------------------------------------------
 
@@ -161,6 +175,12 @@ class SyncRpc(Serving):
             settle(waiter, event)
         elif cls is RpcRequest:
             call = CallEvent(frame.sender, event.method, event.params, event.call_id, frame.realtime)  # type: ignore[attr-defined]
+            if self._pool is None:
+                if self._closed:
+                    log.info("call of %s from %s refused: the RPC layer is closed", call.method, call.sender)
+                else:
+                    self._serve(call)
+                return
             try:
                 self._pool.submit(self._serve, call)
             except RuntimeError:
