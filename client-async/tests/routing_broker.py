@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 
+from routing_rules import mask_matches, topic_matches
+
 from elbus_spec import (
     NOP_FRAME,
     BroadcastRequest,
@@ -29,29 +31,6 @@ from elbus_spec import (
     codec,
     primary_name,
 )
-
-
-def mask_matches(mask: str, name: str) -> bool:
-    """Broadcast masks: ``?`` one part, ``*`` one or more remaining parts."""
-    parts = name.split(".")
-    for i, m in enumerate(mask.split(".")):
-        if m == "*":
-            return len(parts) > i
-        if i >= len(parts) or (m != "?" and m != parts[i]):
-            return False
-    return len(parts) == len(mask.split("."))
-
-
-def topic_matches(pattern: str, topic: str) -> bool:
-    """Topics: ``+`` one level, ``#`` one or more remaining levels."""
-    levels = topic.split("/")
-    pats = pattern.split("/")
-    for i, p in enumerate(pats):
-        if p == "#":
-            return len(levels) > i
-        if i >= len(levels) or (p != "+" and p != levels[i]):
-            return False
-    return len(levels) == len(pats)
 
 
 class _Peer(asyncio.Protocol):

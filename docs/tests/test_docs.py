@@ -19,22 +19,18 @@ import time
 from pathlib import Path
 
 import pytest
+from docgen_api import documented_packages
+from docgen_examples import CodeExample, MarkerError, find_examples, guide_pages, required_modules
+from docgen_layout import annotate
+from docgen_protocol import check_coverage, render_protocol_pages
+from docgen_protocol import examples as protocol_examples
+from docs_runner import BrokerThread, ExampleRun, missing_modules, wait_registered
+
+from elbus_spec import codec, schema
+from elbus_spec.codegen import layout
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
-sys.path.insert(0, str(DOCS / "hooks"))
-
-from docgen_api import documented_packages  # noqa: E402
-from docgen_examples import CodeExample, MarkerError, find_examples, guide_pages, required_modules  # noqa: E402
-from docgen_layout import annotate  # noqa: E402
-from docgen_protocol import check_coverage, render_protocol_pages  # noqa: E402
-from docgen_protocol import examples as protocol_examples  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-from docs_runner import BrokerThread, ExampleRun, missing_modules, wait_registered  # noqa: E402
-
-from elbus_spec import codec, schema  # noqa: E402
-from elbus_spec.codegen import layout  # noqa: E402
 
 BUILD_TIMEOUT = 60
 

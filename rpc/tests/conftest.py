@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-# The broker helpers (routing test broker, project broker wrapper, trace replayer) live with the client tests.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "client-async" / "tests"))
-
 from brokers import KINDS, running_broker
 
 

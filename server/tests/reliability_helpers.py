@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import socket
 import subprocess
 import sys
 import threading
@@ -22,37 +23,6 @@ from typing import Any, TypeVar
 from elbus_spec import Ack, ClientConnection, Frame, KeepAlive, Refused, Registered, codec
 
 T = TypeVar("T")
-
-# --- the routing rules, as PROTOCOL.md states them ------------------------------------------------
-
-
-def mask_matches(mask: str, name: str) -> bool:
-    """Broadcast mask on a client name: parts split on ``.``, ``?`` one part, ``*`` one or more remaining parts."""
-    parts = name.split(".")
-    for i, m in enumerate(mask.split(".")):
-        if m == "*":
-            return len(parts) > i
-        if i >= len(parts) or (m != "?" and m != parts[i]):
-            return False
-    return len(parts) == len(mask.split("."))
-
-
-def normalize_pattern(pattern: str) -> str:
-    """A topic pattern as it is effective: ``#`` ends it, later levels are ignored."""
-    levels = pattern.split("/")
-    return "/".join(levels[: levels.index("#") + 1]) if "#" in levels else pattern
-
-
-def topic_matches(pattern: str, topic: str) -> bool:
-    """Topic pattern on a topic: levels split on ``/``, ``+`` one level, ``#`` one or more remaining ones (``a/#`` not ``a``)."""
-    levels = topic.split("/")
-    for i, p in enumerate(pattern.split("/")):
-        if p == "#":
-            return len(levels) > i
-        if i >= len(levels) or (p != "+" and p != levels[i]):
-            return False
-    return len(levels) == len(pattern.split("/"))
-
 
 # --- a broker's event loop in a thread, for synchronous drivers (hypothesis state machines) -----------
 
@@ -191,6 +161,13 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def elbusd_command() -> list[str]:

@@ -6,15 +6,12 @@ import asyncio
 import ipaddress
 import struct
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import RawClient, Running
-from test_elbusd import elbusd_command, free_port
+from raw_client import RawClient, Running
+from reliability_helpers import elbusd_command, free_port
 
 from elbus_server import Acl, AclError, Rule, load_acl
 from elbus_server._acl import name_matches, topic_matches

@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import elbusd_command, start_elbusd, stop_process
 
 import elbus_aio
 from elbus_server import Broker, BusyPoll
 from elbus_spec import QoS
-
-sys.path.insert(0, str(Path(__file__).parent))
-from reliability_helpers import elbusd_command, start_elbusd, stop_process
 
 
 async def test_polls_only_after_a_chunk_from_a_busy_connection() -> None:

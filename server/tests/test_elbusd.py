@@ -7,9 +7,7 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +15,11 @@ import elbus.client
 import elbus.rpc
 import msgpack
 import pytest
+from reliability_helpers import elbusd_command, free_port
 
 from elbus_server._fifo import parse_fifo_line
 from elbus_server.elbusd import build_parser, classify_bind
 from elbus_spec import RpcNotification, RpcRequest, parse_rpc
-
-sys.path.insert(0, str(Path(__file__).parent))
-from reliability_helpers import elbusd_command
 
 
 def test_classify_bind() -> None:
@@ -58,12 +54,6 @@ def test_parse_fifo_lines() -> None:
     for bad in ("= payload", "svc :", "svc :m novalue"):
         with pytest.raises(ValueError):
             parse_fifo_line(bad)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_elbusd_end_to_end(sock_dir: Path) -> None:

@@ -10,12 +10,10 @@ about ten seconds; ``ELBUS_SOAK=1`` multiplies them.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reliability_helpers import env_flag
 
 from elbus_spec import (
     BrokerConnection,
@@ -27,9 +25,6 @@ from elbus_spec import (
     State,
     codec,
 )
-
-sys.path.insert(0, str(Path(__file__).parent))
-from reliability_helpers import env_flag
 
 SCALE = 20 if env_flag("ELBUS_SOAK") else 1
 FUZZ = settings(max_examples=1500 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,16 +9,13 @@ limit first (the broker inherits it).
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import env_flag, raise_fd_limit, raw_register, report, rss_kib, start_elbusd, stop_process
 
 from elbus_spec import QoS, codec
-
-sys.path.insert(0, str(Path(__file__).parent))
-from reliability_helpers import env_flag, raise_fd_limit, raw_register, report, rss_kib, start_elbusd, stop_process
 
 CLIENTS = 10_000 if env_flag("ELBUS_LOAD") else 1_000
 CONCURRENT_HANDSHAKES = 256  # a burst larger than the listen backlog would be refused by the kernel, not the broker

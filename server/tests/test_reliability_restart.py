@@ -14,16 +14,14 @@ import asyncio
 import contextlib
 import signal
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
+from reliability_helpers import raw_register, report, start_elbusd, stop_process, wait_for
+
 import elbus_aio
 from elbus_spec import ConnectionClosed, NotRegistered, QoS, codec
-
-sys.path.insert(0, str(Path(__file__).parent))
-from reliability_helpers import raw_register, report, start_elbusd, stop_process, wait_for
 
 SENDERS = 4
 

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import WireClient, open_stream, report, wait_for
 
 from elbus_server import Broker
 from elbus_spec import Code, QoS
-
-sys.path.insert(0, str(Path(__file__).parent))
-from reliability_helpers import WireClient, open_stream, report, wait_for
 
 TIMEOUT = 0.5
 TRICKLERS = 200

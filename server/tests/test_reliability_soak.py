@@ -25,19 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from reliability_helpers import env_flag, report, rss_kib, start_elbusd, stop_process
 
 import elbus_aio
 from elbus_spec import ConnectionClosed, Frame, Message, NotRegistered, QoS
-
-sys.path.insert(0, str(Path(__file__).parent))
-from reliability_helpers import env_flag, report, rss_kib, start_elbusd, stop_process
 
 SOAK = env_flag("ELBUS_SOAK")
 CLIENTS = 50 if SOAK else 20

@@ -14,7 +14,6 @@ with each good client's counters equal to what it sent and received.
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,11 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from reliability_helpers import LoopThread, WireClient, open_stream, wait_for
+from routing_rules import mask_matches, normalize_pattern, topic_matches
 
 from elbus_server import Broker
 from elbus_spec import BROKER_NAME, Ack, Broadcast, Code, Frame, Kind, Message, Publication, QoS, Refused, Registered
-
-sys.path.insert(0, str(Path(__file__).parent))
-from reliability_helpers import (
-    LoopThread,
-    WireClient,
-    mask_matches,
-    normalize_pattern,
-    open_stream,
-    topic_matches,
-    wait_for,
-)
 
 GOOD = ("a.x", "a.y.z", "b.x")
 PROBE = "probe"

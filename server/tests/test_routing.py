@@ -4,31 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from routing_rules import mask_matches, topic_matches
 
 from elbus_server import NameTree, TopicTree
 from elbus_server._routing import normalize_topic_pattern
-
-
-def mask_matches(mask: str, name: str) -> bool:
-    """Reference: a broadcast mask against a name, part by part."""
-    m, n = mask.split("."), name.split(".")
-    for i, part in enumerate(m):
-        if part == "*":
-            return len(n) > i
-        if i >= len(n) or (part != "?" and part != n[i]):
-            return False
-    return len(m) == len(n)
-
-
-def topic_matches(pattern: str, topic: str) -> bool:
-    """Reference: a subscription pattern against a topic, level by level."""
-    p, t = pattern.split("/"), topic.split("/")
-    for i, part in enumerate(p):
-        if part == "#":
-            return len(t) > i
-        if i >= len(t) or (part != "+" and part != t[i]):
-            return False
-    return len(p) == len(t)
 
 
 def test_broadcast_examples() -> None:
