@@ -33,7 +33,7 @@ class ThrottledWarning:
             return
         self._next = now + self._interval
         if self._left_out:
-            message += " (and %d more like it in the last %g s)"
-            args = (*args, self._left_out, self._interval)
+            message += " (and %d more like it since the last one logged)"
+            args = (*args, self._left_out)
             self._left_out = 0
         self._logger.warning(message, *args)
