@@ -1,4 +1,4 @@
-"""Adaptive busy polling: the loop keeps polling only while traffic is dense, and an idle broker burns no CPU."""
+"""The broker's busy polling: it polls only while a connection is busy, and an idle broker burns no CPU."""
 
 from __future__ import annotations
 
@@ -12,50 +12,8 @@ import pytest
 from reliability_helpers import elbusd_command, start_elbusd, stop_process
 
 import elbus_aio
-from elbus_server import Broker, BusyPoll
+from elbus_server import Broker
 from elbus_spec import QoS
-
-
-async def test_polls_only_after_a_chunk_from_a_busy_connection() -> None:
-    loop = asyncio.get_running_loop()
-    busy = BusyPoll(loop, 0.02)  # busy: chunks less than 4 windows (80 ms) apart
-    a = busy.received(float("-inf"))  # a connection's first chunk
-    assert not busy.polling
-    b = busy.received(float("-inf"))  # another connection's first chunk, right after: no connection is busy
-    assert not busy.polling
-    await asyncio.sleep(0.12)
-    a = busy.received(a)  # 120 ms after its last
-    assert not busy.polling
-    await asyncio.sleep(0.01)
-    a = busy.received(a)  # 10 ms after its last: busy
-    assert busy.polling
-    spins = 0
-
-    def count() -> None:
-        nonlocal spins
-        spins += 1
-
-    started = time.perf_counter()
-    while busy.polling:  # the loop keeps turning: callbacks scheduled each turn keep running
-        loop.call_soon(count)
-        await asyncio.sleep(0)
-    assert 0.015 <= time.perf_counter() - started < 0.5 and spins > 10
-    await asyncio.sleep(0.1)
-    busy.received(b)
-    busy.received(a)  # both over 80 ms after their last
-    assert not busy.polling
-
-
-async def test_stop_ends_polling_at_once() -> None:
-    busy = BusyPoll(asyncio.get_running_loop(), 10.0)
-    busy.received(busy.received(float("-inf")))
-    assert busy.polling
-    busy.stop()
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not busy.polling
-    busy.received(busy.received(float("-inf")))
-    assert not busy.polling
 
 
 @pytest.mark.parametrize("value", [-1.0, -1e-6])

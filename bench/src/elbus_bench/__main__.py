@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tcp", action="store_true", help="TCP on 127.0.0.1 instead of a UNIX socket")
     p.add_argument("--quick", action="store_true", help="a smoke run: small counts, one run, 1,000 idle clients (< 30 s)")
     p.add_argument("--window", type=int, default=runner.Config.window, help="frames in flight per sender (default %(default)s)")
+    p.add_argument("--client-busy-poll", type=int, default=0, metavar="US",
+                   help="busy_poll of our async clients in µs (default 0: off, as elbus_aio's default)")
     p.add_argument("--ours-loop", choices=("uvloop", "asyncio"), default="uvloop", help="event loop of our broker's process")
     p.add_argument("--peers", action="store_true", help=f"also nats-server + nats-py ({', '.join(PEER_STAGES)}), as ours/NATS")
     p.add_argument("--no-extras", action="store_true", help="skip memory, subscriptions and codec measurements")
@@ -68,8 +70,8 @@ def config_from(args: argparse.Namespace) -> runner.Config:
         raise SystemExit(f"--forms takes a comma-separated subset of: {', '.join(runner.FORMS)}")
     if not brokers or any(b not in ("ours", "ceiling") for b in brokers):
         raise SystemExit("--brokers takes a comma-separated subset of: ours, ceiling")
-    if args.runs < 1 or args.workers < 1 or args.payload_size < 0 or args.window < 1:
-        raise SystemExit("--runs, --workers and --window must be positive and --payload-size not negative")
+    if args.runs < 1 or args.workers < 1 or args.payload_size < 0 or args.window < 1 or args.client_busy_poll < 0:
+        raise SystemExit("--runs, --workers and --window must be positive, --payload-size and --client-busy-poll not negative")
     return runner.Config(
         stages=args.stages,
         forms=forms,
@@ -86,6 +88,7 @@ def config_from(args: argparse.Namespace) -> runner.Config:
         codec=not args.no_extras,
         peers=args.peers,
         profile_path=args.profile,
+        client_busy_poll=args.client_busy_poll / 1e6,
     )
 
 

@@ -38,15 +38,23 @@ class _Count:
 
 
 async def run_stage(
-    stage: str, address: str, *, count: int, payload_size: int = 100, workers: int = 2, window: int = DEFAULT_WINDOW
+    stage: str,
+    address: str,
+    *,
+    count: int,
+    payload_size: int = 100,
+    workers: int = 2,
+    window: int = DEFAULT_WINDOW,
+    busy_poll: float = 0.0,
 ) -> Measurement:
-    """Run one stage through the client; raises StageError on lost frames and the client's errors on failures."""
+    """Run one stage through the client (its ``busy_poll`` as given); raises StageError on lost frames
+    and the client's errors on failures."""
     payload = b"\xa5" * payload_size
     tick, tag = Tick(), uuid.uuid4().hex[:8]
     clients: list[elbus_aio.Client] = []
 
     async def connect(name: str) -> elbus_aio.Client:
-        client = await elbus_aio.connect(address, f"bench.{tag}.{name}")
+        client = await elbus_aio.connect(address, f"bench.{tag}.{name}", busy_poll=busy_poll)
         clients.append(client)
         return client
 

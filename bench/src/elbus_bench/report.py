@@ -37,6 +37,7 @@ def table(results: Results) -> str:
     lines = [
         f"elbus benchmark: payload {c.payload_size} B, {c.workers} workers, {c.transport.upper()} socket, "
         f"median of {c.runs} run(s), {results.machine()['cpus']} CPUs, Python {results.machine()['python']}"
+        + (f", async clients busy-poll {c.client_busy_poll * 1e6:g} µs" if c.client_busy_poll else "")
         + (", QUICK" if c.quick else ""),
         "form 'client' = through elbus_aio/elbus_rpc (what users get); 'sync' = through elbus_client/SyncRpc;"
         " 'wire' = pre-encoded frames (the broker is the bottleneck)",
@@ -140,6 +141,7 @@ def to_json(results: Results) -> dict[str, Any]:
             "quick": c.quick,
             "window": c.window,
             "ours_loop": c.ours_loop,
+            "client_busy_poll": c.client_busy_poll,
         },
         "machine": results.machine(),
         "stages": stages,

@@ -48,6 +48,7 @@ class Config:
     codec: bool = True
     peers: bool = False
     profile_path: str | None = None
+    client_busy_poll: float = 0.0  # seconds; our async clients' busy_poll (0: their default, off)
 
     @property
     def transport(self) -> str:
@@ -164,7 +165,7 @@ async def _measure(results: Results, key: tuple[str, str, str], address: str, co
         else:
             from . import aio
 
-            m = await aio.run_stage(stage, address, window=config.window, **options)
+            m = await aio.run_stage(stage, address, window=config.window, busy_poll=config.client_busy_poll, **options)
     except Exception as exc:  # a failed stage is reported in the table, and the other stages still run
         results.failures[key] = _error(exc)
         return

@@ -29,11 +29,13 @@ from elbus_spec import (
     is_unix_address,
 )
 
+from ._busy_poll import BusyPoll
 from ._client import Client, FrameCallback, connect, connect_secondary
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BusyPoll",
     "Client",
     "connect",
     "connect_secondary",

@@ -65,6 +65,11 @@ class Client:
     ``reconnect_delay`` up to ``timeout``), the name is registered again and
     every subscription is renewed; waits pending at the loss fail with
     `ConnectionClosed`, and so do operations attempted during the outage.
+
+    ``busy_poll`` (seconds, 0 by default: off) keeps the event loop polling
+    instead of sleeping for that long after I/O while the connection is busy
+    (see `BusyPoll`): request/reply exchanges skip a wake-up per reply, for
+    the CPU of this process while they run. 100e-6 suits a local broker.
     """
 
     def __init__(
@@ -78,9 +83,12 @@ class Client:
         reconnect_delay: float = 0.1,
         max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        busy_poll: float = 0.0,
     ) -> None:
         if timeout <= 0 or ping_interval <= 0 or reconnect_delay <= 0:
             raise ValueError("timeout, ping_interval and reconnect_delay must be positive")
+        if busy_poll < 0:
+            raise ValueError("busy_poll must be 0 (off) or more")
         if queue_size < 1:
             raise ValueError("queue_size must be positive")
         self.address = address
@@ -91,6 +99,7 @@ class Client:
         self.reconnect_delay = reconnect_delay
         self.max_frame_length = max_frame_length
         self.queue_size = queue_size
+        self.busy_poll = busy_poll
         self._session: Session | None = None
         self._topics: set[str] = set()  # subscriptions and exclusions, renewed after a reconnect
         self._excluded: set[str] = set()
@@ -189,7 +198,7 @@ class Client:
 
         def make_session() -> Session:
             nonlocal session
-            session = Session(self.name, self._deliver, max_frame_length=self.max_frame_length)
+            session = Session(self.name, self._deliver, max_frame_length=self.max_frame_length, busy_poll=self.busy_poll)
             return session
 
         try:
@@ -279,6 +288,7 @@ class Client:
             "reconnect_delay": self.reconnect_delay,
             "max_frame_length": self.max_frame_length,
             "queue_size": self.queue_size,
+            "busy_poll": self.busy_poll,
         }
         settings.update(options)
         return Client(self.address, f"{primary_name(self.name)}{SECONDARY_SEPARATOR}{suffix}", **settings)
@@ -501,6 +511,7 @@ async def connect(
     reconnect_delay: float = 0.1,
     max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
     queue_size: int = DEFAULT_QUEUE_SIZE,
+    busy_poll: float = 0.0,
 ) -> Client:
     """Connect to the broker at ``address`` and register ``name``; see `Client` and `Client.connect`."""
     client = Client(
@@ -512,6 +523,7 @@ async def connect(
         reconnect_delay=reconnect_delay,
         max_frame_length=max_frame_length,
         queue_size=queue_size,
+        busy_poll=busy_poll,
     )
     return await client.connect()
 

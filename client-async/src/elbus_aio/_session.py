@@ -36,6 +36,8 @@ from elbus_spec import (
     error_for_code,
 )
 
+from ._busy_poll import BusyPoll
+
 __all__ = ["Session"]
 
 # Batches are written once they reach this size (the transports' default high-water mark).
@@ -47,8 +49,10 @@ log = logging.getLogger("elbus_aio")
 class Session(asyncio.Protocol):
     """The byte mover of one connection; `Client` owns it and makes a new one per (re)connect."""
 
-    def __init__(self, name: str, deliver: Callable[[Frame], None], *, max_frame_length: int) -> None:
+    def __init__(self, name: str, deliver: Callable[[Frame], None], *, max_frame_length: int, busy_poll: float = 0.0) -> None:
         self.loop = asyncio.get_running_loop()
+        self._busy = BusyPoll(self.loop, busy_poll) if busy_poll > 0 else None
+        self._last_io = float("-inf")  # when a chunk was last read or written (busy polling)
         self.conn = ClientConnection(name, max_frame_length=max_frame_length)
         self.transport: asyncio.Transport | None = None
         self.registered: asyncio.Future[None] = self.loop.create_future()
@@ -73,6 +77,8 @@ class Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_received = self.loop.time()
+        if self._busy is not None:
+            self._last_io = self._busy.active(self._last_io)
         conn = self.conn
         try:
             events = conn.receive_data(data)
@@ -111,6 +117,8 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ready = False
+        if self._busy is not None:
+            self._busy.stop()
         self._out = None
         if self.error is None:
             reason = f": {exc}" if exc else ""
@@ -148,6 +156,8 @@ class Session(asyncio.Protocol):
         A turn's batch that reaches FLUSH_SIZE is written at once, so that the
         transport's flow control (pause_writing) sees large bursts as they come.
         """
+        if self._busy is not None:
+            self._last_io = self._busy.active(self._last_io)
         out = self._out
         if out is None:
             if flush or len(data) >= FLUSH_SIZE:

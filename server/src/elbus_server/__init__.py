@@ -5,8 +5,7 @@ once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
 """
 
 from ._acl import Acl, AclError, Permissions, Rule, load_acl
-from ._broker import DEFAULT_BUF_SIZE, INFO_TOPIC, WARN_TOPIC, Broker
-from ._busy_poll import DEFAULT_BUSY_POLL, BusyPoll
+from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, INFO_TOPIC, WARN_TOPIC, Broker
 from ._embedded import EmbeddedClient, FrameHandler
 from ._peer import ClientKind, Peer
 from ._routing import NameTree, TopicTree
@@ -20,7 +19,6 @@ __all__ = [
     "Acl",
     "AclError",
     "Broker",
-    "BusyPoll",
     "ClientKind",
     "EmbeddedClient",
     "FrameHandler",

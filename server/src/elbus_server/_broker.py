@@ -14,6 +14,7 @@ from typing import Any
 
 import msgpack
 
+from elbus_aio import BusyPoll
 from elbus_spec import (
     BROKER_NAME,
     DEFAULT_MAX_FRAME_LENGTH,
@@ -38,7 +39,6 @@ from elbus_spec import (
 )
 
 from ._acl import Acl, Denied, Permissions, Rule
-from ._busy_poll import DEFAULT_BUSY_POLL, BusyPoll
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
 from ._fanout import PublicationRun
@@ -47,13 +47,14 @@ from ._peer import ClientKind, Peer
 from ._routing import NameTree, TopicTree
 from ._transport import SocketPeer
 
-__all__ = ["Broker", "DEFAULT_BUF_SIZE", "INFO_TOPIC", "WARN_TOPIC"]
+__all__ = ["Broker", "DEFAULT_BUF_SIZE", "DEFAULT_BUSY_POLL", "INFO_TOPIC", "WARN_TOPIC"]
 
 logger = logging.getLogger("elbus_server")
 
 INFO_TOPIC = ".broker/info"
 WARN_TOPIC = ".broker/warn"
 DEFAULT_BUF_SIZE = 16384
+DEFAULT_BUSY_POLL = 100e-6  # seconds: a few wake-ups' worth, enough for a client to answer a small frame
 _BACKLOG = 1024  # connections waiting to be accepted, as the original (a burst of clients must not be refused)
 
 _OK = Code.OK
@@ -103,7 +104,7 @@ class Broker:
 
     ``busy_poll`` is how long (seconds) the loop keeps polling instead of
     sleeping after a received chunk while traffic is dense (see
-    `elbus_server.BusyPoll`): it spares the wake-up that otherwise dominates
+    `elbus_aio.BusyPoll`): it spares the wake-up that otherwise dominates
     the latency of a request/reply exchange; 0 turns it off.
 
     ``acl`` restricts socket clients (see `elbus_server.Acl`; None: open,

@@ -107,7 +107,7 @@ class SocketPeer(Peer, asyncio.Protocol):
         if self._closing:
             return
         if self._busy is not None:
-            self._last_input = self._busy.received(self._last_input)
+            self._last_input = self._busy.active(self._last_input)
         conn = self._conn
         try:
             events = conn.receive_frames(data)

@@ -27,8 +27,7 @@ from collections.abc import Callable, Sequence
 from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE, parse_address
 
 from ._acl import AclError, load_acl
-from ._broker import DEFAULT_BUF_SIZE, Broker
-from ._busy_poll import DEFAULT_BUSY_POLL
+from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, Broker
 from ._version import __version__
 
 __all__ = ["Bind", "build_parser", "classify_bind", "main"]
