@@ -75,8 +75,10 @@ async def test_idle_clients_memory_and_registration_time(sock_dir: Path) -> None
                f"after each cycle left {', '.join(f'{x / 1024:.1f}' for x in left)} MiB")
         assert proc.poll() is None, "the broker died"
         assert per_client < 64 * 1024, f"{per_client / 1024:.1f} KiB per idle client"
-        # the memory of clients that left is reused: the second and third cycles do not grow the broker
-        assert left[2] - left[0] < (loaded[0] - before) * 0.25 + 1024, (before, loaded, left)
+        # the memory of clients that left is reused: the second and third cycles do not grow the broker.
+        # (What RSS falls back to after a cycle depends on what the allocator hands back to the system,
+        # which varies from run to run; it is reported, not compared.)
+        assert loaded[2] - loaded[0] < (loaded[0] - before) * 0.25 + 1024, (before, loaded, left)
     finally:
         for _, writer in pairs:
             writer.close()
