@@ -69,7 +69,9 @@ class Client:
     ``busy_poll`` (seconds, 0 by default: off) keeps the event loop polling
     instead of sleeping for that long after I/O while the connection is busy
     (see `BusyPoll`): request/reply exchanges skip a wake-up per reply, for
-    the CPU of this process while they run. 100e-6 suits a local broker.
+    the CPU of this process while they run. 100e-6 suits a local broker, on
+    a machine where every polling process (the broker polls by default) has
+    a core to itself; with more pollers than cores it makes things slower.
     """
 
     def __init__(
