@@ -23,8 +23,17 @@ from elbus_spec import (
     RpcRequest,
 )
 
-from ._core import RpcCore, decode_result, encode_params, error_payload, settle, timeout_error, transport_error
-from ._handlers import CallEvent, Methods, NotificationEvent, Serving
+from ._core import (
+    RpcCore,
+    decode_result,
+    encode_params,
+    error_payload,
+    fail_call,
+    settle,
+    timeout_error,
+    transport_error,
+)
+from ._handlers import CallEvent, Methods, NotificationEvent, Serving, reply_lost
 from ._throttle import ThrottledWarning
 
 __all__ = ["Rpc", "AsyncClient"]
@@ -57,7 +66,7 @@ def _call_soon(callback: Callable[..., Any] | None, arg: Any, tasks: set[asyncio
 
 def _reply_acked(call: CallEvent, ack: asyncio.Future[None]) -> None:
     if not ack.cancelled() and ack.exception() is not None:
-        log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, ack.exception())
+        reply_lost(call, ack.exception())  # type: ignore[arg-type]
 
 
 def _expire(waiter: asyncio.Future[bytes], target: str, method: str) -> None:
@@ -70,8 +79,8 @@ def _fail_on_nack(waiter: asyncio.Future[bytes], ack: asyncio.Future[None]) -> N
     if ack.cancelled():
         return
     exc = ack.exception()
-    if exc is not None and not waiter.done():
-        waiter.set_exception(transport_error(exc) if isinstance(exc, ElbusError) else exc)
+    if exc is not None:
+        fail_call(waiter, exc)
 
 
 def _log_failure(task: asyncio.Task[Any], what: str) -> None:
@@ -195,7 +204,7 @@ class Rpc(Serving):
         try:
             await self.client.send(call.sender, payload, qos=call.reply_qos)
         except ElbusError as exc:
-            log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, exc)
+            reply_lost(call, exc)
 
     # --- calling ----------------------------------------------------------------------
 

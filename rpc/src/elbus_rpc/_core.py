@@ -40,6 +40,7 @@ __all__ = [
     "transport_error",
     "timeout_error",
     "settle",
+    "fail_call",
 ]
 
 MAX_CALL_ID = 0xFFFF_FFFF
@@ -194,3 +195,10 @@ def settle(waiter: Any, event: RpcReply | RpcErrorReply) -> None:
         waiter.set_result(event.result)
     else:
         waiter.set_exception(RpcError(event.code, event.message))
+
+
+def fail_call(waiter: Any, error: BaseException) -> None:
+    """Fail a caller's waiter (asyncio or `SyncRpc`'s) because its request was not delivered: an
+    `ElbusError` as the caller sees a transport failure. A waiter already settled is left alone."""
+    if not waiter.done():
+        waiter.set_exception(transport_error(error) if isinstance(error, ElbusError) else error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,9 @@ from elbus_spec import QoS, RpcError, RpcErrorCode, primary_name
 
 from ._core import RpcCore, decode_params, encode_result, error_payload
 
-__all__ = ["CallEvent", "NotificationEvent", "Handler", "Methods", "Serving", "raw"]
+log = logging.getLogger("elbus_rpc")
+
+__all__ = ["CallEvent", "NotificationEvent", "Handler", "Methods", "Serving", "raw", "reply_lost"]
 
 Handler = Callable[[Any, "CallEvent"], Any]
 
@@ -50,6 +53,11 @@ class NotificationEvent:
     @property
     def primary_sender(self) -> str:
         return primary_name(self.sender)
+
+
+def reply_lost(call: CallEvent, error: BaseException) -> None:
+    """Log a reply the broker did not take (the caller left, the connection dropped): nobody else can."""
+    log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, error)
 
 
 class Methods:

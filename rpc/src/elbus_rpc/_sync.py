@@ -25,8 +25,17 @@ from elbus_spec import (
     RpcRequest,
 )
 
-from ._core import RpcCore, decode_result, encode_params, error_payload, settle, timeout_error, transport_error
-from ._handlers import CallEvent, Methods, NotificationEvent, Serving
+from ._core import (
+    RpcCore,
+    decode_result,
+    encode_params,
+    error_payload,
+    fail_call,
+    settle,
+    timeout_error,
+    transport_error,
+)
+from ._handlers import CallEvent, Methods, NotificationEvent, Serving, reply_lost
 from ._throttle import ThrottledWarning
 
 __all__ = ["SyncRpc", "SyncClient"]
@@ -90,14 +99,14 @@ def _ack_error(ack: Any) -> ElbusError | None:
 def _fail_on_nack(waiter: _Reply, ack: Any) -> None:
     """A request's ack callback (on the reader thread, as replies): a failed send fails the call."""
     exc = _ack_error(ack)
-    if exc is not None and not waiter.done():
-        waiter.set_exception(transport_error(exc))
+    if exc is not None:
+        fail_call(waiter, exc)
 
 
 def _log_nack(call: CallEvent, ack: Any) -> None:
     exc = _ack_error(ack)
     if exc is not None:
-        log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, exc)
+        reply_lost(call, exc)
 
 
 class SyncClient(Protocol):
@@ -217,7 +226,7 @@ class SyncRpc(Serving):
             else:
                 self._send_nowait(call.sender, payload, qos=call.reply_qos).add_done_callback(partial(_log_nack, call))
         except ElbusError as exc:
-            log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, exc)
+            reply_lost(call, exc)
 
     # --- calling ----------------------------------------------------------------------
 
