@@ -7,7 +7,7 @@ PACKAGES := spec client-sync client-async rpc server conformance bench
 STAMP := $(VENV)/.setup-stamp
 PYPROJECTS := $(wildcard */pyproject.toml)
 
-.PHONY: setup test soak codegen codegen-check lint dist docs bench bench-peers run clean
+.PHONY: setup test soak codegen codegen-check lint typecheck dist docs bench bench-peers run clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,10 @@ codegen-check: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# mypy --strict over every package's source (configuration in pyproject.toml).
+typecheck: setup
+	$(BIN)/mypy $(foreach p,$(PACKAGES),$(p)/src)
 
 dist: setup
 	rm -rf dist
