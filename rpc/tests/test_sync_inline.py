@@ -34,7 +34,7 @@ async def test_calls_served_on_the_reader_thread(kind_broker: Any) -> None:
             assert await asyncio.gather(*(caller.call("svc", "add", [i, 1]) for i in range(50))) == [i + 1 for i in range(50)]
             with pytest.raises(RpcError) as exc:
                 await caller.call("svc", "fail")
-            assert (exc.value.code, exc.value.message) == (-7, b"no")
+            assert (exc.value.code, exc.value.message) == (-7, "no")
             with pytest.raises(RpcError) as exc:
                 await caller.call("svc", "missing")
             assert exc.value.code == -32601
