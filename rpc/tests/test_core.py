@@ -128,3 +128,31 @@ def test_public_names_are_the_user_facing_api() -> None:
     for name in elbus_rpc.__all__:
         assert hasattr(elbus_rpc, name), name
 
+
+def test_method_lookup_decorated_then_handler_object() -> None:
+    class Handler:
+        def client_list(self, params, event):  # type: ignore[no-untyped-def]
+            return params
+
+        @raw
+        def echo(self, params, event):  # type: ignore[no-untyped-def]
+            return params
+
+        def _private(self, params, event):  # type: ignore[no-untyped-def]
+            return None
+
+    methods = Methods()
+    methods.register("direct", lambda p, e: p, False)
+    methods.handler = Handler()
+    assert methods.find("direct") is not None
+    assert methods.find("client.list") is not None
+    assert methods.find("echo")[1] is True  # type: ignore[index]
+    assert methods.find("_private") is None and methods.find("missing") is None
+    event = CallEvent("a%%1", "missing", b"", 7, True)
+    assert event.primary_sender == "a" and event.reply_qos == QoS.REALTIME_PROCESSED
+    assert parse_rpc(methods.prepare(event)).code == -32601  # type: ignore[arg-type, attr-defined]
+    bad = CallEvent("a", "direct", b"\xc1", 7, False)
+    assert parse_rpc(methods.prepare(bad)).code == -32700  # type: ignore[arg-type, attr-defined]
+    assert parse_rpc(Methods.result_payload(event, {"a": 1}, False)) == RpcReply(7, msgpack.packb({"a": 1}))
+    assert parse_rpc(Methods.result_payload(event, None, False)) == RpcReply(7, b"")
+    assert parse_rpc(Methods.result_payload(event, {"a": 1}, True)).code == -32603  # type: ignore[attr-defined]

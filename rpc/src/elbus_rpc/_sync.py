@@ -112,12 +112,6 @@ def _fail_on_nack(waiter: _Reply, ack: Any) -> None:
         fail_call(waiter, exc)
 
 
-def _log_nack(call: CallEvent, ack: Any) -> None:
-    exc = _ack_error(ack)
-    if exc is not None:
-        reply_lost(call, exc)
-
-
 class SyncClient(Protocol):
     """What `SyncRpc` needs from a client."""
 
@@ -177,11 +171,9 @@ class SyncRpc(Serving):
         self.max_concurrent = max_concurrent
         self._in_flight = 0  # calls handed to the pool and not done: at most max_concurrent
         self._room = threading.Condition(threading.Lock())  # signalled when one is done
-        # With send_nowait (as elbus_client's), neither a caller nor a handler thread waits for the ack:
+        # With send_nowait (as elbus_client's), a caller does not wait for the ack:
         # a failure reaches the call through a callback, so the caller wakes once, at the reply.
         self._send_nowait: Callable[..., Any] | None = getattr(client, "send_nowait", None)
-        if not workers and self._send_nowait is None:
-            raise ValueError("workers=0 needs a client with send_nowait: a reply on the reader thread cannot wait for its ack")
         client.on_frame = self._on_frame
 
     def __enter__(self) -> SyncRpc:
@@ -270,11 +262,12 @@ class SyncRpc(Serving):
                 payload = self._methods.result_payload(call, result, raw)
         if not call.wants_reply:
             return
+        # Unacknowledged (realtime kept): the broker would queue the ack for our reader, and while the
+        # reader waits for room (or serves, with workers=0) the broker stops reading a client whose
+        # own acks it cannot deliver, so this write, and the handler, would wait for good.
+        qos = QoS.REALTIME if call.realtime else QoS.NO
         try:
-            if self._send_nowait is None:
-                self.client.send(call.sender, payload, qos=call.reply_qos)
-            else:
-                self._send_nowait(call.sender, payload, qos=call.reply_qos).add_done_callback(partial(_log_nack, call))
+            self.client.send(call.sender, payload, qos=qos)
         except ElbusError as exc:
             reply_lost(call, exc)
 
