@@ -198,7 +198,8 @@ class Rpc(Serving):
         self._paused = True
 
     def _refuse(self, frame: Frame, event: RpcEvent | None) -> None:
-        """Every task is taken and the client cannot stop reading: a call is answered -32118 (busy)."""
+        """Every task is taken and the client cannot stop reading: a call is answered -32118 (busy) if
+        that takes no task (the client has send_nowait); anything else is dropped."""
         self._busy("%d tasks are running: refused a frame from %s", len(self._tasks), frame.sender)
         if isinstance(event, RpcRequest) and self._send_nowait is not None:  # a reply without a task
             call = call_event(frame, event)

@@ -134,7 +134,8 @@ class SyncRpc(Serving):
     reading, further frames wait in the broker, whose slow-consumer rule then
     applies, and nothing piles up here. While it waits no reply is read
     either: a handler that calls through the same client may wait for its
-    reply until other handlers finish.
+    reply until other handlers finish. Replies go unacknowledged (realtime
+    when the request was), so that writing them never waits for the reader.
 
     ``workers=0`` serves calls on the reader thread itself, which spares the
     hand-over to a pool thread (on a 2-core machine a sequential round trip
