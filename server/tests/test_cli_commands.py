@@ -391,7 +391,7 @@ async def rpc_server(broker: BrokerThread) -> AsyncIterator[tuple[elbus_aio.Clie
         def record(params: Any, call: Any) -> None:
             seen.append((call.sender, params))
 
-        rpc.on_notification = lambda note: seen.append((note.sender, note.data))
+        rpc.on_notification = lambda note: seen.append((note.sender, note.payload))  # the CLI sends the text as it is
         yield client, seen
 
 

@@ -118,8 +118,7 @@ def _reported(what: str) -> Iterator[None]:
     except BrokerError as exc:
         raise CliError(f"{what} failed: {_code_name(exc.code)}") from None
     except RpcError as exc:
-        message = exc.message.decode("utf-8", "replace") if isinstance(exc.message, bytes) else exc.message
-        raise CliError(f"{what} failed: RPC error {exc.code}" + (f": {message}" if message else "")) from None
+        raise CliError(f"{what} failed: RPC error {exc.code}" + (f": {exc.message}" if exc.message else "")) from None
     except elbus_aio.ConnectionClosed:
         raise CliError(f"{what} failed: the connection to the broker was lost", ExitCode.CONNECTION) from None
 
@@ -196,7 +195,7 @@ async def _rpc_listen(args: argparse.Namespace, settings: Settings) -> None:
 
         def show_notification(note: Any) -> None:
             now = datetime.now().astimezone()
-            show(FrameRecord(now, "rpc.notification", note.sender, None, decode_payload(note.data), note.realtime))
+            show(FrameRecord(now, "rpc.notification", note.sender, None, decode_payload(note.payload), note.realtime))
 
         @elbus_rpc.raw
         def show_call(params: bytes, call: Any) -> bytes:
