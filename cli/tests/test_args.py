@@ -92,6 +92,7 @@ def test_benchmark_stage_names_are_the_originals() -> None:
         ["send", "x", "--qos", "7"],
         ["benchmark", "-i", "0"],
         ["benchmark", "--payload-size", "-1"],
+        ["benchmark", "--payload-size", str(16 * 2**20 + 1)],  # over the frame size limit
         ["rpc"],
         ["rpc", "call", "target"],
         ["broker"],
@@ -133,3 +134,10 @@ def test_rpc_params_are_shown_as_optional(method: str, capsys: pytest.CaptureFix
     assert "target method [k=v ...]" in " ".join(text.split())  # the usage, however it is wrapped
     assert "k=v (optional, any number)" in " ".join(text.split())
     assert build_parser().parse_args(["rpc", method, "t", "m"]).params == []
+
+
+def test_a_benchmark_payload_over_the_frame_size_limit_names_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_parser().parse_args(["benchmark", "--payload-size", str(16 * 2**20)]).payload_size == 16 * 2**20
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["benchmark", "--payload-size", str(16 * 2**20 + 1)])
+    assert "must be at most 16777216, the frame size limit (16 MiB)" in capsys.readouterr().err

@@ -52,15 +52,21 @@ def _command(*args: str | bytes) -> list[str | bytes]:
     return [sys.executable, "-m", "elbus_cli", *args]
 
 
+async def start(
+    *args: str | bytes,
+    stdin: int = asyncio.subprocess.DEVNULL,
+    stderr: int = asyncio.subprocess.PIPE,
+    env: dict[str, str] | None = None,
+) -> asyncio.subprocess.Process:
+    """``elbus ARGS`` started, its stdout a pipe (stdin and stderr as given: a pipe, a terminal, nothing)."""
+    return await asyncio.create_subprocess_exec(
+        *_command(*args), stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=_ENV if env is None else env
+    )
+
+
 async def elbus(*args: str | bytes, stdin: bytes = b"", env: dict[str, str] | None = None) -> Result:
     """Run ``elbus ARGS`` to completion (stdin fed and closed) and collect its exit code and output."""
-    proc = await asyncio.create_subprocess_exec(
-        *_command(*args),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_ENV if env is None else env,
-    )
+    proc = await start(*args, stdin=asyncio.subprocess.PIPE, env=env)
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin), CLI_DEADLINE)
     except TimeoutError:
@@ -79,13 +85,7 @@ async def running_listener(*args: str) -> AsyncIterator[asyncio.subprocess.Proce
 
     The caller stops it; whatever still runs at the end is killed.
     """
-    proc = await asyncio.create_subprocess_exec(
-        *_command(*args),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_ENV,
-    )
+    proc = await start(*args)
     try:
         assert proc.stderr is not None
         line = await asyncio.wait_for(proc.stderr.readline(), CLI_DEADLINE)
@@ -255,13 +255,7 @@ async def test_publish_with_every_qos(broker: BrokerThread) -> None:
 async def test_one_ctrl_c_stops_reading_the_payload_from_a_terminal(broker: BrokerThread) -> None:
     controller, terminal = pty.openpty()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *_command(broker.path, "send", unique("receiver")),
-            stdin=terminal,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=_ENV,
-        )
+        proc = await start(broker.path, "send", unique("receiver"), stdin=terminal)
         os.close(terminal)
         assert proc.stderr is not None
         line = await asyncio.wait_for(proc.stderr.readline(), CLI_DEADLINE)
@@ -565,13 +559,7 @@ async def test_benchmark_progress_bar_on_a_terminal(broker: BrokerThread) -> Non
 
     controller, terminal = pty.openpty()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *_command(broker.path, "benchmark", "-i", "3000", "--stage", "send+recv.qos.processed"),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=terminal,
-            env=_ENV,
-        )
+        proc = await start(broker.path, "benchmark", "-i", "3000", "--stage", "send+recv.qos.processed", stderr=terminal)
         os.close(terminal)
         reading = asyncio.create_task(asyncio.to_thread(read_terminal, controller))  # never let the bar block the program
         out, _ = await asyncio.wait_for(proc.communicate(), CLI_DEADLINE)
@@ -586,13 +574,7 @@ async def test_benchmark_progress_bar_on_a_terminal(broker: BrokerThread) -> Non
 
 async def test_benchmark_stops_cleanly_on_ctrl_c(broker: BrokerThread) -> None:
     me = unique("bench")
-    proc = await asyncio.create_subprocess_exec(
-        *_command(broker.path, "-n", me, "benchmark", "-w", "2", "-i", "10000000"),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_ENV,
-    )
+    proc = await start(broker.path, "-n", me, "benchmark", "-w", "2", "-i", "10000000")
     try:
         for _ in range(100):  # until its workers are registered and busy
             clients = json.loads((await elbus(broker.path, "--json", "broker", "client.list")).out)
@@ -612,13 +594,7 @@ async def test_benchmark_stops_cleanly_on_ctrl_c(broker: BrokerThread) -> None:
 
 async def test_benchmark_exits_3_when_the_broker_goes_away(sock_dir: str) -> None:
     doomed = BrokerThread(sock_dir, "doomed-bench.sock").start()
-    proc = await asyncio.create_subprocess_exec(
-        *_command(doomed.path, "benchmark", "-i", "10000000", "--stage", "send+recv.qos.processed"),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_ENV,
-    )
+    proc = await start(doomed.path, "benchmark", "-i", "10000000", "--stage", "send+recv.qos.processed")
     try:
         for _ in range(100):  # until its worker is registered
             clients = json.loads((await elbus(doomed.path, "--json", "broker", "client.list")).out)

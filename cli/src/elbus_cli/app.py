@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from elbus_spec import ElbusError, parse_address
 
 from .benchmark import STAGES
-from .commands import Settings, read_input, run
+from .commands import MAX_INPUT, Settings, read_input, run
 from .defaults import DEFAULT_ADDRESS, ENV_ADDRESS, default_name
 from .errors import CliError, ExitCode
 
@@ -104,7 +104,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _count(minimum: int) -> Callable[[str], int]:
+def _count(minimum: int, maximum: int | None = None, limit: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer from ``minimum`` (to ``maximum``, named ``limit`` in the error)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -112,6 +114,8 @@ def _count(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, {limit}: {text!r}")
         return value
 
     return parse
@@ -238,7 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "benchmark", "measure the broker with this client: iterations per second per stage", "benchmark"
     )
     benchmark.add_argument("-w", "--workers", type=_count(1), default=1, help="concurrent clients (default: 1)")
-    benchmark.add_argument("--payload-size", type=_count(0), default=100, metavar="N", help="payload bytes (default: 100)")
+    benchmark.add_argument(
+        "--payload-size",
+        type=_count(0, MAX_INPUT, f"the frame size limit ({MAX_INPUT / 2**20:g} MiB)"),
+        default=100,
+        metavar="N",
+        help=f"payload bytes, at most {MAX_INPUT} (default: 100)",
+    )
     benchmark.add_argument(
         "-i", "--iters", type=_count(1), default=10_000, help="iterations per stage, shared by the workers (default: 10000)"
     )
