@@ -44,6 +44,25 @@ async def test_broker_command_passes_against_a_faithful_broker(trace_player: Tra
     assert "3/3 traces passed" in out and "message-qos" in out
 
 
+async def test_port_alone_is_the_loopback_port() -> None:
+    player = TracePlayer()
+    address = await player.start(host="127.0.0.1", port=0)
+    try:
+        playing = asyncio.create_task(player.play(load_traces(["handshake-ok"])))
+        status, out = await _cli("broker", "--target", ":" + address.rpartition(":")[2], "--trace", "handshake-ok")
+        assert all(r.passed for r in await playing)
+    finally:
+        await player.close()
+    assert status == 0 and "1/1 traces passed" in out, out
+
+
+def test_a_bad_address_is_a_usage_error(capsys) -> None:  # type: ignore[no-untyped-def]
+    for command, option in (("broker", "--target"), ("play", "--listen")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, option, "nowhere"])
+        assert exit_info.value.code == 2 and "not a UNIX socket path nor host:port" in capsys.readouterr().err
+
+
 async def test_broker_command_fails_and_explains(trace_player: TracePlayer) -> None:
     # the player plays handshake-bad-greeting where the runner expects handshake-ok
     playing = asyncio.create_task(trace_player.play(load_traces(["handshake-bad-greeting"])))

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from elbus_spec import parse_address
+
 from ._authored import write_authored
 from ._catalog import UnknownTrace, load_traces, source_traces_dir, traces_dir
 from ._client_mode import AsyncClientDriver, Driver, SyncClientDriver, run_client_traces
@@ -21,7 +23,7 @@ from ._client_plan import plan_client_trace
 from ._coverage import coverage_table
 from ._format import TraceSyntaxError
 from ._importer import import_directory
-from ._net import Timing, is_unix_address
+from ._net import Timing
 from ._player import TracePlayer
 from ._render import render_site
 from ._report import count_steps, format_report
@@ -44,6 +46,15 @@ def _timing(args: argparse.Namespace) -> Timing:
     return Timing(step=args.step_timeout, silence=args.silence, broker_timeout=args.timeout)
 
 
+def _address(text: str) -> str:
+    """An argparse type: a broker address as the clients read it (``:PORT`` is 127.0.0.1)."""
+    try:
+        parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", action="append", default=[], metavar="NAME", help="run only this trace (repeatable)")
     parser.add_argument("--skip-slow", action="store_true", help="leave out traces that wait for the broker's timeout")
@@ -57,13 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elbus-conformance", description=_DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     broker = commands.add_parser("broker", help="play the client side of the traces against a running broker")
-    broker.add_argument("--target", required=True, help="the broker: a UNIX socket path or HOST:PORT")
+    broker.add_argument(
+        "--target", type=_address, required=True, help="the broker: a UNIX socket path or HOST:PORT (:PORT is 127.0.0.1)"
+    )
     _selection(broker)
     client = commands.add_parser("client", help="play the broker side of the traces to a client library and check its bytes")
     client.add_argument("--library", choices=sorted(_DRIVERS), required=True, help="aio: elbus_aio, sync: elbus_client")
     _selection(client)
     play = commands.add_parser("play", help="act as a broker that plays the broker side of the traces (for clients)")
-    play.add_argument("--listen", required=True, help="a UNIX socket path or HOST:PORT to listen on")
+    play.add_argument(
+        "--listen", type=_address, required=True, help="a UNIX socket path or HOST:PORT to listen on (:PORT is 127.0.0.1)"
+    )
     _selection(play)
     commands.add_parser("list", help="list the traces with their group, steps, provenance and how client mode plays them")
     commands.add_parser("coverage", help="traces, steps and step runs per area of PROTOCOL.md, as a Markdown table")
@@ -83,11 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _play(args: argparse.Namespace, traces: list) -> int:  # type: ignore[type-arg]
     player = TracePlayer(_timing(args))
-    if is_unix_address(args.listen):
-        await player.start(unix_path=args.listen)
+    endpoint = parse_address(args.listen)
+    if isinstance(endpoint, str):
+        await player.start(unix_path=endpoint)
     else:
-        host, _, port = args.listen.rpartition(":")
-        await player.start(host=host, port=int(port))
+        await player.start(host=endpoint[0], port=endpoint[1])
     print(f"playing {len(traces)} traces on {player.address}", flush=True)
     try:
         results = await player.play(traces)
