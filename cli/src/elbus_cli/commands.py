@@ -88,7 +88,7 @@ def _params(pairs: list[str]) -> bytes:
         params = params_from_document(_read_stdin()) if pairs == ["-"] else params_from_pairs(pairs)
     except ParamsError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
-    if len(params) > MAX_INPUT:  # a JSON document grows a little as MessagePack
+    if len(params) > MAX_INPUT:  # JSON may grow as MessagePack: "1e9" takes 9 bytes as a float
         raise _too_large("the params document")
     return params
 
@@ -98,9 +98,9 @@ def read_input(args: argparse.Namespace) -> bytes:
 
     It is read before the event loop starts, where Ctrl-C interrupts a blocking
     read of stdin at once: in the loop, ``asyncio.run``'s handler only cancels
-    the main task, which a thread blocked in ``read`` does not see until a
-    second Ctrl-C. Input over the frame size limit is refused here with a
-    message naming the limit, where the broker would drop the connection.
+    the main task, which a blocking read does not notice until a second Ctrl-C.
+    Input over the frame size limit is refused here with a message naming the
+    limit, where the broker would drop the connection.
     """
     if "params" in args:
         return _params(args.params)
@@ -132,11 +132,13 @@ async def _connect(settings: Settings, name: str) -> elbus_aio.Client:
             f"the broker at {settings.address} refused the name {name!r}: {_code_name(exc.code)}", ExitCode.CONNECTION
         ) from None
     except (OSError, ElbusError) as exc:
-        # ConnectionClosed (an ElbusError) is a hang-up during the handshake.
+        # ConnectionClosed (an ElbusError) is a hang-up during the handshake. A socket error wrapped
+        # by the client is its cause: its own words (e.g. "Connection refused") are the reason.
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
         if isinstance(exc, TimeoutError):
             reason = f"no answer within {settings.timeout:g} s"
         else:
-            reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+            reason = (cause.strerror if isinstance(cause, OSError) else None) or str(cause) or type(cause).__name__
         raise CliError(f"cannot connect to the broker at {settings.address}: {reason}", ExitCode.CONNECTION) from None
 
 
@@ -156,7 +158,8 @@ def _reported(what: str) -> Iterator[None]:
     try:
         yield
     except LocalProtocolError as exc:
-        # What we were asked to send cannot be encoded, e.g. a target name that is not UTF-8.
+        # What we were asked to send cannot be sent, e.g. a target name that is not UTF-8, or a
+        # frame over the client's size limit (its reason names the limit).
         raise CliError(f"{what}: {exc.reason}", ExitCode.USAGE) from None
     except BrokerError as exc:
         raise CliError(f"{what} failed: {_code_name(exc.code)}") from None
