@@ -255,7 +255,7 @@ def _commands(parser: argparse.ArgumentParser, prefix: str = "elbus") -> dict[st
 
 
 def test_cli_page_shows_every_command_and_option() -> None:
-    app = pytest.importorskip("elbus_server.cli.app")
+    app = pytest.importorskip("elbus_cli.app")
     text = (DOCS / "cli.md").read_text()
     parser = app.build_parser()
     commands = _commands(parser)

@@ -213,14 +213,14 @@ def _peer(fields: list[Field]) -> str | None:
     return None
 
 
-_CLIENT_BODIES = {
+_CLIENT_BODIES: dict[int, list[str]] = {  # keyed by the op byte, as read off the wire
     Op.MESSAGE: ["target", "payload"],
     Op.BROADCAST: ["mask", "payload"],
     Op.PUBLISH: ["topic", "payload"],
     Op.PUBLISH_FOR: ["topic", "receiver", "payload"],
 }
 _TOPIC_OPS = (Op.SUBSCRIBE, Op.UNSUBSCRIBE, Op.EXCLUDE, Op.UNEXCLUDE)
-_BROKER_BODIES = {
+_BROKER_BODIES: dict[int, list[str]] = {  # keyed by the kind byte
     Kind.MESSAGE: ["sender", "payload"],
     Kind.BROADCAST: ["sender", "payload"],
     Kind.PUBLISH: ["sender", "topic", "payload"],
