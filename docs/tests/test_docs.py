@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from docgen_api import documented_packages
+from docgen_api import LEADS, WITHOUT_API_PAGE, documented_packages, packages_without_page
+from docgen_docstrings import fence_literal_blocks
 from docgen_examples import CodeExample, MarkerError, find_examples, guide_pages, required_modules
 from docgen_layout import annotate
 from docgen_protocol import check_coverage, render_protocol_pages
@@ -100,7 +101,10 @@ def full_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 def test_api_reference_of_every_package_in_the_tree(full_site: tuple[Path, dict[str, str]]) -> None:
     site, packages = full_site
     assert "elbus_spec" in packages
-    for package in packages:
+    for package, directory in packages.items():
+        if directory in WITHOUT_API_PAGE:
+            assert not (site / "api" / package).exists(), package
+            continue
         html = (site / "api" / package / "index.html").read_text()
         anchors = set(re.findall(rf'id="{re.escape(package)}\.([^"]+)"', html))
         names = importlib.import_module(package).__all__
@@ -114,6 +118,47 @@ def test_conformance_traces_are_pages_when_the_suite_is_built(full_site: tuple[P
     index = (site / "conformance" / "traces" / "index.html").read_text()
     groups = [p.name for p in (site / "conformance" / "traces").iterdir() if p.is_dir()]
     assert groups and all(f'href="{group}/"' in index for group in groups)
+
+
+def _headings(html: str, level: int) -> list[str]:
+    return re.findall(rf'<h{level} id="([^"]+)"', html)
+
+
+@pytest.mark.parametrize("package", list(documented_packages()))
+def test_api_pages_open_with_the_main_class(site: Path, package: str) -> None:
+    html = (site / "api" / package / "index.html").read_text()
+    first = _headings(html, 2)[0]
+    if package in LEADS:
+        assert first == f"{package}.{LEADS[package][0]}"
+    else:
+        assert first == "classes"
+
+
+@pytest.mark.parametrize("package", list(documented_packages()))
+def test_api_pages_show_no_rest_markup_no_all_and_no_bare_assignments(site: Path, package: str) -> None:
+    html = (site / "api" / package / "index.html").read_text()
+    article = html[html.index("<article") : html.index("</article>")]
+    prose = re.sub(r"<pre.*?</pre>|<code.*?</code>", "", article, flags=re.S)
+    assert "::" not in re.sub(r"\[::1\]", "", prose)
+    assert f'id="{package}.__all__"' not in html
+    text = re.sub(r"<[^>]+>", "", article)
+    assert re.findall(r"^\s*(\w+) = \1$", text, re.M) == []
+
+
+def test_bench_has_no_api_page_and_the_index_says_why(site: Path) -> None:
+    assert not (site / "api" / "elbus_bench").exists()
+    index = (site / "api" / "index.html").read_text()
+    assert "<code>bench/</code>" in index and "benchmark program" in index
+    assert "elbus_bench" not in (site / "api" / "elbus_spec" / "index.html").read_text()
+
+
+def test_literal_blocks_become_fenced_python() -> None:
+    text = "Use it::\n\n    client.send('x')\n        more\n\nAfter.\n\n::\n\n    alone()"
+    assert fence_literal_blocks(text) == (
+        "Use it:\n\n```python\nclient.send('x')\n    more\n```\n\nAfter.\n\n```python\nalone()\n```"
+    )
+    assert fence_literal_blocks("Args:\n    x: one.") == "Args:\n    x: one."
+    assert fence_literal_blocks("[::1]:7777 is IPv6") == "[::1]:7777 is IPv6"
 
 
 def test_protocol_reference_shows_every_structure_and_example(site: Path) -> None:
@@ -283,6 +328,13 @@ def test_api_packages_come_from_the_makefile(tmp_path: Path) -> None:
     (tmp_path / "ghost" / "src" / "elbus_ghost_docs_test").mkdir(parents=True)
     (tmp_path / "ghost" / "src" / "elbus_ghost_docs_test" / "__init__.py").write_text("")
     with pytest.raises(ImportError):
+        documented_packages(tmp_path)
+    # a package directory of the build without a page: only when WITHOUT_API_PAGE says why
+    (tmp_path / "Makefile").write_text("PACKAGES := spec bench\n")
+    assert documented_packages(tmp_path) == {"elbus_spec": "spec"}
+    assert packages_without_page(tmp_path) == {"bench": WITHOUT_API_PAGE["bench"]}
+    (tmp_path / "Makefile").write_text("PACKAGES := spec nothing-yet\n")
+    with pytest.raises(ValueError, match="nothing-yet/src/"):
         documented_packages(tmp_path)
     (tmp_path / "Makefile").write_text("all:\n")
     with pytest.raises(ValueError, match="PACKAGES"):
