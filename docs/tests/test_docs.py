@@ -8,9 +8,11 @@ processes, against a real broker when they need one.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import importlib
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -21,7 +23,16 @@ from pathlib import Path
 import pytest
 from docgen_api import LEADS, WITHOUT_API_PAGE, documented_packages, packages_without_page
 from docgen_docstrings import fence_literal_blocks
-from docgen_examples import CodeExample, MarkerError, find_examples, guide_pages, required_modules
+from docgen_examples import (
+    DEFAULT_ADDRESS,
+    DEFAULT_TCP_ADDRESS,
+    CodeExample,
+    MarkerError,
+    find_examples,
+    guide_pages,
+    readme_pages,
+    required_modules,
+)
 from docgen_layout import annotate
 from docgen_protocol import check_coverage, render_protocol_pages
 from docgen_protocol import examples as protocol_examples
@@ -214,9 +225,9 @@ def test_a_python_block_without_marker_fails_the_build(tmp_path: Path) -> None:
         find_examples("x.md", "text\n\n```python\npass\n```\n")
 
 
-# --- the guides' examples -------------------------------------------------------------------
+# --- the examples of the guides and of the READMEs -----------------------------------------------
 
-GUIDES = {page: find_examples(page, text) for page, text in guide_pages(DOCS).items()}
+GUIDES = {page: find_examples(page, text) for page, text in (guide_pages(DOCS) | readme_pages(REPO)).items()}
 PAGES_WITH_EXAMPLES = [page for page, found in GUIDES.items() if found]
 
 
@@ -225,6 +236,22 @@ def _spec_only(example: CodeExample) -> bool:
 
 
 SPEC_ONLY = [e for found in GUIDES.values() for e in found if _spec_only(e)]
+
+
+def test_package_readmes_are_among_the_pages_whose_examples_run() -> None:
+    for readme in ("README.md", "client-sync/README.md", "client-async/README.md", "rpc/README.md"):
+        assert readme in GUIDES, readme
+    assert {"client-sync/README.md", "client-async/README.md", "rpc/README.md"} <= set(PAGES_WITH_EXAMPLES)
+
+
+def test_examples_use_the_addresses_of_make_run() -> None:
+    """The addresses the examples are written with are those `make run` serves (TMPDIR unset: /tmp)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "MAKEFLAGS", "MAKELEVEL")}
+    plan = subprocess.run(["make", "-n", "run"], capture_output=True, text=True, cwd=REPO, env=env, timeout=30)
+    elbusd = [line for line in plan.stdout.splitlines() if "elbusd" in line]
+    assert elbusd and f"-B {DEFAULT_ADDRESS} -B {DEFAULT_TCP_ADDRESS}" in elbusd[-1], plan.stdout + plan.stderr
+    assert all(DEFAULT_ADDRESS in e.code for found in GUIDES.values() for e in found if e.kind == "broker" and not e.background)
+    assert [e.id for found in GUIDES.values() for e in found if "/tmp/elbus.sock" in e.code] == []  # not make run's
 
 
 def test_some_examples_need_nothing_but_the_spec() -> None:
@@ -248,22 +275,20 @@ def test_guide_examples_run(page: str, tmp_path: Path) -> None:
     missing = missing_modules(found)
     if missing:
         pytest.skip(f"{page} needs {', '.join(missing)}")
-    for example in found:
-        compile(example.code, example.id, "exec")
+    for example in found:  # a fragment may await at the top level: it is the body of a coroutine
+        compile(example.code, example.id, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     runnable = [e for e in found if e.kind != "fragment"]
     needs_broker = any(e.kind == "broker" for e in runnable)
     with contextlib.ExitStack() as stack:
-        address = None
-        if needs_broker:
-            address = str(stack.enter_context(BrokerThread(tmp_path / "bus.sock")).path)
+        broker = stack.enter_context(BrokerThread(tmp_path / "bus.sock")) if needs_broker else None
         background: list[ExampleRun] = []
         try:
             for example in runnable:
-                run = ExampleRun(example, tmp_path, address if example.kind == "broker" else None)
+                run = ExampleRun(example, tmp_path, broker.addresses if broker and example.kind == "broker" else None)
                 if example.background:
                     background.append(run)
-                    assert address is not None
-                    wait_registered(address, example.options["name"], time.monotonic() + 15)
+                    assert broker is not None
+                    wait_registered(broker.path, example.options["name"], time.monotonic() + 15)
                     time.sleep(0.3)  # registered; give it a moment to subscribe
                     continue
                 result = run.finish()
