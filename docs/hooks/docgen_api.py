@@ -39,6 +39,7 @@ LEADS: dict[str, tuple[str, ...]] = {
     "elbus_aio": ("Client", "connect"),
     "elbus_rpc": ("Rpc", "SyncRpc"),
     "elbus_server": ("Broker", "EmbeddedClient"),
+    "elbus_cli": ("main",),
 }
 
 _GROUPS = ("Classes", "Functions", "Constants and types", "Exceptions", "Submodules")
