@@ -156,6 +156,12 @@ def test_api_pages_show_no_rest_markup_no_all_and_no_bare_assignments(site: Path
     assert re.findall(r"^\s*(\w+) = \1$", text, re.M) == []
 
 
+def test_api_pages_show_the_addresses_of_make_run(site: Path) -> None:
+    pages = {p.parent.name: p.read_text() for p in (site / "api").glob("*/index.html")}
+    assert [name for name, html in pages.items() if "/tmp/elbus.sock" in html] == []
+    assert DEFAULT_ADDRESS in pages["elbus_aio"] and DEFAULT_ADDRESS in pages["elbus_client"]
+
+
 def test_bench_has_no_api_page_and_the_index_says_why(site: Path) -> None:
     assert not (site / "api" / "elbus_bench").exists()
     index = (site / "api" / "index.html").read_text()
