@@ -40,6 +40,7 @@ LEADS: dict[str, tuple[str, ...]] = {
     "elbus_rpc": ("Rpc", "SyncRpc"),
     "elbus_server": ("Broker", "EmbeddedClient"),
     "elbus_cli": ("main",),
+    "elbus_conformance": ("run_traces", "run_client_traces", "load_traces", "TracePlayer"),
 }
 
 _GROUPS = ("Classes", "Functions", "Constants and types", "Exceptions", "Submodules")
