@@ -322,7 +322,7 @@ def test_elbusd_page_documents_every_option_and_no_other() -> None:
 
 def _commands(parser: argparse.ArgumentParser, prefix: str = "elbus") -> dict[str, argparse.ArgumentParser]:
     """Every leaf command line (``elbus rpc call``) and its parser."""
-    found = {}
+    found: dict[str, argparse.ArgumentParser] = {}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
