@@ -4,7 +4,7 @@ A *unit* is what one side says at once: the greeting, a one-byte result,
 the name registration, or one frame. The broker's stream and the client's
 stream are split by different rules (6-byte vs 9-byte headers, different
 handshakes), so each direction has its own `Splitter`. Field names are the
-ones used in PROTOCOL.md; they label the trace files and every mismatch the
+ones of the protocol reference (`elbus_spec.schema`); they label the trace files and every mismatch the
 runner reports.
 """
 
