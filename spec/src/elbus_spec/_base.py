@@ -1,9 +1,10 @@
-"""What the broker-side and client-side connections share: buffer and error state."""
+"""What the broker-side and client-side connections share: receive buffer, outbox and error state."""
 
 from __future__ import annotations
 
 from enum import Enum
 
+from ._receive_buffer import ReceiveBuffer
 from .errors import LocalProtocolError
 from .events import Event, ProtocolViolation
 
@@ -21,20 +22,20 @@ class State(Enum):
 
 
 class ConnectionBase:
-    """A receive buffer consumed from the front, an outbox, and the error rule.
+    """A receive buffer, an outbox, and the error rule.
 
-    The buffer is a ``bytearray`` that each `receive_data` call appends to and
-    trims once, after parsing every complete unit in it: O(bytes), never
-    ``data += ...`` per unit.
+    The receive buffer (`ReceiveBuffer`) hands the parser each chunk whole, or
+    the pending bytes joined once the unit they start is complete: receiving
+    costs O(bytes) however the stream is cut.
     """
 
-    __slots__ = ("_buf", "_out", "max_frame_length", "state")
+    __slots__ = ("_out", "_rx", "max_frame_length", "state")
 
     def __init__(self, state: State, max_frame_length: int) -> None:
         if max_frame_length < 1:
             raise ValueError("max_frame_length must be positive")
         self.state = state
-        self._buf = bytearray()
+        self._rx = ReceiveBuffer()
         self._out = bytearray()
         self.max_frame_length = max_frame_length
 
@@ -47,7 +48,7 @@ class ConnectionBase:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet parsed: non-zero means a unit is partially received."""
-        return len(self._buf)
+        return len(self._rx)
 
     def _check_open(self) -> None:
         if self.state is State.ERROR or self.state is State.CLOSED:
@@ -56,6 +57,10 @@ class ConnectionBase:
     def _violate(self, events: list[Event], reason: str) -> list[Event]:
         """Enter the error state after the peer broke the protocol."""
         self.state = State.ERROR
-        self._buf.clear()
+        self._rx.clear()
         events.append(ProtocolViolation(reason))
         return events
+
+    def _wait(self, view: bytes, pos: int, need: int) -> None:
+        """Keep ``view[pos:]``, which the handshake can use once it is ``need`` bytes long."""
+        self._rx.keep(view, pos, need)

@@ -38,6 +38,7 @@ from construct import (
 )
 
 from . import schema
+from .constants import Code
 
 __all__ = ["Field", "layout", "generate", "main"]
 
@@ -147,7 +148,8 @@ def _fmt(fields: list[Field]) -> str:
 
 
 def _const_name(name: str) -> str:
-    return "_" + name.upper()
+    """The public ``struct.Struct`` of a structure's fixed prefix: ``CLIENT_HEADER`` for ``client_header``."""
+    return name.upper()
 
 
 def _encode_lines(
@@ -191,6 +193,8 @@ def _encode_lines(
             lines.append(f"_{f.name} = b'\\x00'.join(_{f.name}_items)")
             pieces.append(f"_{f.name}")
         elif f.kind == "greedy":
+            lines.append(f"if type({f.name}) is not bytes:  # len() of a memoryview counts items, not bytes")
+            lines.append(f"    {f.name} = _flat({f.name})")
             pieces.append(f.name)
     return lines, pack_args, pieces
 
@@ -209,6 +213,13 @@ def _params(fields: list[Field], fixed_values: dict[str, str]) -> list[str]:
 
 def _annotation(kind: str) -> str:
     return {"cstring": "str", "pascal": "str", "nuljoined": "Sequence[str]", "greedy": "Buffer"}.get(kind, "int")
+
+
+def _decoded_type(fields: list[Field]) -> str:
+    """The exact tuple type a decoder returns: plain tuples, typed per field, as fast as untyped ones."""
+    kinds = {"cstring": "str", "pascal": "str", "nuljoined": "list[str]", "greedy": "bytes"}
+    types = [kinds.get(f.kind, "int") for f in fields for _ in f.decoded]
+    return f"tuple[{', '.join(types)}]" if types else "tuple[()]"
 
 
 def _signature(fields: list[Field], params: list[str]) -> str:
@@ -265,7 +276,9 @@ def _render_struct(name: str, fields: list[Field]) -> list[str]:
     out.append("")
     # decoder
     decoded = [n for f in fields for n in f.decoded]
-    out.append(f"def decode_{name}(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:")
+    out.append(
+        f"def decode_{name}(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> {_decoded_type(fields)}:"
+    )
     out.append(
         f'    """Decode a `{name}` structure from ``buf[start:end]`` as a tuple {tuple(decoded)!r}.\n\n'
         "    Raises RemoteProtocolError (with the reason) on any malformed input.\n"
@@ -351,6 +364,133 @@ def _render_frame(
     return out
 
 
+# Fixed structures the broker and the clients pack or unpack once per frame, whose first
+# field is a one-byte constant (a tag): each gets ``<NAME>_TAG``, ``pack_<name>`` (the
+# other fields, no checks) and ``unpack_<name>_from`` (the other fields at an offset).
+HOT_TAGGED = ("ack",)
+# Structures whose leading NUL-terminated string a router reads per frame: each gets
+# ``decode_<name>_<field>``, which decodes a string once per `STRING_CACHE_SIZE` distinct ones.
+HOT_STRINGS = ("addressed_body",)
+STRING_CACHE_SIZE = 64
+
+
+def _render_tagged(name: str, fields: list[Field]) -> list[str]:
+    """``<NAME>_TAG``, ``pack_<name>`` and ``unpack_<name>_from`` of a fixed structure led by a one-byte constant."""
+    tag, rest = fields[0], fields[1:]
+    if tag.kind != "const" or tag.size != 1 or not isinstance(tag.value, bytes) or any(f.kind != "int" for f in rest):
+        raise TypeError(f"{name}: a hot-path structure needs a one-byte constant, then integers")
+    sname = _const_name(name)
+    ints = ", ".join("int" for _ in rest)
+    fmt = "<x" + "".join(f.fmt for f in rest)
+    return [
+        f"{sname}_TAG = {tag.value[0]:#04x}",
+        f"pack_{name}: Callable[[{ints}], bytes] = functools.partial({sname}.pack, {tag.value!r})",
+        f'"""Pack a `{name}` from ({", ".join(f.name for f in rest)}) as fast as ``struct``: for values already checked."""',
+        f"unpack_{name}_from: Callable[[Buffer, int], tuple[{ints}]] = struct.Struct({fmt!r}).unpack_from",
+        f'"""({", ".join(f.name for f in rest)}) of the `{name}` at an offset whose tag the caller has checked."""',
+        "",
+        "",
+    ]
+
+
+def _render_string_head(name: str, fields: list[Field]) -> list[str]:
+    """``decode_<name>_<field>``: the leading string of a structure through a per-connection cache."""
+    head = fields[0]
+    if head.kind != "cstring":
+        raise TypeError(f"{name}: a cached string must be the first field and NUL-terminated")
+    return [
+        f"def decode_{name}_{head.name}(buf: bytes, start: int, end: int, cache: dict[bytes, str]) -> tuple[str, int]:",
+        f'    """The `{head.name}` of the `{name}` in ``buf[start:end]`` and the offset just past its NUL.',
+        "",
+        f"    For a router reading one per frame: ``cache`` maps the encoded {head.name}s seen lately",
+        "    to their text (emptied when it holds `STRING_CACHE_SIZE`, so its memory is bounded), so",
+        "    each is checked and decoded once, not per frame. Raises RemoteProtocolError as",
+        f"    `decode_{name}` does.",
+        '    """',
+        "    _end = buf.find(b'\\x00', start, end)",
+        "    if _end < 0:",
+        f"        raise RemoteProtocolError('{name}: {head.name} is not NUL-terminated')",
+        "    raw = buf[start:_end]",
+        "    value = cache.get(raw)",
+        "    if value is None:",
+        "        try:",
+        "            value = str(raw, 'utf-8')",
+        "        except UnicodeDecodeError:",
+        f"            raise RemoteProtocolError('{name}: a string is not valid UTF-8') from None",
+        "        if len(cache) >= STRING_CACHE_SIZE:",
+        "            cache.clear()",
+        "        cache[raw] = value",
+        "    return value, _end + 1",
+        "",
+        "",
+    ]
+
+
+def _render_bits(name: str, fields: list[Field]) -> list[str]:
+    """``<NAME>_<BIT>_SHIFT`` and ``_MASK`` of every bit field, for code that unpacks the byte itself."""
+    out = []
+    for f in fields:
+        if f.kind != "bits":
+            continue
+        shift = 8
+        for bname, width, _ in f.bits:
+            shift -= width
+            out.append(f"{name.upper()}_{bname.upper()}_SHIFT = {shift}")
+            out.append(f"{name.upper()}_{bname.upper()}_MASK = {(1 << width) - 1:#04x}")
+    return [*out, "", ""] if out else []
+
+
+def _render_size(name: str, fields: list[Field]) -> list[str]:
+    """``size_of_<name>``: how long a structure of fixed fields and length-prefixed strings is, once its prefixes are in."""
+    out = [
+        f"def size_of_{name}(buf: Buffer, start: int = 0) -> int | None:",
+        f'    """Bytes the `{name}` at ``buf[start:]`` takes, or None while a length prefix is not all there."""',
+        f"    pos = start + {name.upper()}_SIZE" if _fixed(fields) else "    pos = start",
+    ]
+    for f in fields:
+        if f.kind == "pascal":
+            size = struct.calcsize("<" + f.fmt)
+            out.append(f"    if len(buf) - pos < {size}:")
+            out.append("        return None")
+            out.append(f"    (_n,) = _PREFIX_{f.fmt}.unpack_from(buf, pos)")
+            out.append(f"    pos += {size} + _n")
+    return [*out, "    return int(pos - start)", "", ""]
+
+
+def _render_handshake() -> list[str]:
+    """The handshake's fixed bytes and its greeting check, from the greeting and result structures."""
+    return [
+        "PROTOCOL_GREETING = encode_greeting(version=PROTOCOL_VERSION)",
+        '"""The greeting of the one protocol version spoken: the broker sends it, the client echoes it."""',
+        f"RESULT_OK = encode_result(code={int(Code.OK):#04x})",
+        '"""The result that accepts a greeting echo or a registration (a refusal is ``encode_result(code)``)."""',
+        "",
+        "",
+        "def check_greeting(buf: Buffer, start: int = 0) -> None:",
+        '    """Raise RemoteProtocolError unless ``buf[start:]`` begins with `PROTOCOL_GREETING`."""',
+        "    got = bytes(buf[start:start + GREETING_SIZE])",
+        "    if got != PROTOCOL_GREETING:",
+        "        raise RemoteProtocolError(f'unsupported greeting {got.hex()}')",
+        "",
+        "",
+    ]
+
+
+FLAT = '''def _flat(data: Buffer) -> bytes | bytearray | memoryview:
+    """``data`` as plain bytes for ``len()`` and ``join``.
+
+    A memoryview's ``len()`` counts items, not bytes (a view of an
+    ``array('I')`` is four times longer on the wire than it says) and a
+    non-contiguous view cannot be joined at all.
+    """
+    if type(data) is bytearray:
+        return data
+    view = memoryview(data)
+    return view.cast('B') if view.c_contiguous else view.tobytes()
+
+'''
+
+
 HEADER = '''"""Runtime codec for every elbus wire structure.
 
 GENERATED by ``python -m elbus_spec.codegen`` from `elbus_spec.schema`:
@@ -358,17 +498,20 @@ do not edit; change the spec and regenerate (``make codegen``).
 
 Plain ``struct`` with precompiled formats: no construct at runtime. Decoders
 take ``bytes`` or ``bytearray`` plus an optional ``[start:end)`` window and
-raise `RemoteProtocolError`; encoders raise `LocalProtocolError`.
+raise `RemoteProtocolError`; encoders raise `LocalProtocolError`. The
+hot-path helpers (``pack_*``, ``unpack_*_from``, the public ``struct.Struct``
+of every fixed prefix) are for code that checks the values itself.
 """
 
 # ruff: noqa: E501
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from .constants import PROTOCOL_VERSION
 from .errors import LocalProtocolError, RemoteProtocolError
 
 Buffer = bytes | bytearray | memoryview
@@ -378,7 +521,7 @@ Buffer = bytes | bytearray | memoryview
 
 def generate() -> str:
     """The full text of the generated codec module."""
-    out: list[str] = [HEADER]
+    out: list[str] = [HEADER, FLAT]
     layouts = {name: layout(st) for name, st in schema.STRUCTS.items()}
     prefixes = sorted({f.fmt for fs in layouts.values() for f in fs if f.kind == "pascal"})
     for fmt in prefixes:
@@ -386,6 +529,15 @@ def generate() -> str:
     out.append("")
     for name, fields in layouts.items():
         out += _render_struct(name, fields)
+        if name in HOT_TAGGED:
+            out += _render_tagged(name, fields)
+        if name in HOT_STRINGS:
+            out += _render_string_head(name, fields)
+        out += _render_bits(name, fields)
+        if any(f.kind == "pascal" for f in fields) and all(f.kind in (*FIXED_KINDS, "pascal") for f in fields):
+            out += _render_size(name, fields)
+    out += [f"STRING_CACHE_SIZE = {STRING_CACHE_SIZE}", "", ""]
+    out += _render_handshake()
     for name, (op, body) in schema.CLIENT_FRAMES.items():
         out += _render_frame(
             f"{name}_frame",
@@ -406,9 +558,9 @@ def generate() -> str:
         )
     text = "\n".join(out).rstrip() + "\n"
     names = sorted(
-        line.split("(")[0].split()[1] if line.startswith("def ") else line.split(" = ")[0]
+        line.split("(")[0].split()[1] if line.startswith("def ") else line.split(" = ")[0].split(":")[0]
         for line in text.splitlines()
-        if (line.startswith("def ") or (line[:1].isupper() and " = " in line)) and not line.startswith("Buffer")
+        if (line.startswith("def ") or (line[:1].isalpha() and " = " in line)) and not line.startswith("Buffer")
     )
     return text + "\n__all__ = [\n" + "".join(f"    {n!r},\n" for n in names) + "]\n"
 
