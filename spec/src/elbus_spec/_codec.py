@@ -637,6 +637,10 @@ PROTOCOL_GREETING = encode_greeting(version=PROTOCOL_VERSION)
 """The greeting of the one protocol version spoken: the broker sends it, the client echoes it."""
 RESULT_OK = encode_result(code=0x01)
 """The result that accepts a greeting echo or a registration (a refusal is ``encode_result(code)``)."""
+PING_FRAME = encode_client_header(op_id=0, qos=0, op=0, length=0)
+"""A ping: a client header whose FLAGS byte is 0 (the broker ignores its other 8 bytes; no body follows)."""
+NOP_FRAME = encode_nop()
+"""The broker's keep-alive, sent every timeout."""
 
 
 def check_greeting(buf: Buffer, start: int = 0) -> None:
@@ -854,7 +858,9 @@ __all__ = [
     'GREETING_SIZE',
     'NOP',
     'NOP_FIELDS',
+    'NOP_FRAME',
     'NOP_SIZE',
+    'PING_FRAME',
     'PROTOCOL_GREETING',
     'PUBLICATION_BODY_FIELDS',
     'PUBLISH_FOR_BODY_FIELDS',

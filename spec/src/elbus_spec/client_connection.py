@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from . import _codec as codec
 from ._base import ConnectionBase, State
-from .constants import DEFAULT_MAX_FRAME_LENGTH, PING_FRAME, Code, Kind, QoS
+from .constants import DEFAULT_MAX_FRAME_LENGTH, Code, Kind, QoS
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Ack, Broadcast, Event, KeepAlive, Message, Publication, Refused, Registered
 
@@ -204,4 +204,4 @@ class ClientConnection(ConnectionBase):
         """The 9-byte ping frame."""
         if self.state is not State.READY:
             raise LocalProtocolError(f"cannot ping in state {self.state.value}")
-        return PING_FRAME
+        return codec.PING_FRAME

@@ -458,12 +458,16 @@ def _render_size(name: str, fields: list[Field]) -> list[str]:
 
 
 def _render_handshake() -> list[str]:
-    """The handshake's fixed bytes and its greeting check, from the greeting and result structures."""
+    """The fixed units (handshake results, ping, keep-alive) and the greeting check, from their structures."""
     return [
         "PROTOCOL_GREETING = encode_greeting(version=PROTOCOL_VERSION)",
         '"""The greeting of the one protocol version spoken: the broker sends it, the client echoes it."""',
         f"RESULT_OK = encode_result(code={int(Code.OK):#04x})",
         '"""The result that accepts a greeting echo or a registration (a refusal is ``encode_result(code)``)."""',
+        "PING_FRAME = encode_client_header(op_id=0, qos=0, op=0, length=0)",
+        '"""A ping: a client header whose FLAGS byte is 0 (the broker ignores its other 8 bytes; no body follows)."""',
+        "NOP_FRAME = encode_nop()",
+        '"""The broker\'s keep-alive, sent every timeout."""',
         "",
         "",
         "def check_greeting(buf: Buffer, start: int = 0) -> None:",
