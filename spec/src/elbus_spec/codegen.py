@@ -23,24 +23,35 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from construct import (
-    Bytes,
-    Const,
-    Construct,
-    FormatField,
-    GreedyBytes,
-    NullTerminated,
-    Prefixed,
-    Renamed,
-    StringEncoded,
-    Struct,
-    Transformed,
-)
-
-from . import schema
 from .constants import Code
 
-__all__ = ["Field", "layout", "generate", "main"]
+NO_CONSTRUCT = "the codec generator needs construct, which the [spec] extra installs: pip install 'elbus-spec[spec]'"
+
+try:
+    from construct import (
+        Bytes,
+        Const,
+        Construct,
+        FormatField,
+        GreedyBytes,
+        NullTerminated,
+        Prefixed,
+        Renamed,
+        StringEncoded,
+        Struct,
+        Transformed,
+    )
+
+    from . import schema
+except ModuleNotFoundError as exc:
+    if exc.name != "construct":
+        raise
+    if __name__ == "__main__":  # a command line gets the remedy, not a traceback
+        print(NO_CONSTRUCT, file=sys.stderr)
+        sys.exit(2)
+    raise ModuleNotFoundError(NO_CONSTRUCT, name="construct") from exc
+
+__all__ = ["Field", "layout", "generate", "main", "NO_CONSTRUCT"]
 
 TARGET = Path(__file__).with_name("_codec.py")
 
