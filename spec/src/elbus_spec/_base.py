@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 
+from . import _codec as codec
 from ._receive_buffer import ReceiveBuffer
-from .errors import LocalProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Event, ProtocolViolation
 
 
@@ -60,6 +61,40 @@ class ConnectionBase:
         self._rx.clear()
         events.append(ProtocolViolation(reason))
         return events
+
+    def _frames(self, data: bytes | bytearray | memoryview, events: list[Event]) -> tuple[bytes, int] | None:
+        """Receive ``data``: the bytes to parse frames in and where they start, or None while there are none.
+
+        None while a pending unit is incomplete or the handshake is not done
+        (its events are added to ``events``).
+        """
+        view = self._rx.feed(data)
+        if view is None:
+            return None
+        if self.state is State.READY:
+            return view, 0
+        start = self._handshake(view, events)
+        return None if start is None else (view, start)
+
+    def _handshake(self, view: bytes, events: list[Event]) -> int | None:
+        """Advance the handshake over ``view``: where the frames start, or None until it is done.
+
+        Bytes it cannot use yet are kept (`_wait`), with the count it needs before it can go on.
+        """
+        raise NotImplementedError
+
+    def _greeting(self, view: bytes, events: list[Event], refusal: bytes = b"") -> bool:
+        """Whether ``view`` starts with the protocol's greeting; waits for it, or fails after sending ``refusal``."""
+        if len(view) < codec.GREETING_SIZE:
+            self._wait(view, 0, codec.GREETING_SIZE)
+            return False
+        try:
+            codec.check_greeting(view)
+        except RemoteProtocolError as exc:
+            self._out += refusal
+            self._violate(events, exc.reason)
+            return False
+        return True
 
     def _wait(self, view: bytes, pos: int, need: int) -> None:
         """Keep ``view[pos:]``, which the handshake can use once it is ``need`` bytes long."""

@@ -150,15 +150,10 @@ class BrokerConnection(ConnectionBase):
         if self.state is State.AWAIT_REGISTRATION:  # frames wait, unparsed, for accept()
             self._rx.append(data)
             return events
-        view = self._rx.feed(data)
-        if view is None:  # the pending unit is still incomplete
+        received = self._frames(data, events)
+        if received is None:
             return events
-        pos = 0
-        if self.state is not State.READY:
-            start = self._handshake(view, events)
-            if start is None:
-                return events
-            pos = start
+        view, pos = received
         end = len(view)
         need = _HEADER_SIZE
         max_len = self.max_frame_length
@@ -200,20 +195,9 @@ class BrokerConnection(ConnectionBase):
         return events
 
     def _handshake(self, view: bytes, events: list[Event]) -> int | None:
-        """Advance the handshake over ``view``: where the frames start, or None until it is done.
-
-        Bytes it cannot use yet are kept, with the count it needs before it can go on.
-        """
         pos = 0
         if self.state is State.AWAIT_GREETING:
-            if len(view) < codec.GREETING_SIZE:
-                self._wait(view, pos, codec.GREETING_SIZE)
-                return None
-            try:
-                codec.check_greeting(view)
-            except RemoteProtocolError as exc:
-                self._out += codec.encode_result(Code.NOT_SUPPORTED)
-                self._violate(events, exc.reason)
+            if not self._greeting(view, events, refusal=codec.encode_result(Code.NOT_SUPPORTED)):
                 return None
             pos = codec.GREETING_SIZE
             self._out += codec.RESULT_OK

@@ -51,15 +51,10 @@ class ClientConnection(ConnectionBase):
         """Add received bytes; return every event that is now complete."""
         self._check_open()
         events: list[Event] = []
-        view = self._rx.feed(data)
-        if view is None:  # the pending unit is still incomplete
+        received = self._frames(data, events)
+        if received is None:
             return events
-        pos = 0
-        if self.state is not State.READY:
-            start = self._handshake(view, events)
-            if start is None:
-                return events
-            pos = start
+        view, pos = received
         end = len(view)
         need = _HEADER_SIZE
         unpack = _HEADER.unpack_from
@@ -103,19 +98,9 @@ class ClientConnection(ConnectionBase):
         return events
 
     def _handshake(self, view: bytes, events: list[Event]) -> int | None:
-        """Advance the handshake over ``view``: where the frames start, or None until it is done.
-
-        Bytes it cannot use yet are kept, with the count it needs before it can go on.
-        """
         pos = 0
         if self.state is State.AWAIT_GREETING:
-            if len(view) < codec.GREETING_SIZE:
-                self._wait(view, pos, codec.GREETING_SIZE)
-                return None
-            try:
-                codec.check_greeting(view)
-            except RemoteProtocolError as exc:
-                self._violate(events, exc.reason)
+            if not self._greeting(view, events):
                 return None
             self._out += codec.PROTOCOL_GREETING
             pos = codec.GREETING_SIZE
