@@ -12,7 +12,16 @@ cannot slip into the spec without the codec learning it:
 
 The emitted code validates everything explicitly: decoders raise
 `RemoteProtocolError` with a reason, encoders `LocalProtocolError`; no
-``struct.error``, ``IndexError`` or ``UnicodeDecodeError`` escapes.
+``struct.error``, ``IndexError`` or ``UnicodeDecodeError`` escapes. Decoders
+return plain tuples typed field by field; encoders count a payload's bytes,
+whatever the item size of a ``memoryview``.
+
+It also emits what the hot paths of the broker and the clients need, so that
+no other module spells a layout: the public ``struct.Struct`` of every fixed
+prefix, bit positions of bit fields, fast pack/unpack of the tagged fixed
+structures (`HOT_TAGGED`), a cached decoder of a leading string (`HOT_STRINGS`),
+the size of a length-prefixed structure, and the handshake's fixed units and
+greeting check.
 """
 
 from __future__ import annotations
