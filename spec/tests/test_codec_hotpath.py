@@ -1,20 +1,21 @@
 """The codec's hot-path helpers agree with the construct spec and with the checked decoders.
 
 The broker and the clients pack acks and headers, check the greeting and
-read MESSAGE targets with these helpers, not with ``decode_*``: each one is
+decode runs of MESSAGE frames with these helpers, not with ``decode_*``: each one is
 held to the construct spec here, so a change to the spec that the helpers
 missed fails.
 """
 
 from __future__ import annotations
 
+import itertools
 from array import array
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elbus_spec import PROTOCOL_VERSION, Code, RemoteProtocolError, codec, schema
+from elbus_spec import PROTOCOL_VERSION, Code, Op, RemoteProtocolError, codec, schema
 
 U32 = st.integers(0, 0xFFFF_FFFF)
 U8 = st.integers(0, 0xFF)
@@ -66,28 +67,59 @@ def test_size_of_registration_matches_construct(name: str) -> None:
     assert codec.size_of_registration(wire[:1]) is None
 
 
-@given(st.binary(max_size=40), st.binary(max_size=20))
-def test_cached_target_decoder_agrees_with_the_checked_decoder(body: bytes, prefix: bytes) -> None:
-    """Same target, same payload offset, same error reason, warm or cold cache."""
-    buf = prefix + body
-    try:
-        target, payload = codec.decode_addressed_body(buf, len(prefix))
-    except RemoteProtocolError as exc:
-        with pytest.raises(RemoteProtocolError) as caught:
-            codec.decode_addressed_body_target(buf, len(prefix), len(buf), {})
-        assert caught.value.reason == exc.reason
-        return
+def _checked(units: list[bytes], max_length: int) -> tuple[list[tuple[int, int, str, bytes, int]], int, str | None]:
+    """The leading whole MESSAGE frames of ``units`` as the checked decoders read them: frames, end, error."""
+    frames: list[tuple[int, int, str, bytes, int]] = []
+    pos = 0
+    for unit in units:
+        if len(unit) < codec.CLIENT_HEADER_SIZE:
+            break
+        op_id, qos, op, length = codec.decode_client_header(unit)
+        if op != Op.MESSAGE or length > max_length or len(unit) - codec.CLIENT_HEADER_SIZE < length:
+            break
+        try:
+            target, payload = codec.decode_addressed_body(unit, codec.CLIENT_HEADER_SIZE)
+        except RemoteProtocolError as exc:
+            return frames, pos, exc.reason
+        frames.append((op_id, qos, target, payload, length))
+        pos += len(unit)
+    return frames, pos, None
+
+
+NAME = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=5)
+MESSAGE = st.builds(codec.encode_message_frame, U32, st.integers(0, 3), NAME, st.binary(max_size=20))
+OTHER = st.one_of(
+    st.just(codec.PING_FRAME),
+    st.builds(codec.encode_publish_frame, U32, st.integers(0, 3), NAME, st.binary(max_size=20)),
+    st.builds(lambda body: codec.encode_client_header(1, 1, Op.MESSAGE, len(body)) + body, st.binary(max_size=12)),
+)
+
+
+@given(st.lists(st.one_of(MESSAGE, OTHER), max_size=8), st.integers(0, 40), st.integers(0, 60))
+def test_message_runs_agree_with_the_checked_decoders(units: list[bytes], max_length: int, cut: int) -> None:
+    """Same frames, same stopping point, same error reason, warm or cold cache; a cut frame ends the run."""
+    stream = b"".join(units)
+    end = max(0, len(stream) - cut)
+    whole = list(itertools.accumulate(units))
+    complete = [u for u, upto in zip(units, whole, strict=True) if len(upto) <= end]
+    frames, stop, error = _checked(complete, max_length)
     cache: dict[bytes, str] = {}
     for _ in range(2):
-        got, at = codec.decode_addressed_body_target(buf, len(prefix), len(buf), cache)
-        assert (got, buf[at:]) == (target, payload)
+        out: list[tuple[int, int, str, bytes, int]] = []
+        if error is None:
+            assert codec.decode_message_frames(stream, 0, end, max_length, cache, out) == stop
+        else:
+            with pytest.raises(RemoteProtocolError) as caught:
+                codec.decode_message_frames(stream, 0, end, max_length, cache, out)
+            assert caught.value.reason == error
+        assert out == frames
 
 
 def test_target_cache_stays_bounded() -> None:
     cache: dict[bytes, str] = {}
     for i in range(codec.STRING_CACHE_SIZE * 3):
-        body = f"t{i}".encode() + b"\x00payload"
-        codec.decode_addressed_body_target(body, 0, len(body), cache)
+        frame = codec.encode_message_frame(1, 0, f"t{i}", b"payload")
+        codec.decode_message_frames(frame, 0, len(frame), 1 << 20, cache, [])
         assert len(cache) <= codec.STRING_CACHE_SIZE
 
 

@@ -215,30 +215,6 @@ def decode_addressed_body(buf: bytes | bytearray, start: int = 0, end: int | Non
         raise RemoteProtocolError('addressed_body: a string is not valid UTF-8') from None
 
 
-def decode_addressed_body_target(buf: bytes, start: int, end: int, cache: dict[bytes, str]) -> tuple[str, int]:
-    """The `target` of the `addressed_body` in ``buf[start:end]`` and the offset just past its NUL.
-
-    For a router reading one per frame: ``cache`` maps the encoded targets seen lately
-    to their text (emptied when it holds `STRING_CACHE_SIZE`, so its memory is bounded), so
-    each is checked and decoded once, not per frame. Raises RemoteProtocolError as
-    `decode_addressed_body` does.
-    """
-    _end = buf.find(b'\x00', start, end)
-    if _end < 0:
-        raise RemoteProtocolError('addressed_body: target is not NUL-terminated')
-    raw = buf[start:_end]
-    value = cache.get(raw)
-    if value is None:
-        try:
-            value = str(raw, 'utf-8')
-        except UnicodeDecodeError:
-            raise RemoteProtocolError('addressed_body: a string is not valid UTF-8') from None
-        if len(cache) >= STRING_CACHE_SIZE:
-            cache.clear()
-        cache[raw] = value
-    return value, _end + 1
-
-
 TOPICS_BODY_FIELDS = ('topics',)
 
 
@@ -650,6 +626,52 @@ def check_greeting(buf: Buffer, start: int = 0) -> None:
         raise RemoteProtocolError(f'unsupported greeting {got.hex()}')
 
 
+def decode_message_frames(
+    buf: bytes,
+    pos: int,
+    end: int,
+    max_length: int,
+    cache: dict[bytes, str],
+    out: list[tuple[int, int, str, bytes, int]],
+) -> int:
+    """Decode the whole MESSAGE frames from ``buf[pos:end]`` on; return where they stop.
+
+    Appends ``(op_id, qos, target, payload, length)`` per frame to ``out`` and stops at the first
+    unit that is not a whole MESSAGE frame of at most ``max_length`` bytes (a ping, another
+    op, a partial frame, an oversized one), leaving it to the caller. ``cache`` maps the
+    encoded targets seen lately to their text (emptied when it holds `STRING_CACHE_SIZE`, so
+    its memory is bounded). Raises RemoteProtocolError for a malformed body, as
+    `decode_addressed_body` does; the frames before it are already in ``out``.
+    """
+    unpack = CLIENT_HEADER.unpack_from
+    find = buf.find
+    append = out.append
+    while end - pos >= CLIENT_HEADER_SIZE:
+        op_id, flags, length = unpack(buf, pos)
+        if flags & 0x3f != 0x12 or length > max_length:
+            return pos
+        start = pos + CLIENT_HEADER_SIZE
+        stop = start + length
+        if stop > end:
+            return pos
+        sep = find(b'\x00', start, stop)
+        if sep < 0:
+            raise RemoteProtocolError('addressed_body: target is not NUL-terminated')
+        raw = buf[start:sep]
+        value = cache.get(raw)
+        if value is None:
+            try:
+                value = str(raw, 'utf-8')
+            except UnicodeDecodeError:
+                raise RemoteProtocolError('addressed_body: a string is not valid UTF-8') from None
+            if len(cache) >= STRING_CACHE_SIZE:
+                cache.clear()
+            cache[raw] = value
+        append((op_id, flags >> 6, value, buf[sep + 1 : stop], length))
+        pos = stop
+    return pos
+
+
 def encode_message_frame(op_id: int, qos: int, target: str, payload: Buffer) -> bytes:
     """A whole client MESSAGE frame (header + body)."""
     try:
@@ -891,9 +913,9 @@ __all__ = [
     'check_greeting',
     'decode_ack',
     'decode_addressed_body',
-    'decode_addressed_body_target',
     'decode_client_header',
     'decode_greeting',
+    'decode_message_frames',
     'decode_nop',
     'decode_publication_body',
     'decode_publish_for_body',

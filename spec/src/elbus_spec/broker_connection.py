@@ -93,7 +93,7 @@ class BrokerConnection(ConnectionBase):
     def __init__(self, *, max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH, extensions: bool = True) -> None:
         super().__init__(State.AWAIT_GREETING, max_frame_length)
         self.name: str | None = None
-        self._targets: dict[bytes, str] = {}  # for codec.decode_addressed_body_target, bounded by the codec
+        self._targets: dict[bytes, str] = {}  # for codec.decode_message_frames, bounded by the codec
         # Without extensions, ops 0x04-0x06 are unknown, as in the original elbus broker.
         self._parsers = _PARSERS if extensions else {op: p for op, p in _PARSERS.items() if op >= Op.MESSAGE or op <= 3}
 
@@ -160,7 +160,7 @@ class BrokerConnection(ConnectionBase):
         parsers = self._parsers
         targets = self._targets
         unpack = _HEADER.unpack_from
-        target_of = codec.decode_addressed_body_target
+        messages = codec.decode_message_frames
         append = events.append
         while end - pos >= _HEADER_SIZE:
             op_id, flags, length = unpack(view, pos)
@@ -180,14 +180,12 @@ class BrokerConnection(ConnectionBase):
             if end - start < length:
                 need = _HEADER_SIZE + length
                 break
-            qos = (flags >> _QOS_SHIFT) & _QOS_MASK
-            pos = start + length
             try:
-                if raw and op == _MESSAGE:
-                    target, body = target_of(view, start, pos, targets)
-                    append((op_id, qos, target, view[body:pos], length))
+                if raw and op == _MESSAGE:  # this frame and every MESSAGE frame right after it
+                    pos = messages(view, pos, end, max_len, targets, events)
                 else:
-                    append(parser(op_id, qos, view, start, pos))
+                    append(parser(op_id, (flags >> _QOS_SHIFT) & _QOS_MASK, view, start, start + length))
+                    pos = start + length
             except RemoteProtocolError as exc:
                 self._violate(events, exc.reason)
                 return events

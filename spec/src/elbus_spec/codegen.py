@@ -19,7 +19,7 @@ whatever the item size of a ``memoryview``.
 It also emits what the hot paths of the broker and the clients need, so that
 no other module spells a layout: the public ``struct.Struct`` of every fixed
 prefix, bit positions of bit fields, fast pack/unpack of the tagged fixed
-structures (`HOT_TAGGED`), a cached decoder of a leading string (`HOT_STRINGS`),
+structures (`HOT_TAGGED`), a decoder of runs of the frames a router parses most (`HOT_RUNS`),
 the size of a length-prefixed structure, and the handshake's fixed units and
 greeting check.
 """
@@ -388,9 +388,9 @@ def _render_frame(
 # field is a one-byte constant (a tag): each gets ``<NAME>_TAG``, ``pack_<name>`` (the
 # other fields, no checks) and ``unpack_<name>_from`` (the other fields at an offset).
 HOT_TAGGED = ("ack",)
-# Structures whose leading NUL-terminated string a router reads per frame: each gets
-# ``decode_<name>_<field>``, which decodes a string once per `STRING_CACHE_SIZE` distinct ones.
-HOT_STRINGS = ("addressed_body",)
+# Client frames a router parses most: each gets ``decode_<name>_frames``, which decodes a
+# run of them in one call, their leading string once per `STRING_CACHE_SIZE` distinct ones.
+HOT_RUNS = ("message",)
 STRING_CACHE_SIZE = 64
 
 
@@ -413,37 +413,80 @@ def _render_tagged(name: str, fields: list[Field]) -> list[str]:
     ]
 
 
-def _render_string_head(name: str, fields: list[Field]) -> list[str]:
-    """``decode_<name>_<field>``: the leading string of a structure through a per-connection cache."""
-    head = fields[0]
-    if head.kind != "cstring":
-        raise TypeError(f"{name}: a cached string must be the first field and NUL-terminated")
+def _render_frame_run(name: str, op: int, header: list[Field], where: str, body: list[Field]) -> list[str]:
+    """``decode_<name>_frames``: a run of whole client frames of one op whose body is a string then bytes.
+
+    What a router parses most: one call decodes every consecutive such frame
+    of a received chunk (no call per frame), reading each leading string
+    through a per-connection cache so that it is checked and decoded once.
+    """
+    names = [n for f in header for n in f.decoded]
+    if names != ["op_id", "qos", "op", "length"] or [f.kind for f in body] != ["cstring", "greedy"]:
+        raise TypeError(f"{name}: a frame run needs the client header and a string-then-bytes body")
+    head, tail = body[0].name, body[1].name
+    hname = "CLIENT_HEADER"
+    bits = _bit_expressions(header, "flags")
     return [
-        f"def decode_{name}_{head.name}(buf: bytes, start: int, end: int, cache: dict[bytes, str]) -> tuple[str, int]:",
-        f'    """The `{head.name}` of the `{name}` in ``buf[start:end]`` and the offset just past its NUL.',
+        f"def decode_{name}_frames(",
+        "    buf: bytes,",
+        "    pos: int,",
+        "    end: int,",
+        "    max_length: int,",
+        "    cache: dict[bytes, str],",
+        "    out: list[tuple[int, int, str, bytes, int]],",
+        ") -> int:",
+        f'    """Decode the whole {name.upper()} frames from ``buf[pos:end]`` on; return where they stop.',
         "",
-        f"    For a router reading one per frame: ``cache`` maps the encoded {head.name}s seen lately",
-        "    to their text (emptied when it holds `STRING_CACHE_SIZE`, so its memory is bounded), so",
-        "    each is checked and decoded once, not per frame. Raises RemoteProtocolError as",
-        f"    `decode_{name}` does.",
+        f"    Appends ``(op_id, qos, {head}, {tail}, length)`` per frame to ``out`` and stops at the first",
+        f"    unit that is not a whole {name.upper()} frame of at most ``max_length`` bytes (a ping, another",
+        "    op, a partial frame, an oversized one), leaving it to the caller. ``cache`` maps the",
+        f"    encoded {head}s seen lately to their text (emptied when it holds `STRING_CACHE_SIZE`, so",
+        "    its memory is bounded). Raises RemoteProtocolError for a malformed body, as",
+        f"    `decode_{where}` does; the frames before it are already in ``out``.",
         '    """',
-        "    _end = buf.find(b'\\x00', start, end)",
-        "    if _end < 0:",
-        f"        raise RemoteProtocolError('{name}: {head.name} is not NUL-terminated')",
-        "    raw = buf[start:_end]",
-        "    value = cache.get(raw)",
-        "    if value is None:",
-        "        try:",
-        "            value = str(raw, 'utf-8')",
-        "        except UnicodeDecodeError:",
-        f"            raise RemoteProtocolError('{name}: a string is not valid UTF-8') from None",
-        "        if len(cache) >= STRING_CACHE_SIZE:",
-        "            cache.clear()",
-        "        cache[raw] = value",
-        "    return value, _end + 1",
+        f"    unpack = {hname}.unpack_from",
+        "    find = buf.find",
+        "    append = out.append",
+        f"    while end - pos >= {hname}_SIZE:",
+        "        op_id, flags, length = unpack(buf, pos)",
+        f"        if {bits['op']} != {op:#04x} or length > max_length:",
+        "            return pos",
+        f"        start = pos + {hname}_SIZE",
+        "        stop = start + length",
+        "        if stop > end:",
+        "            return pos",
+        "        sep = find(b'\\x00', start, stop)",
+        "        if sep < 0:",
+        f"            raise RemoteProtocolError('{where}: {head} is not NUL-terminated')",
+        "        raw = buf[start:sep]",
+        "        value = cache.get(raw)",
+        "        if value is None:",
+        "            try:",
+        "                value = str(raw, 'utf-8')",
+        "            except UnicodeDecodeError:",
+        f"                raise RemoteProtocolError('{where}: a string is not valid UTF-8') from None",
+        "            if len(cache) >= STRING_CACHE_SIZE:",
+        "                cache.clear()",
+        "            cache[raw] = value",
+        f"        append((op_id, {bits['qos']}, value, buf[sep + 1 : stop], length))",
+        "        pos = stop",
+        "    return pos",
         "",
         "",
     ]
+
+
+def _bit_expressions(fields: list[Field], var: str) -> dict[str, str]:
+    """Each bit field's value out of its byte held in ``var``, with no shift or mask that is not needed."""
+    out = {}
+    for f in fields:
+        shift = 8
+        for bname, width, _ in f.bits:
+            shift -= width
+            expr = f"{var} >> {shift}" if shift else var
+            mask = f"{(1 << width) - 1:#04x}"
+            out[bname] = expr if shift + width == 8 else f"({expr}) & {mask}" if shift else f"{expr} & {mask}"
+    return out
 
 
 def _render_bits(name: str, fields: list[Field]) -> list[str]:
@@ -555,13 +598,15 @@ def generate() -> str:
         out += _render_struct(name, fields)
         if name in HOT_TAGGED:
             out += _render_tagged(name, fields)
-        if name in HOT_STRINGS:
-            out += _render_string_head(name, fields)
         out += _render_bits(name, fields)
         if any(f.kind == "pascal" for f in fields) and all(f.kind in (*FIXED_KINDS, "pascal") for f in fields):
             out += _render_size(name, fields)
     out += [f"STRING_CACHE_SIZE = {STRING_CACHE_SIZE}", "", ""]
     out += _render_handshake()
+    for name in HOT_RUNS:
+        op, body = schema.CLIENT_FRAMES[name]
+        body_name = next(key for key, value in schema.STRUCTS.items() if value is body)
+        out += _render_frame_run(name, int(op), layouts["client_header"], body_name, layouts[body_name])
     for name, (op, body) in schema.CLIENT_FRAMES.items():
         out += _render_frame(
             f"{name}_frame",
