@@ -12,7 +12,6 @@ counts are exact.
 from __future__ import annotations
 
 import asyncio
-import struct
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick
 
 __all__ = ["FrameCounter", "WireClient", "connect", "run_stage", "idle_memory", "publish_cost"]
 
-_SERVER_HEADER = struct.Struct("<BIB")
+_SERVER_HEADER = codec.SERVER_HEADER
 _ACK, _NOP, _MESSAGE, _PUBLICATION = 0xFE, 0x00, 0x12, 0x01
 _RPC_REPLY = 0x11
 DEFAULT_WINDOW = 4096  # half the broker's default per-client queue
@@ -136,11 +135,11 @@ class WireClient(asyncio.Protocol):
                 self._handshake = buf
                 return b""
             head, buf = buf[:need], buf[need:]
-            if self._stage == 0 and head == codec.encode_greeting(1):
+            if self._stage == 0 and head == codec.PROTOCOL_GREETING:
                 self.transport.write(head)
-            elif self._stage == 1 and head == b"\x01":
+            elif self._stage == 1 and head == codec.RESULT_OK:
                 self.transport.write(codec.encode_registration(self.name))
-            elif self._stage == 2 and head == b"\x01":
+            elif self._stage == 2 and head == codec.RESULT_OK:
                 self.ready.set_result(None)
             else:
                 self.ready.set_exception(StageError(f"{self.name}: handshake refused at step {self._stage}: {head.hex()}"))
