@@ -99,7 +99,7 @@ async def _main(role: Role, conn: Connection) -> None:
     link: Link | None = None
     try:
         pipe = _Pipe(conn)
-        link = await open_link(role.system, role.address, role.name, role.stall)
+        link = await open_link(role.system, role.address, role.name)
         body = await _prepare(role, link, report)
         conn.send("ready")
         await pipe.expect("go")

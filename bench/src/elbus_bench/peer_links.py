@@ -48,12 +48,13 @@ class Link(Protocol):
     async def close(self) -> None: ...
 
 
-async def open_link(system: str, address: str, name: str, timeout: float) -> Link:
-    """Connect as ``name`` (elbus; NATS connections are anonymous) to ``address`` (NATS: a ``nats://`` URL)."""
+async def open_link(system: str, address: str, name: str) -> Link:
+    """Connect as ``name`` (elbus; NATS connections are anonymous) to ``address`` (NATS: a ``nats://`` URL),
+    with each client's default timeouts."""
     if system == "elbus":
-        return await _ElbusLink.connect(address, name, timeout)
+        return await _ElbusLink.connect(address, name)
     if system == "nats":
-        return await _NatsLink.connect(address, timeout)
+        return await _NatsLink.connect(address)
     raise ValueError(f"unknown system {system!r}")
 
 
@@ -63,8 +64,8 @@ class _ElbusLink:
         self.rpc: elbus_rpc.Rpc | None = None
 
     @classmethod
-    async def connect(cls, address: str, name: str, timeout: float) -> _ElbusLink:
-        return cls(await elbus_aio.connect(address, name, timeout=timeout))
+    async def connect(cls, address: str, name: str) -> _ElbusLink:
+        return cls(await elbus_aio.connect(address, name))
 
     async def flood(self, dest: str, topic: bool, payload: bytes, count: int) -> None:
         client = self.client
@@ -106,8 +107,8 @@ class _NatsLink:
         self.nc = nc
 
     @classmethod
-    async def connect(cls, url: str, timeout: float) -> _NatsLink:
-        nc = await nats.connect(url, allow_reconnect=False, connect_timeout=timeout, pending_size=NATS_PENDING_BYTES)
+    async def connect(cls, url: str) -> _NatsLink:
+        nc = await nats.connect(url, allow_reconnect=False, pending_size=NATS_PENDING_BYTES)
         return cls(nc)
 
     async def flood(self, dest: str, topic: bool, payload: bytes, count: int) -> None:
