@@ -25,6 +25,8 @@ from elbus_spec import Frame, QoS
 __all__ = ["ECHO_METHOD", "Link", "open_link"]
 
 ECHO_METHOD = "bench.echo"
+# A topic nobody subscribes to: the broker acknowledges a publication to it after routing every frame before it.
+FENCE_TOPIC = "bench/fence"
 # What nats-py may hold before it must flush, and what a subscription may queue: a whole flood.
 NATS_PENDING_BYTES = 256 * 1024 * 1024
 NATS_PENDING_MSGS = 1_000_000
@@ -34,7 +36,8 @@ OnPayload = Callable[[bytes], None]
 
 class Link(Protocol):
     async def flood(self, dest: str, topic: bool, payload: bytes, count: int) -> None:
-        """Send ``count`` QoS 0 messages (publications with ``topic``), waiting only while the write buffer is full."""
+        """Send ``count`` QoS 0 messages (publications with ``topic``), waiting only while the write buffer is full;
+        returns once the broker has read them all (NATS: the PONG of a flush; elbus: the ack of a fence)."""
 
     async def listen(self, dest: str, topic: bool, on_payload: OnPayload) -> None:
         """Call ``on_payload`` for every message to ``dest``; returns once the broker routes them here."""
@@ -74,6 +77,7 @@ class _ElbusLink:
             send(dest, payload, qos=QoS.NO)
             if client.write_paused:
                 await client.drain()
+        await client.publish(FENCE_TOPIC, b"", qos=QoS.PROCESSED)
 
     async def listen(self, dest: str, topic: bool, on_payload: OnPayload) -> None:
         def on_frame(frame: Frame) -> None:
