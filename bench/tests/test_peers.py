@@ -15,7 +15,7 @@ from elbus_bench.broker_settings import FLOOD, FLOOD_QUEUE_SIZE, WINDOWED
 from elbus_bench.brokers import BrokerProcess, nats_available
 from elbus_bench.measure import FANOUT_SUBSCRIBERS
 from elbus_bench.participants import Report, Role
-from elbus_bench.peer_harness import Setup, Workload, check, roles_for, run_roles, start_broker
+from elbus_bench.peer_harness import PeerResults, Run, Setup, Workload, check, roles_for, run_roles, start_broker
 from elbus_bench.peers import compare
 
 import elbus_server
@@ -108,3 +108,19 @@ async def test_compare_reports_medians_ranges_cpu_and_failures() -> None:
     row = data["results"][0]
     assert row["workload"] == "one-to-one" and row["runs"][0]["delivered"] == 300
     assert row["rate"]["min"] <= row["rate"]["median"] <= row["rate"]["max"] and row["cpu_ms_per_1000"]["median"] > 0
+
+
+def test_targets_compare_the_default_setup_with_nats_on_medians() -> None:
+    ours, nats = Setup("elbus", "unix", True), Setup("nats", "tcp")
+    results = PeerResults((Workload("one-to-one", 10), Workload("rpc", 10)), (ours, nats), 3)
+    results.runs[("one-to-one", ours.label)] = [Run(1000, s, 0.1, 0.1) for s in (1.0, 1.0, 10.0)]  # median 1,000/s
+    results.runs[("one-to-one", nats.label)] = [Run(800, 1.0, 0.1, 0.1)]
+    results.runs[("rpc", ours.label)] = [Run(100, 1.0, 0.1, 0.1, (50.0, 90.0))]
+    results.runs[("rpc", nats.label)] = [Run(100, 1.0, 0.1, 0.1, (110.0, 200.0))]
+    got = {t.name: (t.measured, t.met) for t in peer_report.evaluate(results)}
+    assert got == {
+        "one-to-one: ours/NATS rate >= 1x": ("1.25x", True),
+        "rpc: ours/NATS rate >= 2x": ("1.00x", False),
+        "rpc: NATS/ours p50 >= 2x": ("2.20x", True),
+    }
+    assert "MISS  rpc: ours/NATS rate >= 2x" in peer_report.table(results)

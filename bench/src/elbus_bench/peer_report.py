@@ -14,11 +14,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .measure import FANOUT_SUBSCRIBERS
-from .peer_harness import PeerResults, Run, Workload
+from .peer_harness import SETUPS, PeerResults, Run, Workload
+from .targets import Target
 
-__all__ = ["table", "to_json"]
+__all__ = ["evaluate", "table", "to_json"]
 
 NATS_LABEL = "NATS TCP"
+OURS_LABEL = SETUPS[0].label  # our broker as deployed: UNIX socket, default busy polling
+# The project's targets against NATS: (workload, floor of ours/NATS on the median rate).
+RATE_FLOORS = (("one-to-one", 1.0), ("fan-out", 1.0), ("rpc", 2.0))
+P50_FLOOR = 2.0  # NATS's median round trip over ours
 
 
 def spread(values: Sequence[float]) -> tuple[float, float, float]:
@@ -73,11 +78,32 @@ def table(results: PeerResults) -> str:
             ratio = f"{rate / nats:.2f}x" if rate and nats and setup.label != NATS_LABEL else ""
             row += f" {_fmt([r.cpu_ms_per_1000 for r in runs], 2):>24} {f'{broker:.2f}+{clients:.2f}':>16} {ratio:>8}"
             lines.append(row)
+    targets = evaluate(results)
+    if targets:
+        lines += ["", f"targets ({OURS_LABEL} against {NATS_LABEL})"]
+        lines += [f"  {'met ' if t.met else 'MISS'}  {t.name:<48} {t.measured:>10}" for t in targets]
     if results.failures:
         lines += ["", "FAILED (left out of the figures):"]
         for (workload, label), problems in results.failures.items():
             lines += [f"  {workload} on {label}: {p}" for p in problems[:10]]
     return "\n".join(lines)
+
+
+def evaluate(results: PeerResults) -> list[Target]:
+    """The targets against NATS that this run has both sides of."""
+    out = []
+    for workload, floor in RATE_FLOORS:
+        ours = _median_rate(results.runs.get((workload, OURS_LABEL)))
+        nats = _median_rate(results.runs.get((workload, NATS_LABEL)))
+        if ours and nats:
+            out.append(Target(f"{workload}: ours/NATS rate >= {floor:g}x", f"{ours / nats:.2f}x", ours / nats >= floor))
+    ours_runs, nats_runs = results.runs.get(("rpc", OURS_LABEL)), results.runs.get(("rpc", NATS_LABEL))
+    if ours_runs and nats_runs:
+        ours_p50 = statistics.median(r.latencies_us[0] for r in ours_runs if r.latencies_us)
+        nats_p50 = statistics.median(r.latencies_us[0] for r in nats_runs if r.latencies_us)
+        ratio = nats_p50 / ours_p50
+        out.append(Target(f"rpc: NATS/ours p50 >= {P50_FLOOR:g}x", f"{ratio:.2f}x", ratio >= P50_FLOOR))
+    return out
 
 
 def _latency(runs: list[Run], index: int) -> str:
@@ -124,4 +150,5 @@ def to_json(results: PeerResults) -> dict[str, Any]:
                 row["rate"] = _summary(runs, lambda r: r.rate)
                 row["cpu_ms_per_1000"] = _summary(runs, lambda r: r.cpu_ms_per_1000)
             rows.append(row)
-    return {"rounds": results.rounds, "results": rows}
+    targets = [{"target": t.name, "measured": t.measured, "met": t.met} for t in evaluate(results)]
+    return {"rounds": results.rounds, "results": rows, "targets": targets}
