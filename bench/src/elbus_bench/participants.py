@@ -13,6 +13,7 @@ harness's to judge). CPU time is the process's own, user plus system, from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 import time
 from collections.abc import Awaitable, Callable
@@ -114,7 +115,8 @@ async def _main(role: Role, conn: Connection) -> None:
                 await link.close()
             except Exception as exc:
                 report.error = report.error or f"close: {type(exc).__name__}: {exc}"
-    conn.send(report)
+    with contextlib.suppress(OSError):  # the harness is gone: nobody to report to
+        conn.send(report)
 
 
 # The timed part of a role, given the pipe (a responder waits on it for "stop").

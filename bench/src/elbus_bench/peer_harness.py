@@ -186,11 +186,12 @@ class _Participant:
         child.close()
 
     def end(self) -> None:
+        """Close the pipe (one still waiting for "go" takes that as "stop") and reap the process."""
+        self.conn.close()
         self.process.join(5.0)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
-        self.conn.close()
 
 
 @functools.cache
