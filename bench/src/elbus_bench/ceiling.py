@@ -11,6 +11,7 @@ here, never in the product.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 from elbus_spec import Code, codec
 
@@ -38,7 +39,8 @@ class CeilingProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
-        pos, end, out = 0, len(buf), {}  # out: destination -> chunks written once at the end
+        out: dict[CeilingProtocol, list[bytes]] = {}  # destination -> chunks written once at the end
+        pos, end = 0, len(buf)
         while self.stage == 2 and end - pos >= 9:
             op_id, flags, length = _HEADER.unpack_from(buf, pos)
             if flags == 0:  # ping: the header is the whole frame
@@ -52,6 +54,7 @@ class CeilingProtocol(asyncio.Protocol):
                 if sep < 0:  # protocol error: drop this client only, after delivering what came before
                     self.stage = 3
                     break
+                dests: Collection[CeilingProtocol | None]
                 if op == 0x12:
                     dests, frame = (self.clients.get(body[:sep]),), body[sep:]  # -> SENDER NUL PAYLOAD
                 else:

@@ -190,10 +190,14 @@ async def _pump(client: WireClient, frame: bytes, n: int, progress: Callable[[],
         k = min(chunk, n - sent)
         floor = sent + k - window  # progress needed before this chunk may go
         if progress() < floor:
-            await client.tick.until(
-                lambda floor=floor: client.lost or progress() >= floor,
-                lambda sent=sent: f"{client.name} sent {sent}, done {progress()}",
-            )
+
+            def caught_up(floor: int = floor) -> bool:
+                return client.lost or progress() >= floor
+
+            def describe(sent: int = sent) -> str:
+                return f"{client.name} sent {sent}, done {progress()}"
+
+            await client.tick.until(caught_up, describe)
             if client.lost:
                 raise StageError(f"{client.name}: connection lost after {sent} frames")
         client.transport.write(block if k == chunk else frame * k)
@@ -395,7 +399,11 @@ async def _latency(address: str, tick: Tick, clients: list[WireClient], count: i
     for i in range(1, count + 1):
         t0 = time.perf_counter()
         caller.transport.write(request)
-        await tick.until(lambda i=i: alive() and c.messages >= i, lambda: f"replies {c.messages}")
+
+        def replied(i: int = i) -> bool:
+            return alive() and c.messages >= i
+
+        await tick.until(replied, lambda: f"replies {c.messages}")
         latencies.append(time.perf_counter() - t0)
     seconds = time.perf_counter() - start
     if c.rpc_errors or c.messages != count:
