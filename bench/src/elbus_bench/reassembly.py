@@ -69,7 +69,7 @@ def _client_path(payload_size: int) -> tuple[bytes, Callable[[], Callable[[bytes
 
     def fresh() -> Callable[[bytes], int]:
         conn = ClientConnection("bench.target", max_frame_length=MAX_FRAME)
-        for step in (BrokerConnection.greeting(), b"\x01", b"\x01"):  # greeting, handshake OK, registration OK
+        for step in (BrokerConnection.greeting(), codec.RESULT_OK, codec.RESULT_OK):  # greeting, handshake OK, registration OK
             conn.receive_data(step)
         assert conn.state is State.READY
 
