@@ -27,12 +27,12 @@ def ready(max_frame_length: int = 1024) -> ClientConnection:
     return conn
 
 
-@pytest.mark.parametrize("pattern", ["#", "a/#", "+", "+/b/#", "a/+/c", "a//b", "ä/ö"])
+@pytest.mark.parametrize("pattern", ["#", "a/#", "+", "+/b/#", "a/+/c", "a//b", "ä/ö", ""])
 def test_valid_patterns(pattern: str) -> None:
     assert ClientConnection.check_patterns([pattern]) == [pattern]
 
 
-@pytest.mark.parametrize("pattern", ["a/#/b", "#/a", "a#", "a/b#", "a/+b", "++", ""])
+@pytest.mark.parametrize("pattern", ["a/#/b", "#/a", "a#", "a/b#", "a/+b", "++"])
 def test_invalid_patterns(pattern: str) -> None:
     with pytest.raises(InvalidTopic):
         ready().send_subscribe([pattern])
@@ -45,7 +45,7 @@ def test_pattern_lists_and_types() -> None:
         ClientConnection.check_patterns([["a", "b"]])  # type: ignore[list-item]
 
 
-@pytest.mark.parametrize("topic", ["a/+", "a/#", "#", "a+b", ""])
+@pytest.mark.parametrize("topic", ["a/+", "a/#", "#", "a+b"])
 def test_no_wildcards_in_publications(topic: str) -> None:
     conn = ready()
     with pytest.raises(InvalidTopic):

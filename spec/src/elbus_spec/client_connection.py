@@ -89,15 +89,13 @@ class ClientConnection(ConnectionBase):
 
     @staticmethod
     def check_publication_topic(topic: str) -> str:
-        """``topic`` if a publication may go to it; raises `InvalidTopic` (wildcards, empty) or `TypeError`.
+        """``topic`` if a publication may go to it; raises `InvalidTopic` (wildcards) or `TypeError`.
 
         A publication names one topic: ``+`` and ``#`` would only ever reach
         subscribers of those literal characters, which is never what was meant.
         """
         if not isinstance(topic, str):
             raise TypeError(f"topic must be str, got {type(topic).__name__}")
-        if not topic:
-            raise InvalidTopic("a topic cannot be empty")
         if "+" in topic or "#" in topic:
             raise InvalidTopic(f"no wildcards (+, #) in a publication topic: {topic!r}")
         return topic
@@ -107,7 +105,8 @@ class ClientConnection(ConnectionBase):
         """``topics`` as a list if each is a valid subscription pattern, the MQTT way.
 
         ``+`` and ``#`` stand for whole levels (``a/+/c``, ``a/#``), and ``#``
-        only as the last one; raises `InvalidTopic` otherwise, `ValueError`
+        only as the last one (an empty topic is a valid one, as in the original
+        broker); raises `InvalidTopic` otherwise, `ValueError`
         for no topics and `TypeError` for a topic that is not a str.
         """
         if not topics:
@@ -115,8 +114,6 @@ class ClientConnection(ConnectionBase):
         for topic in topics:
             if not isinstance(topic, str):
                 raise TypeError(f"topics must be str, got {type(topic).__name__} (pass them as separate arguments)")
-            if not topic:
-                raise InvalidTopic("a topic pattern cannot be empty")
             if "+" not in topic and "#" not in topic:
                 continue
             levels = topic.split("/")
