@@ -446,9 +446,7 @@ class Client:
             session.forget_ack(fut)
             raise BrokerTimeout(f"no ack for {description} within {limit} s") from None
 
-    async def send(
-        self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
-    ) -> None:
+    async def send(self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Send ``payload`` to the client named ``target``.
 
         With QoS bit 0 set (the default, PROCESSED) returns once the broker acknowledged,

@@ -60,9 +60,7 @@ class ClientConnection(ConnectionBase):
 
     __slots__ = ("_op_id", "_registration", "name", "timeout")
 
-    def __init__(
-        self, name: str, *, max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH, timeout: float = DEFAULT_TIMEOUT
-    ) -> None:
+    def __init__(self, name: str, *, max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH, timeout: float = DEFAULT_TIMEOUT) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         super().__init__(State.AWAIT_GREETING, max_frame_length)
@@ -275,9 +273,7 @@ class ClientConnection(ConnectionBase):
         op_id = self._frame(qos)
         return self._fits(op_id, codec.encode_publish_frame(op_id, qos, topic, _payload(payload)))
 
-    def send_publish_for(
-        self, topic: str, receiver: str, payload: Payload, qos: int = QoS.PROCESSED
-    ) -> tuple[int, bytes]:
+    def send_publish_for(self, topic: str, receiver: str, payload: Payload, qos: int = QoS.PROCESSED) -> tuple[int, bytes]:
         """A PUBLISH_FOR frame (BUS/RT extension)."""
         self.check_publication_topic(topic)
         op_id = self._frame(qos)
