@@ -422,6 +422,7 @@ class Client:
 
     def publish_nowait(self, topic: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> asyncio.Future[None]:
         """Write a PUBLISH to ``topic`` (no ``+``/``#`` in it: `InvalidTopic`) at once; see `send_nowait`."""
+        ClientConnection.check_publication_topic(topic)
         session = self._live()
         op_id, data = session.conn.send_publish(topic, payload, qos)
         return session.submit(op_id, data, qos)
@@ -475,6 +476,8 @@ class Client:
         self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
     ) -> None:
         """Publish to the subscribers whose primary name is ``receiver`` (a BUS/RT broker extension)."""
+
+        ClientConnection.check_publication_topic(topic)
 
         def make() -> asyncio.Future[None]:
             session = self._live()

@@ -535,11 +535,13 @@ class Client:
 
     def publish_nowait(self, topic: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> Pending:
         """Write a PUBLISH to ``topic`` (no ``+``/``#`` in it: `InvalidTopic`); see `send_nowait`."""
+        ClientConnection.check_publication_topic(topic)
         data = _as_bytes(payload)
         return self._submit(lambda conn: conn.send_publish(topic, data, qos), qos, f"publication to {topic!r}")
 
     def publish_for_nowait(self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> Pending:
         """Write a PUBLISH_FOR (a BUS/RT extension the original elbus broker refuses); see `send_nowait`."""
+        ClientConnection.check_publication_topic(topic)
         data = _as_bytes(payload)
         return self._submit(
             lambda conn: conn.send_publish_for(topic, receiver, data, qos), qos, f"publication to {topic!r} for {receiver!r}"

@@ -9,6 +9,10 @@ It also holds the rules every client follows, so that the blocking and the
 asyncio clients act alike: what a payload, a topic and a QoS may be, the
 largest frame sent, when a silent broker counts as dead, how long to wait
 between reconnect attempts, and which subscriptions to renew after one.
+Payload, QoS and frame size are checked by every ``send_*`` method; the
+topic rules (`check_patterns`, `check_publication_topic`) are stricter than
+the wire and the broker, so the clients apply them and the ``send_*``
+methods still encode any topic the wire carries (tests of brokers need that).
 Which operations still await an ack is the clients' business (each maps op
 ids to its own kind of waiter), read from the `Ack` events.
 """
@@ -268,40 +272,34 @@ class ClientConnection(ConnectionBase):
         return self._fits(op_id, codec.encode_broadcast_frame(op_id, qos, mask, _payload(payload)))
 
     def send_publish(self, topic: str, payload: Payload, qos: int = QoS.PROCESSED) -> tuple[int, bytes]:
-        """A PUBLISH frame to ``topic`` (no wildcards: `InvalidTopic`)."""
-        self.check_publication_topic(topic)
+        """A PUBLISH frame to ``topic`` (any topic the wire carries: clients check it with `check_publication_topic`)."""
         op_id = self._frame(qos)
         return self._fits(op_id, codec.encode_publish_frame(op_id, qos, topic, _payload(payload)))
 
     def send_publish_for(self, topic: str, receiver: str, payload: Payload, qos: int = QoS.PROCESSED) -> tuple[int, bytes]:
         """A PUBLISH_FOR frame (BUS/RT extension)."""
-        self.check_publication_topic(topic)
         op_id = self._frame(qos)
         return self._fits(op_id, codec.encode_publish_for_frame(op_id, qos, topic, receiver, _payload(payload)))
 
     def send_subscribe(self, topics: Sequence[str], qos: int = QoS.PROCESSED) -> tuple[int, bytes]:
-        """A SUBSCRIBE frame for one or more topic patterns (checked by `check_patterns`)."""
-        items = self.check_patterns(topics)
+        """A SUBSCRIBE frame for one or more topic patterns (any the wire carries: clients check them with `check_patterns`)."""
         op_id = self._frame(qos)
-        return self._fits(op_id, codec.encode_subscribe_frame(op_id, qos, items))
+        return self._fits(op_id, codec.encode_subscribe_frame(op_id, qos, topics))
 
     def send_unsubscribe(self, topics: Sequence[str], qos: int = QoS.PROCESSED) -> tuple[int, bytes]:
         """An UNSUBSCRIBE frame."""
-        items = self.check_patterns(topics)
         op_id = self._frame(qos)
-        return self._fits(op_id, codec.encode_unsubscribe_frame(op_id, qos, items))
+        return self._fits(op_id, codec.encode_unsubscribe_frame(op_id, qos, topics))
 
     def send_exclude(self, topics: Sequence[str], qos: int = QoS.PROCESSED) -> tuple[int, bytes]:
         """An EXCLUDE frame (BUS/RT extension)."""
-        items = self.check_patterns(topics)
         op_id = self._frame(qos)
-        return self._fits(op_id, codec.encode_exclude_frame(op_id, qos, items))
+        return self._fits(op_id, codec.encode_exclude_frame(op_id, qos, topics))
 
     def send_unexclude(self, topics: Sequence[str], qos: int = QoS.PROCESSED) -> tuple[int, bytes]:
         """An UNEXCLUDE frame (BUS/RT extension)."""
-        items = self.check_patterns(topics)
         op_id = self._frame(qos)
-        return self._fits(op_id, codec.encode_unexclude_frame(op_id, qos, items))
+        return self._fits(op_id, codec.encode_unexclude_frame(op_id, qos, topics))
 
     def ping(self) -> bytes:
         """The 9-byte ping frame."""
