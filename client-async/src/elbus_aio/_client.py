@@ -166,11 +166,15 @@ class Client:
         while True:
             try:
                 await self._open()
-                return self
             except BrokerUnavailable as exc:
                 if not self.retry_on_failed_connect:
                     raise
                 log.info("%s: connecting failed, retrying: %s", self.name, exc)
+            else:
+                if self._closing and self._session is not None:  # closed while connecting: the connection goes too
+                    self._session.close(ConnectionClosed("the client was closed while connecting"))
+                    raise ConnectionClosed("the client was closed while connecting")
+                return self
             await asyncio.sleep(next(delays))
             if self._closing:
                 raise ConnectionClosed("the client was closed while connecting")

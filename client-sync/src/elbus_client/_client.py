@@ -202,7 +202,13 @@ class Client:
         except BaseException:
             self._finish("the first connection failed")
             raise
-        self._session = session
+        with self._state_lock:
+            installed = not self._closing
+            if installed:
+                self._session = session
+        if not installed:  # closed from another thread while connecting
+            session.sock.close()
+            raise ConnectionClosed(self._close_reason or _BY_CLIENT)
         self._reader = threading.Thread(
             target=self._read_loop, args=(session, early), name=f"elbus-reader {self.name}", daemon=True
         )
