@@ -70,6 +70,24 @@ async def test_a_hung_broker_fails_ack_waits_with_broker_timeout(sock_path: str,
         assert payloads == [b"x", b"after"]
 
 
+async def test_a_silent_broker_is_dead_after_dead_broker_factor_timeouts(sock_path: str, broker_process: StartBroker) -> None:
+    proc = await broker_process()
+    loop = asyncio.get_running_loop()
+    lost = loop.create_future()
+    client = elbus_aio.Client(sock_path, "app.d", timeout=0.3, on_disconnect=lost.set_result)
+    await client.connect()
+    started = loop.time()  # the registration was the last byte from the broker
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        reason = await asyncio.wait_for(lost, 5)
+        assert 0.3 * DEAD_BROKER_FACTOR - 0.05 <= loop.time() - started < 0.3 * DEAD_BROKER_FACTOR + 0.5
+        assert f"no data from the broker for {0.3 * DEAD_BROKER_FACTOR:g} s" in reason
+        assert client.closed
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        await client.close()
+
+
 async def test_receive_timeout_is_a_timeout_error(any_broker: object, sock_path: str) -> None:
     address = getattr(any_broker, "address", sock_path)
     async with elbus_aio.Client(address, "app.r") as client:

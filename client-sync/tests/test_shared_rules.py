@@ -15,6 +15,7 @@ import pytest
 
 import elbus_client
 from elbus_client import (
+    DEAD_BROKER_FACTOR,
     AccessDenied,
     BrokerError,
     BrokerTimeout,
@@ -55,6 +56,19 @@ def test_a_hung_broker_fails_ack_waits_with_broker_timeout(sock_path: str) -> No
         assert client.is_connected
         client.send("app.a", b"after")
         assert [client.receive(timeout=2).payload for _ in range(2)] == [b"x", b"after"]
+
+
+def test_a_silent_broker_is_dead_after_dead_broker_factor_timeouts(sock_path: str) -> None:
+    lost: list[str] = []
+    with BrokerThread(sock_path, timeout=5.0) as broker:
+        with elbus_client.connect(sock_path, "app.d", timeout=0.3, on_disconnect=lost.append) as client:
+            started = time.monotonic()  # the registration was the last byte from the broker
+            assert broker.loop is not None
+            broker.loop.call_soon_threadsafe(time.sleep, 1.5)  # the broker's loop hangs
+            assert client.wait_closed(5)
+            assert 0.3 * DEAD_BROKER_FACTOR - 0.05 <= time.monotonic() - started < 0.3 * DEAD_BROKER_FACTOR + 0.5
+            eventually(lambda: len(lost) == 1)  # the callback runs on the reader thread, right after the loss
+            assert f"no data from the broker for {0.3 * DEAD_BROKER_FACTOR:g} s" in lost[0]
 
 
 def test_receive_timeout_is_a_timeout_error(sock_path: str) -> None:
