@@ -27,11 +27,12 @@ from elbus_client import (
     InvalidTopic,
     ReceiveTimeout,
 )
-from elbus_spec import DEFAULT_MAX_FRAME_LENGTH
+from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, ExcludeRequest, SubscribeRequest
 
 elbus_server = pytest.importorskip("elbus_server")
 
 from .broker_thread import BrokerThread  # noqa: E402
+from .scripted_broker import ScriptedBroker  # noqa: E402
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -178,6 +179,22 @@ def test_disconnect_and_reconnect_callbacks_once_per_event(sock_path: str) -> No
     finally:
         client.close()
         broker.stop()
+
+
+def test_reconnect_renews_acknowledged_subscriptions_and_exclusions_one_per_frame(sock_path: str) -> None:
+    # Exclusions are a BUS/RT extension our broker refuses: the broker-side protocol object speaks them here.
+    with (
+        ScriptedBroker(sock_path) as broker,
+        elbus_client.connect(sock_path, "app.x", reconnect=True, reconnect_delay=0.02) as client,
+    ):
+        client.subscribe("t/#", "u")
+        client.exclude("t/x", "t/z")
+        client.unexclude("t/z")
+        client.unsubscribe("u")
+        broker.peer("app.x").hang_up()
+        second = broker.peer("app.x", nth=2)
+        eventually(lambda: len(second.requests) == 2)
+        assert second.requests == [SubscribeRequest(1, 1, ["t/#"]), ExcludeRequest(2, 1, ["t/x"])]
 
 
 def test_topics_and_payloads_are_checked_and_the_connection_kept(sock_path: str) -> None:

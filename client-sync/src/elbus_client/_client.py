@@ -105,7 +105,7 @@ class Client:
     With ``reconnect`` a lost connection is re-established by the reader
     thread (jittered exponential backoff from ``reconnect_delay`` up to
     ``timeout``): the name is registered again and every subscription
-    renewed, one topic per frame. Waits pending at the loss fail with
+    renewed (exclusions too), one topic per frame. Waits pending at the loss fail with
     `ConnectionClosed`, and so do operations attempted during the outage;
     received frames stay queued. ``retry_on_failed_connect`` (with
     ``reconnect`` only) makes `connect` retry the same way while the broker
@@ -159,7 +159,8 @@ class Client:
         self.on_subscription_denied = on_subscription_denied
         self._queue = FrameQueue(queue_size)
         self._session: Session | None = None
-        self._topics: set[str] = set()  # renewed after a reconnect
+        self._topics: set[str] = set()  # subscriptions and exclusions, renewed after a reconnect
+        self._excluded: set[str] = set()
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._closing = False
@@ -400,10 +401,11 @@ class Client:
                 continue
             with self._state_lock:
                 installed = not self._closing
-                topics = sorted(self._topics)
+                renewals = [(self._topics, topic) for topic in sorted(self._topics)]
+                renewals += [(self._excluded, topic) for topic in sorted(self._excluded)]
             try:
-                if installed and topics:
-                    self._renew(session, topics)  # before the session is shared: no other writer yet
+                if installed and renewals:
+                    self._renew(session, renewals)  # before the session is shared: no other writer yet
             except OSError as exc:
                 _log.info("renewing the subscriptions of %r failed: %s", self.name, exc)
                 installed = False
@@ -418,45 +420,54 @@ class Client:
             return session, early
         return None, []
 
-    def _renew(self, session: Session, topics: list[str]) -> None:
-        """Subscribe the new connection to every tracked topic, one frame each; the reader checks the acks.
+    def _renew(self, session: Session, renewals: list[tuple[set[str], str]]) -> None:
+        """Subscribe and exclude again on the new connection, one frame per topic; the reader checks the acks.
 
         One frame per topic, so that each ack speaks for one topic: a refused
         one is dropped and reported once (`_denied`), the others stay renewed.
         """
         frames = []
-        for topic in topics:
-            op_id, data = session.conn.send_subscribe([topic], QoS.PROCESSED)
-            pending = session.pending[op_id] = Pending(op_id, f"renewal of the subscription to {topic!r}")
-            pending.add_done_callback(self._check_renewal(topic))
+        for record, topic in renewals:
+            if record is self._topics:
+                op_id, data = session.conn.send_subscribe([topic], QoS.PROCESSED)
+                what = f"the subscription to {topic!r}"
+            else:
+                op_id, data = session.conn.send_exclude([topic], QoS.PROCESSED)
+                what = f"the exclusion of {topic!r}"
+            pending = session.pending[op_id] = Pending(op_id, f"renewal of {what}")
+            pending.add_done_callback(self._check_renewal(record, topic, what))
             frames.append(data)
         session.sock.sendall(b"".join(frames))
 
-    def _check_renewal(self, topic: str) -> Callable[[Pending], None]:
+    def _check_renewal(self, record: set[str], topic: str, what: str) -> Callable[[Pending], None]:
         def check(done: Pending) -> None:
             # Not a reason to drop the connection: the topic would be refused again on every attempt.
             if done.code is not None and done.code != Code.OK:
-                self._denied(topic, error_for_code(done.code, f"{self.name!r}: renewing the subscription to {topic!r} refused"))
+                self._denied(record, topic, error_for_code(done.code, f"{self.name!r}: renewing {what} refused"))
 
         return check
 
-    def _denied(self, topic: str, error: BrokerError) -> None:
+    def _denied(self, record: set[str], topic: str, error: BrokerError) -> None:
         with self._state_lock:
-            self._topics.discard(topic)
+            record.discard(topic)
         _log.warning("%s; the topic is dropped", error)
         self._call(self.on_subscription_denied, topic, error)
 
-    def _track(self, topics: list[str]) -> Callable[[Pending], None]:
-        """Record a SUBSCRIBE's topics for renewal once its ack says what the broker kept."""
+    def _track(self, record: set[str], topics: list[str]) -> Callable[[Pending], None]:
+        """Record a SUBSCRIBE's (or EXCLUDE's) topics for renewal once its ack says what the broker kept."""
 
-        def record(done: Pending) -> None:
+        def track(done: Pending) -> None:
             if done.code is None:
                 return  # the connection ended first: the subscription did not survive it
             kept = ClientConnection.renewable(topics, None if done is DONE else done.code)
             with self._state_lock:
-                self._topics.update(kept)
+                record.update(kept)
 
-        return record
+        return track
+
+    def _untrack(self, record: set[str], topics: list[str]) -> None:
+        with self._state_lock:
+            record.difference_update(topics)
 
     def _ping_loop(self) -> None:
         while not self._closed_event.wait(self.ping_interval):
@@ -562,26 +573,29 @@ class Client:
         """
         items = ClientConnection.check_patterns(topics)
         pending = self._submit(lambda conn: conn.send_subscribe(items, qos), qos, f"subscription to {items!r}")
-        pending.add_done_callback(self._track(items))
+        pending.add_done_callback(self._track(self._topics, items))
         return pending
 
     def unsubscribe_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
         """Write an UNSUBSCRIBE; see `send_nowait`."""
         items = ClientConnection.check_patterns(topics)
         pending = self._submit(lambda conn: conn.send_unsubscribe(items, qos), qos, f"unsubscription from {items!r}")
-        with self._state_lock:
-            self._topics.difference_update(items)
+        self._untrack(self._topics, items)
         return pending
 
     def exclude_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
-        """Write an EXCLUDE (a BUS/RT extension the original elbus broker refuses); see `send_nowait`."""
+        """Write an EXCLUDE (a BUS/RT extension the original elbus broker refuses; renewed on reconnect); see `send_nowait`."""
         items = ClientConnection.check_patterns(topics)
-        return self._submit(lambda conn: conn.send_exclude(items, qos), qos, f"exclusion of {items!r}")
+        pending = self._submit(lambda conn: conn.send_exclude(items, qos), qos, f"exclusion of {items!r}")
+        pending.add_done_callback(self._track(self._excluded, items))
+        return pending
 
     def unexclude_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
         """Write an UNEXCLUDE (a BUS/RT extension the original elbus broker refuses); see `send_nowait`."""
         items = ClientConnection.check_patterns(topics)
-        return self._submit(lambda conn: conn.send_unexclude(items, qos), qos, f"unexclusion of {items!r}")
+        pending = self._submit(lambda conn: conn.send_unexclude(items, qos), qos, f"unexclusion of {items!r}")
+        self._untrack(self._excluded, items)
+        return pending
 
     def send(self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Send a one-to-one MESSAGE; with an acknowledged ``qos``, block until the broker's ack.
