@@ -447,7 +447,8 @@ class Client:
                 await fut
         except TimeoutError:
             if not fut.cancelled():
-                raise  # the broker's own timeout code (BrokerTimeout), not ours
+                fut.result()  # the broker's own timeout code (BrokerTimeout), or an ack just as time ran out
+                return
             session.forget_ack(fut)
             raise BrokerTimeout(f"no ack for {description} within {limit} s") from None
 
