@@ -431,7 +431,7 @@ class Client:
         op_id, data = session.conn.send_publish(topic, payload, qos)
         return session.submit(op_id, data, qos)
 
-    async def _await(self, make: Callable[[], asyncio.Future[None]], timeout: float | None, description: str) -> None:
+    async def _await(self, make: Callable[[], asyncio.Future[None]], timeout: float | None, what: str, about: object) -> None:
         # Respect backpressure before writing: a cancellation while waiting here
         # writes nothing; once written (whole, into the session's buffer), it goes out whole.
         session = self._live()
@@ -450,7 +450,7 @@ class Client:
                 fut.result()  # the broker's own timeout code (BrokerTimeout), or an ack just as time ran out
                 return
             session.forget_ack(fut)
-            raise BrokerTimeout(f"no ack for {description} within {limit} s") from None
+            raise BrokerTimeout(f"no ack for {what} {about!r} within {limit} s") from None  # formatted only here: sends are hot
 
     async def send(self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Send ``payload`` to the client named ``target``.
@@ -463,19 +463,19 @@ class Client:
         when the connection is or gets closed, and as `send_nowait` for bad
         arguments. Cancelling leaves the connection usable.
         """
-        await self._await(lambda: self.send_nowait(target, payload, qos=qos), timeout, f"message to {target!r}")
+        await self._await(lambda: self.send_nowait(target, payload, qos=qos), timeout, "message to", target)
 
     async def broadcast(
         self, mask: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
     ) -> None:
         """Send ``payload`` to every client whose name matches ``mask`` (``?``, ``*``); see `send`."""
-        await self._await(lambda: self.broadcast_nowait(mask, payload, qos=qos), timeout, f"broadcast to {mask!r}")
+        await self._await(lambda: self.broadcast_nowait(mask, payload, qos=qos), timeout, "broadcast to", mask)
 
     async def publish(
         self, topic: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
     ) -> None:
         """Publish ``payload`` to ``topic``; see `send`."""
-        await self._await(lambda: self.publish_nowait(topic, payload, qos=qos), timeout, f"publication to {topic!r}")
+        await self._await(lambda: self.publish_nowait(topic, payload, qos=qos), timeout, "publication to", topic)
 
     async def publish_for(
         self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
@@ -489,7 +489,7 @@ class Client:
             op_id, data = session.conn.send_publish_for(topic, receiver, payload, qos)
             return session.submit(op_id, data, qos)
 
-        await self._await(make, timeout, f"publication to {topic!r} for {receiver!r}")
+        await self._await(make, timeout, "publication to", topic)
 
     async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Subscribe to topic patterns (``+`` one level, ``#`` the rest); renewed after a reconnect.
@@ -531,7 +531,7 @@ class Client:
             return session.submit(op_id, data, qos)
 
         try:
-            await self._await(make, timeout, f"{encoder.removeprefix('send_')} of {items!r}")
+            await self._await(make, timeout, encoder.removeprefix("send_"), items)
         except BrokerError as exc:
             if add and not isinstance(exc, BrokerTimeout):
                 record.update(ClientConnection.renewable(items, exc.code))
