@@ -31,7 +31,7 @@ from elbus_cli.benchmark import STAGES
 from elbus_cli.commands import MAX_INPUT
 from elbus_spec import RpcError
 
-from .broker_thread import BrokerThread
+from cli_broker import BrokerThread
 
 # Generous for a loaded 2-core machine; a healthy run takes a fraction of it.
 CLI_DEADLINE = 20.0
