@@ -7,7 +7,6 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
-
 from cli_broker import BrokerThread
 
 
