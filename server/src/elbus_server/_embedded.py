@@ -3,20 +3,14 @@
 Their method shape follows the async client: ``send``, ``broadcast``,
 ``publish``, ``subscribe``, ``unsubscribe``, ``receive`` / ``async for`` or
 an ``on_frame`` callback, ``close``. Frames arrive as `elbus_spec.Message`,
-`Broadcast` and `Publication` events. Routing happens synchronously inside
-each call, so an acknowledged operation has been routed when it returns.
+`Broadcast` and `Publication` events. Each call is routed synchronously,
+through the same path as a socket client's frames, so an acknowledged
+operation has been routed when it returns.
 
-A full in-process client blocks its senders as far as synchronous routing
-allows. Routing runs inside the broker's event loop and must return each
-frame's result at once, so a frame cannot wait for room: the frame that
-fills the queue is taken, and the socket client that sent it is then held
-(its reading paused at that frame, exactly as a full socket client holds
-it) until the queue drains to half or the broker's timeout passes. Past the
-timeout the sender is released, and frames that still find the queue full
-are not delivered (``77``): a stalled in-process client costs its senders at
-most one timeout, never the broker's loop. In-process senders are not held:
-their routing happens inside their own call, which returns the result
-(`NotDelivered` for a full receiver) instead of waiting for room.
+A full in-process client holds nobody: a frame that finds its queue full
+is not delivered (a message sender's ack says ``77``) and counted in
+``dropped``; the client itself is never disconnected for being slow (it is
+the program's own, and the program decides what to do with it).
 """
 
 from __future__ import annotations
@@ -25,59 +19,56 @@ import asyncio
 import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from elbus_spec import Code, Frame, QoS, error_for_code
+from elbus_spec import (
+    BroadcastRequest,
+    Code,
+    Frame,
+    PublishRequest,
+    QoS,
+    SubscribeRequest,
+    UnsubscribeRequest,
+    error_for_code,
+)
 from elbus_spec.errors import LocalProtocolError
 
-from ._peer import ClientKind, Peer
-
-if TYPE_CHECKING:
-    from ._broker import Broker
-    from ._transport import SocketPeer
+from ._outbox import UNBOUNDED
+from ._peer import ClientKind, Host, PeerState
 
 __all__ = ["EmbeddedClient", "FrameHandler"]
 
 FrameHandler = Callable[[Frame], Awaitable[None] | None]
 
 
-class EmbeddedClient(Peer):
+class EmbeddedClient(PeerState):
     """A client living inside the broker's process (``client.list`` kind ``internal``).
 
     Without an ``on_frame`` callback, delivered frames wait in a bounded
     queue (the broker's ``queue_size``) read by `receive` or ``async for``;
-    the socket client whose frame fills it is held until it drains (see the
-    module); a frame that finds the queue full is not delivered (a message
-    sender's ack says ``77``) and counted in ``dropped``: an in-process
-    client is never disconnected for being slow. With ``on_frame``, each frame is
-    handed to the callback on the next event-loop turn (a coroutine
-    function's result is run as a task).
+    a frame that finds the queue full is not delivered and counted in
+    ``dropped``. With ``on_frame``, each frame is handed to the callback on
+    the next event-loop turn (a coroutine function's result is run as a
+    task), at most ``queue_size`` frames waiting for it.
     """
 
-    __slots__ = (
-        "_broker",
-        "_closed",
-        "_frames",
-        "_handing",
-        "_hold_timer",
-        "_holding",
-        "_on_frame",
-        "_tasks",
-        "_waiter",
-        "dropped",
-    )
+    __slots__ = ("_closed", "_code", "_frames", "_handing", "_host", "_loop", "_on_frame", "_queue_size", "_tasks",
+                 "_waiter", "dropped")
 
-    def __init__(self, broker: Broker) -> None:
+    takes_bytes = False
+
+    def __init__(self, host: Host, queue_size: int) -> None:
         super().__init__(ClientKind.INTERNAL)
-        self._broker = broker
+        self._host = host
+        self._loop = asyncio.get_running_loop()
+        self._queue_size = queue_size
         self._frames: deque[Frame] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._on_frame: FrameHandler | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._handing = 0  # frames scheduled for the callback, bounded like the queue
-        self._holding: set[SocketPeer] = set()  # socket senders held while the queue is full
-        self._hold_timer: asyncio.TimerHandle | None = None
+        self._code: int = Code.OK  # the ack of the operation being routed
         self.dropped = 0
 
     # --- receiving -----------------------------------------------------------------------
@@ -93,22 +84,19 @@ class EmbeddedClient(Peer):
         if handler is not None:
             while self._frames:
                 self._handing += 1
-                self._broker._loop.call_soon(self._call_handler, self._frames.popleft())
+                self._loop.call_soon(self._call_handler, self._frames.popleft())
 
     async def receive(self) -> Frame:
         """The next delivered frame; raises `LocalProtocolError` once the client is closed and drained."""
         while not self._frames:
             if self._closed:
                 raise LocalProtocolError(f"client {self.name!r} is closed")
-            self._waiter = self._broker._loop.create_future()
+            self._waiter = self._loop.create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        frame = self._frames.popleft()
-        if self._holding:
-            self._made_room()
-        return frame
+        return self._frames.popleft()
 
     def __aiter__(self) -> EmbeddedClient:
         return self
@@ -119,65 +107,36 @@ class EmbeddedClient(Peer):
         except LocalProtocolError:
             raise StopAsyncIteration from None
 
+    # --- the Peer protocol ----------------------------------------------------------------
+
     @property
     def queued(self) -> int:
         return len(self._frames) + self._handing
 
-    def push_frame(self, frame: Frame) -> bool:
+    def room(self) -> tuple[int, int]:
         if self._closed:
-            return False
-        size = self._broker.queue_size
+            return 0, 0
+        return self._queue_size - self.queued, UNBOUNDED
+
+    def deliver(self, items: list[Frame], flush: bool) -> None:
         if self._on_frame is not None:
-            if self._handing >= size:
-                self.dropped += 1
-                return False
-            self._handing += 1
-            self._broker._loop.call_soon(self._call_handler, frame)
-            if self._handing >= size:
-                self._hold_sender()
-            return True
-        if len(self._frames) >= size:
-            self.dropped += 1
-            return False
-        self._frames.append(frame)
+            self._handing += len(items)
+            for frame in items:
+                self._loop.call_soon(self._call_handler, frame)
+            return
+        self._frames += items
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
-        if len(self._frames) >= size:
-            self._hold_sender()
-        return True
 
-    def _hold_sender(self) -> None:
-        """The queue is full: hold the socket client being routed, for at most the broker's timeout."""
-        sender = self._broker._sender
-        if sender is None or sender in self._holding:
-            return
-        self._holding.add(sender)
-        sender.hold()
-        if self._hold_timer is None:
-            self._hold_timer = self._broker._loop.call_later(self._broker.timeout, self._release_senders)
+    def overflow(self, frames: int) -> None:
+        self.dropped += frames
 
-    def _made_room(self) -> None:
-        if self.queued <= self._broker.queue_size // 2:
-            self._release_senders()
-
-    def _release_senders(self) -> None:
-        if self._hold_timer is not None:
-            self._hold_timer.cancel()
-            self._hold_timer = None
-        holding, self._holding = self._holding, set()
-        for sender in holding:
-            sender._release()
-
-    def push(self, data: bytes, flush: bool) -> bool:  # pragma: no cover - in-process peers take events
-        raise TypeError("in-process peers take frame events")
-
-    def ack(self, op_id: int, code: int, realtime: bool) -> None:
-        """In-process operations return their result directly: nothing to queue."""
+    def ack(self, op_id: int, code: int) -> None:
+        """In-process operations return their result directly: the call that is routing reads it."""
+        self._code = code
 
     def _call_handler(self, frame: Frame) -> None:
         self._handing -= 1
-        if self._holding:
-            self._made_room()
         handler = self._on_frame
         if handler is None or self._closed:
             return
@@ -188,6 +147,14 @@ class EmbeddedClient(Peer):
             task.add_done_callback(self._tasks.discard)
 
     # --- sending -------------------------------------------------------------------------------
+
+    def _route(self, event: Any, qos: int) -> None:
+        """Route one operation; raises the error its ack carries (acknowledged QoS only)."""
+        self._check_open()
+        self._code = Code.OK
+        self._host.route(self, [event])
+        if self._code != Code.OK and qos & 1:
+            raise error_for_code(self._code)
 
     async def send(self, target: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
         """Send ``payload`` to the client named ``target``.
@@ -203,44 +170,34 @@ class EmbeddedClient(Peer):
         Routing is synchronous, so the result is known before this returns:
         it raises as `send` does, at once, instead of failing the future.
         """
-        self._check_open()
-        self._result(self._broker._route_message(self, target, bytes(payload), qos, len(payload)), qos)
-        done = self._broker._loop.create_future()
+        payload = bytes(payload)
+        length = len(target.encode()) + 1 + len(payload)  # the body length, as the counters count it
+        self._route((0, qos, target, payload, length), qos)
+        done = self._loop.create_future()
         done.set_result(None)
         return done
 
     async def broadcast(self, mask: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
         """Send ``payload`` to every client whose name matches ``mask``."""
-        self._check_open()
-        self._broker._route_broadcast(self, mask, bytes(payload), qos, len(payload))
+        self._route(BroadcastRequest(0, qos, mask, bytes(payload)), qos)
 
     async def publish(self, topic: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
         """Publish ``payload`` to ``topic``; raises `LocalProtocolError` if the topic contains NUL."""
-        self._check_open()
         if "\0" in topic:
             raise LocalProtocolError("a topic cannot contain NUL")
-        self._broker._route_publish(self, topic, bytes(payload), qos, len(payload))
+        self._route(PublishRequest(0, qos, topic, bytes(payload)), qos)
 
     async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
         """Subscribe to topic patterns (``+`` one level, ``#`` one or more levels)."""
-        self._check_open()
-        for topic in topics:
-            self._broker._topics.subscribe(self, topic)
+        self._route(SubscribeRequest(0, qos, list(topics)), qos)
 
     async def unsubscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
         """Drop topic subscriptions (unknown ones are ignored)."""
-        self._check_open()
-        for topic in topics:
-            self._broker._topics.unsubscribe(self, topic)
+        self._route(UnsubscribeRequest(0, qos, list(topics)), qos)
 
     def _check_open(self) -> None:
         if self._closed:
             raise LocalProtocolError(f"client {self.name!r} is closed")
-
-    @staticmethod
-    def _result(code: int, qos: int) -> None:
-        if code != Code.OK and qos & 1:
-            raise error_for_code(code)
 
     # --- closing ---------------------------------------------------------------------------------
 
@@ -258,8 +215,7 @@ class EmbeddedClient(Peer):
         self._closed = True
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
-        self._release_senders()
-        self._broker._unregister(self)
+        self._host.leave(self)
 
     async def __aenter__(self) -> EmbeddedClient:
         return self
