@@ -19,7 +19,6 @@ from elbus_spec import (
     BroadcastRequest,
     PublishRequest,
     QoS,
-    error_for_code,
 )
 
 from ._acl import Acl
@@ -118,9 +117,8 @@ class Broker:
         self._started_at = time.monotonic()
         self._keepalive = loop.create_task(self._keep_alive(), name="elbus-keepalive")
         if self._use_core_rpc:
-            core = EmbeddedClient(self._router, self.limits.queue_size)
-            self._router.register(core, BROKER_NAME, restricted=False)
-            self._router.core = core
+            core = EmbeddedClient(self._router, BROKER_NAME, self.limits.queue_size)
+            self._router.core = self._router.clients[BROKER_NAME]
             self._core = CoreRpc(self._router, core, lambda: self.uptime)
         return loop
 
@@ -207,7 +205,8 @@ class Broker:
         return p
 
     def _fifo_command(self, command: FifoCommand) -> None:
-        assert self._core is not None
+        core = self._router.core
+        assert core is not None
         payload = command.payload
         event: Any
         if command.op == "publish":
@@ -219,7 +218,7 @@ class Broker:
                 logger.warning("FIFO command: %r is not registered", command.address)
                 return
             event = (0, QoS.NO, command.address, payload, len(command.address.encode()) + 1 + len(payload))
-        self._router.route(self._core.client, [event])
+        self._router.route(core, [event])
 
     async def close(self) -> None:
         """Announce shutdown on ``.broker/warn``, stop listening, close every client, remove socket files."""
@@ -240,7 +239,7 @@ class Broker:
             self._busy.stop()
         for peer in self._connections:
             peer.disconnect("broker shutting down", quiet=True)
-        for client in [p for p in router.clients.values() if isinstance(p, EmbeddedClient)]:
+        for client in [p for p in router.clients.values() if p.kind is ClientKind.INTERNAL]:
             client.disconnect("broker shutting down")
         if self._keepalive is not None:
             self._keepalive.cancel()
@@ -275,11 +274,7 @@ class Broker:
         whose primary is not registered, `DataError` for an empty name.
         """
         self._start()
-        client = EmbeddedClient(self._router, self.limits.queue_size)
-        code = self._router.register(client, name, restricted=False)
-        if code != 1:
-            raise error_for_code(code, f"cannot register {name!r}: code 0x{code:02x}")
-        return client
+        return EmbeddedClient(self._router, name, self.limits.queue_size)
 
     @property
     def clients(self) -> dict[str, Peer]:

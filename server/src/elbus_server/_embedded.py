@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 from elbus_spec import (
     BroadcastRequest,
@@ -34,14 +34,95 @@ from elbus_spec import (
 from elbus_spec.errors import LocalProtocolError
 
 from ._outbox import UNBOUNDED
-from ._peer import ClientKind, Host, PeerState
+from ._peer import ClientKind, Host, Peer, PeerState
 
-__all__ = ["EmbeddedClient", "FrameHandler"]
+__all__ = ["EmbeddedClient", "EmbeddedHost", "FrameHandler"]
 
 FrameHandler = Callable[[Frame], Awaitable[None] | None]
 
 
-class EmbeddedClient(PeerState):
+class EmbeddedHost(Host, Protocol):
+    """What an in-process client asks of the router, besides routing."""
+
+    def register(self, peer: Peer, name: str, *, restricted: bool = True) -> int:
+        """Register ``peer`` as ``name``; returns the handshake code."""
+
+
+class _Inbox(PeerState):
+    """An in-process client as the router sees it (a `Peer`): its queue of delivered frames, its counters."""
+
+    __slots__ = ("closed", "code", "dropped", "frames", "handing", "host", "loop", "on_frame", "queue_size", "tasks",
+                 "waiter")
+
+    takes_bytes = False
+
+    def __init__(self, host: Host, queue_size: int) -> None:
+        super().__init__(ClientKind.INTERNAL)
+        self.host = host
+        self.loop = asyncio.get_running_loop()
+        self.queue_size = queue_size
+        self.frames: deque[Frame] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.on_frame: FrameHandler | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+        self.handing = 0  # frames scheduled for the callback, bounded like the queue
+        self.code: int = Code.OK  # the ack of the operation being routed
+        self.dropped = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self.frames) + self.handing
+
+    def room(self) -> tuple[int, int]:
+        if self.closed:
+            return 0, 0
+        return self.queue_size - self.queued, UNBOUNDED
+
+    def deliver(self, items: list[Frame], flush: bool) -> None:
+        if self.on_frame is not None:
+            self.hand(items)
+            return
+        self.frames += items
+        self.wake()
+
+    def overflow(self, frames: int) -> None:
+        self.dropped += frames
+
+    def ack(self, op_id: int, code: int) -> None:
+        """In-process operations return their result directly: the call that is routing reads it."""
+        self.code = code
+
+    def disconnect(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.wake()
+        self.host.leave(self)
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def hand(self, frames: Iterable[Frame]) -> None:
+        """Schedule ``frames`` for the callback, one event-loop turn each."""
+        for frame in frames:
+            self.handing += 1
+            self.loop.call_soon(self._call_handler, frame)
+
+    def _call_handler(self, frame: Frame) -> None:
+        self.handing -= 1
+        handler = self.on_frame
+        if handler is None or self.closed:
+            return
+        result = handler(frame)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+
+class EmbeddedClient:
     """A client living inside the broker's process (``client.list`` kind ``internal``).
 
     Without an ``on_frame`` callback, delivered frames wait in a bounded
@@ -52,51 +133,61 @@ class EmbeddedClient(PeerState):
     task), at most ``queue_size`` frames waiting for it.
     """
 
-    __slots__ = ("_closed", "_code", "_frames", "_handing", "_host", "_loop", "_on_frame", "_queue_size", "_tasks",
-                 "_waiter", "dropped")
+    __slots__ = ("_host", "_inbox")
 
-    takes_bytes = False
-
-    def __init__(self, host: Host, queue_size: int) -> None:
-        super().__init__(ClientKind.INTERNAL)
+    def __init__(self, host: EmbeddedHost, name: str, queue_size: int) -> None:
+        """Register as ``name`` with ``host``; raises the error of the refusal code (see `Broker.register`)."""
         self._host = host
-        self._loop = asyncio.get_running_loop()
-        self._queue_size = queue_size
-        self._frames: deque[Frame] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._on_frame: FrameHandler | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._closed = False
-        self._handing = 0  # frames scheduled for the callback, bounded like the queue
-        self._code: int = Code.OK  # the ack of the operation being routed
-        self.dropped = 0
+        self._inbox = _Inbox(host, queue_size)
+        code = host.register(self._inbox, name, restricted=False)
+        if code != Code.OK:
+            raise error_for_code(code, f"cannot register {name!r}: code 0x{code:02x}")
+
+    @property
+    def name(self) -> str:
+        return self._inbox.name
+
+    @property
+    def kind(self) -> ClientKind:
+        return ClientKind.INTERNAL
+
+    @property
+    def queued(self) -> int:
+        """Frames delivered and not yet received (or handed to ``on_frame``)."""
+        return self._inbox.queued
+
+    @property
+    def dropped(self) -> int:
+        """Frames that found the queue full and were not delivered."""
+        return self._inbox.dropped
 
     # --- receiving -----------------------------------------------------------------------
 
     @property
     def on_frame(self) -> FrameHandler | None:
-        return self._on_frame
+        return self._inbox.on_frame
 
     @on_frame.setter
     def on_frame(self, handler: FrameHandler | None) -> None:
         """Set a callback for every delivered frame; frames already queued are handed to it too."""
-        self._on_frame = handler
+        inbox = self._inbox
+        inbox.on_frame = handler
         if handler is not None:
-            while self._frames:
-                self._handing += 1
-                self._loop.call_soon(self._call_handler, self._frames.popleft())
+            frames, inbox.frames = inbox.frames, deque()
+            inbox.hand(frames)
 
     async def receive(self) -> Frame:
         """The next delivered frame; raises `LocalProtocolError` once the client is closed and drained."""
-        while not self._frames:
-            if self._closed:
+        inbox = self._inbox
+        while not inbox.frames:
+            if inbox.closed:
                 raise LocalProtocolError(f"client {self.name!r} is closed")
-            self._waiter = self._loop.create_future()
+            inbox.waiter = inbox.loop.create_future()
             try:
-                await self._waiter
+                await inbox.waiter
             finally:
-                self._waiter = None
-        return self._frames.popleft()
+                inbox.waiter = None
+        return inbox.frames.popleft()
 
     def __aiter__(self) -> EmbeddedClient:
         return self
@@ -107,54 +198,16 @@ class EmbeddedClient(PeerState):
         except LocalProtocolError:
             raise StopAsyncIteration from None
 
-    # --- the Peer protocol ----------------------------------------------------------------
-
-    @property
-    def queued(self) -> int:
-        return len(self._frames) + self._handing
-
-    def room(self) -> tuple[int, int]:
-        if self._closed:
-            return 0, 0
-        return self._queue_size - self.queued, UNBOUNDED
-
-    def deliver(self, items: list[Frame], flush: bool) -> None:
-        if self._on_frame is not None:
-            self._handing += len(items)
-            for frame in items:
-                self._loop.call_soon(self._call_handler, frame)
-            return
-        self._frames += items
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def overflow(self, frames: int) -> None:
-        self.dropped += frames
-
-    def ack(self, op_id: int, code: int) -> None:
-        """In-process operations return their result directly: the call that is routing reads it."""
-        self._code = code
-
-    def _call_handler(self, frame: Frame) -> None:
-        self._handing -= 1
-        handler = self._on_frame
-        if handler is None or self._closed:
-            return
-        result = handler(frame)
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
     # --- sending -------------------------------------------------------------------------------
 
     def _route(self, event: Any, qos: int) -> None:
         """Route one operation; raises the error its ack carries (acknowledged QoS only)."""
         self._check_open()
-        self._code = Code.OK
-        self._host.route(self, [event])
-        if self._code != Code.OK and qos & 1:
-            raise error_for_code(self._code)
+        inbox = self._inbox
+        inbox.code = Code.OK
+        self._host.route(inbox, [event])
+        if inbox.code != Code.OK and qos & 1:
+            raise error_for_code(inbox.code)
 
     async def send(self, target: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
         """Send ``payload`` to the client named ``target``.
@@ -173,7 +226,7 @@ class EmbeddedClient(PeerState):
         payload = bytes(payload)
         length = len(target.encode()) + 1 + len(payload)  # the body length, as the counters count it
         self._route((0, qos, target, payload, length), qos)
-        done = self._loop.create_future()
+        done = self._inbox.loop.create_future()
         done.set_result(None)
         return done
 
@@ -196,26 +249,22 @@ class EmbeddedClient(PeerState):
         self._route(UnsubscribeRequest(0, qos, list(topics)), qos)
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._inbox.closed:
             raise LocalProtocolError(f"client {self.name!r} is closed")
 
     # --- closing ---------------------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._inbox.closed
 
     async def close(self) -> None:
         """Unregister (announcing it for a primary); frames already queued can still be read."""
         self.disconnect("closed")
 
     def disconnect(self, reason: str) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        self._host.leave(self)
+        """Unregister and wake a pending `receive` (it ends once the queue is drained)."""
+        self._inbox.disconnect(reason)
 
     async def __aenter__(self) -> EmbeddedClient:
         return self
