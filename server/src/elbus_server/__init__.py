@@ -4,6 +4,12 @@
 once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
 """
 
+# ruff: noqa: E402 (the modules are imported once `prefer_source` has chosen compiled or pure Python)
+
+from elbus_spec.compiled import prefer_source
+
+prefer_source(__name__, __path__)
+
 from ._acl import Acl, AclError, Rule, load_acl
 from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, INFO_TOPIC, WARN_TOPIC, Broker
 from ._embedded import EmbeddedClient, FrameHandler
