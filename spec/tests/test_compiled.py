@@ -11,9 +11,11 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import venv
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,36 @@ def test_the_pure_fallback_passes_the_spec_tests_and_the_broker_smoke_tests() ->
     command.append("--ignore=spec/tests/test_dist.py")  # builds wheels, which do not depend on how the tree runs
     result = subprocess.run(command, cwd=ROOT, env={**os.environ, PURE_ENV: "1"}, capture_output=True, text=True)
     assert result.returncode == 0 and " passed" in result.stdout, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
+@pytest.mark.timeout(300)
+def test_the_compiled_wheel_installs_and_runs_alone(tmp_path: Path) -> None:
+    """The platform wheel of `make dist`, built from the sdist, runs compiled in a fresh venv with nothing beside it."""
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(tmp_path), str(ROOT / "spec")],
+        check=True,
+        capture_output=True,
+    )
+    [sdist] = tmp_path.glob("*.tar.gz")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps", "-w", str(tmp_path), str(sdist)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "HATCH_BUILD_HOOK_ENABLE_MYPYC": "true"},
+    )
+    [wheel] = tmp_path.glob("*.whl")
+    assert not wheel.name.endswith("-none-any.whl"), wheel.name
+    venv.create(tmp_path / "venv", with_pip=False)
+    python = tmp_path / "venv" / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)], check=True)
+    script = (
+        "import elbus_spec as s\n"
+        "from elbus_spec.compiled import compiled_modules\n"
+        "c = s.ClientConnection('x')\n"
+        "c.receive_data(bytes.fromhex('eb0100') + b'\\x01\\x01')\n"
+        "assert c.send_message('y', b'hi')[1].hex() == '01000000520400000079006869'\n"
+        "print(','.join(compiled_modules('elbus_spec')))\n"
+    )
+    result = subprocess.run([str(python), "-c", script], check=True, capture_output=True, text=True)
+    assert result.stdout.split() == [",".join(_listed("spec"))]
