@@ -5,6 +5,7 @@ once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
 """
 
 from ._acl import Acl, AclError, Permissions, Rule, load_acl
+from ._cluster import ClusterLink, load_cluster
 from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, INFO_TOPIC, WARN_TOPIC, Broker
 from ._embedded import EmbeddedClient, FrameHandler
 from ._peer import ClientKind, Peer
@@ -20,6 +21,7 @@ __all__ = [
     "AclError",
     "Broker",
     "ClientKind",
+    "ClusterLink",
     "EmbeddedClient",
     "FrameHandler",
     "NameTree",
@@ -29,4 +31,5 @@ __all__ = [
     "TopicTree",
     "__version__",
     "load_acl",
+    "load_cluster",
 ]

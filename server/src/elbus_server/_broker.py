@@ -9,7 +9,7 @@ import os
 import stat
 import struct
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import msgpack
@@ -39,12 +39,13 @@ from elbus_spec import (
 )
 
 from ._acl import Acl, Denied, Permissions, Rule
+from ._cluster import AckCallback, ClusterLink, load_cluster, remote_frame_event
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
 from ._fanout import PublicationRun
 from ._fifo import FifoCommand, FifoListener
 from ._peer import ClientKind, Peer
-from ._routing import NameTree, TopicTree
+from ._routing import NameTree, TopicTree, normalize_topic_pattern
 from ._transport import SocketPeer
 
 __all__ = ["Broker", "DEFAULT_BUF_SIZE", "DEFAULT_BUSY_POLL", "INFO_TOPIC", "WARN_TOPIC"]
@@ -62,6 +63,7 @@ _NOT_REGISTERED = Code.NOT_REGISTERED
 _NOT_DELIVERED = Code.NOT_DELIVERED
 _pack_header = codec._SERVER_HEADER.pack
 _pack_ack = struct.Struct("<BLB").pack  # 0xFE, op id, code: as codec.encode_ack, for an op id already parsed
+_REMOTE_PERMS_CACHE = 4096  # remote senders whose access rules are kept resolved
 _HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body length seen lately)
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
 
@@ -111,6 +113,12 @@ class Broker:
     the default); `set_acl` replaces it at run time. In-process clients are
     the program itself and are not restricted.
 
+    ``cluster`` joins this broker to others on other hosts into one bus:
+    NATS server URLs (``"nats://HOST:PORT,nats://…"``, through the
+    installed cluster plug-in, ``elbus-server[cluster]``) or a
+    `elbus_server.ClusterLink` object; ``node`` names this broker on the bus
+    (default: the host name). See the "Beyond one machine" page.
+
     Use ``async with Broker(...) as broker`` or call `close` at the end.
     """
 
@@ -126,6 +134,8 @@ class Broker:
         max_connections: int | None = None,
         acl: Acl | None = None,
         busy_poll: float = DEFAULT_BUSY_POLL,
+        cluster: str | Sequence[str] | ClusterLink | None = None,
+        node: str | None = None,
     ) -> None:
         if timeout <= 0 or queue_size < 1 or max_frame_length < 1 or buf_size < 1 or buf_ttl < 0 or busy_poll < 0:
             raise ValueError(
@@ -161,6 +171,10 @@ class Broker:
         self._closed = False
         self._acl = acl
         self._perms: dict[Peer, Permissions] = {}  # socket clients' resolved rules, while an ACL is set
+        self._remote_perms: dict[str, Permissions | None] = {}  # remote senders' rules, while an ACL is set
+        if isinstance(cluster, str | list | tuple):
+            cluster = load_cluster(cluster, node)
+        self._cluster: ClusterLink | None = cluster
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -178,6 +192,10 @@ class Broker:
             core = EmbeddedClient(self)
             self._add(core, BROKER_NAME)
             self._core = CoreRpc(self, core)
+            if self._cluster is not None:
+                self._core.add_methods(self._cluster.rpc_methods())
+        if self._cluster is not None:
+            self._cluster.attach(self)
 
     async def __aenter__(self) -> Broker:
         self._start()
@@ -252,6 +270,8 @@ class Broker:
             return
         if self._core is not None:
             self._announce({"s": "shutdown", "t": time.time_ns()}, WARN_TOPIC)
+        if self._cluster is not None:
+            await self._cluster.close()
         for server, _ in self._servers:
             server.close()
         for fifo in self._fifos:
@@ -315,7 +335,7 @@ class Broker:
             return Code.DATA  # names with a leading dot are reserved for internal clients; NUL ends a name on the wire
         if self._closing:
             return Code.OTHER
-        if name in self._clients:
+        if name in self._clients or (self._cluster is not None and not name.startswith(".") and self._cluster.name_taken(name)):
             return Code.BUSY
         if SECONDARY_SEPARATOR in name and primary_name(name) not in self._clients:
             return Code.NOT_REGISTERED
@@ -353,6 +373,7 @@ class Broker:
         """
         self._acl = acl
         self._perms.clear()
+        self._remote_perms.clear()
         if acl is None:
             return
         for peer in list(self._connections):
@@ -365,7 +386,7 @@ class Broker:
             self._perms[peer] = perms
             for pattern in self._topics.patterns(peer):
                 if pattern != WARN_TOPIC and not perms.may_subscribe(pattern):
-                    self._topics.unsubscribe(peer, pattern)
+                    self.unsubscribe(peer, pattern)
 
     def _add(self, peer: Peer, name: str) -> None:
         peer.name = name
@@ -373,6 +394,8 @@ class Broker:
         self._clients[name] = peer
         self._names.add(name, peer)
         self._topics.subscribe(peer, WARN_TOPIC)
+        if self._cluster is not None:
+            self._cluster.registered(name)
         if SECONDARY_SEPARATOR in name:
             primary = self._clients[primary_name(name)]
             peer.primary = primary
@@ -390,6 +413,10 @@ class Broker:
         del self._clients[peer.name]
         self._perms.pop(peer, None)
         self._names.remove(peer.name, peer)
+        if self._cluster is not None:
+            for pattern in self._topics.patterns(peer):
+                self._cluster.unsubscribed(pattern)
+            self._cluster.unregistered(peer.name)
         self._topics.unsubscribe_all(peer)
         logger.debug("client %r unregistered", peer.name)
         if peer.primary is not None:
@@ -479,7 +506,7 @@ class Broker:
                         run.spill(batch, urgent, self)
                     op_id, qos, target, payload, length = event
                     dest = clients.get(target)
-                    if (dest is None or (type(dest) is SocketPeer and not dest._paused and not dest._closing)) and not (
+                    if ((dest is None and self._cluster is None) or (type(dest) is SocketPeer and not dest._paused and not dest._closing)) and not (
                         qos & 1 and peer._paused
                     ):
                         received += 1
@@ -518,9 +545,7 @@ class Broker:
                                 urgent.add(peer)
                         continue
                     self._push_batch(batch, urgent, run)
-                    code = self._route_message(peer, target, payload, qos, length)
-                    if qos & 1:
-                        peer.ack(op_id, code, qos & 2)
+                    self._message_with_ack(peer, op_id, target, payload, qos, length)
                 elif type(event) is PublishRequest and self._batch_publication(peer, event, batch, urgent, run):
                     received += 1
                 else:
@@ -568,6 +593,8 @@ class Broker:
         realtime = (qos >> 1) & 1
         if run.receivers:
             run.add(_delivery(_PUBLISH, realtime, run.prefix, payload), length, realtime)
+        if self._cluster is not None:
+            self._cluster.publish(peer, topic, payload, realtime)
         if qos & 1:
             if peer in run.receivers:  # it gets its own publication before the ack
                 run.spill(batch, urgent, self)
@@ -621,7 +648,7 @@ class Broker:
             peer.r_bytes += length
             self.r_frames += 1
             self.r_bytes += length
-            change = self._topics.subscribe if t is SubscribeRequest else self._topics.unsubscribe
+            change = self.subscribe if t is SubscribeRequest else self.unsubscribe
             for topic in event.topics:
                 change(peer, topic)
             if event.qos & 1:
@@ -640,14 +667,28 @@ class Broker:
                     peer.ack(event.op_id, _OK, event.qos & 2)
         return True
 
-    def _route_message(self, sender: Peer, target: str, payload: bytes, qos: int, length: int) -> int:
+    def _message_with_ack(self, peer: Peer, op_id: int, target: str, payload: bytes, qos: int, length: int) -> None:
+        """Route a MESSAGE from ``peer`` and acknowledge it (QoS permitting), now or when another node answers."""
+        realtime = bool(qos & 2)
+        if not qos & 1:
+            self._route_message(peer, target, payload, qos, length)
+            return
+        code = self._route_message(peer, target, payload, qos, length, lambda code: peer.ack(op_id, code, realtime))
+        if code is not None:
+            peer.ack(op_id, code, realtime)
+
+    def _route_message(self, sender: Peer, target: str, payload: bytes, qos: int, length: int,
+                       ack: AckCallback | None = None) -> int | None:
+        """Route a MESSAGE; its result code, or None when another node answers later through ``ack``."""
         sender.r_frames += 1
         sender.r_bytes += length
         self.r_frames += 1
         self.r_bytes += length
         peer = self._clients.get(target)
         if peer is None:
-            return _NOT_REGISTERED
+            if self._cluster is None:
+                return _NOT_REGISTERED
+            return self._cluster.send_message(sender, target, payload, (qos >> 1) & 1, ack if qos & 1 else None)
         peer.w_frames += 1
         peer.w_bytes += length
         self.w_frames += 1
@@ -671,6 +712,8 @@ class Broker:
             realtime = (qos >> 1) & 1
             self._deliver(receivers, length, realtime, lambda: _delivery(_BROADCAST, realtime, sender.wire_name, payload),
                           lambda: Broadcast(sender.name, None, payload, bool(realtime)))
+        if self._cluster is not None:
+            self._cluster.broadcast(sender, mask, payload, (qos >> 1) & 1)
 
     def _route_publish(self, sender: Peer, topic: str, payload: bytes, qos: int, length: int) -> None:
         sender.r_frames += 1
@@ -683,6 +726,8 @@ class Broker:
             prefix = sender.wire_name + topic.encode() + b"\0"
             self._deliver(receivers, length, realtime, lambda: _delivery(_PUBLISH, realtime, prefix, payload),
                           lambda: Publication(sender.name, topic, payload, bool(realtime)))
+        if self._cluster is not None:
+            self._cluster.publish(sender, topic, payload, (qos >> 1) & 1)
 
     def _deliver(self, receivers: Collection[Peer], length: int, realtime: int, encode: Any, event: Any) -> None:
         """One frame to many receivers: encoded once for sockets, one event for in-process clients."""
@@ -702,3 +747,76 @@ class Broker:
         n = len(receivers)
         self.w_frames += n
         self.w_bytes += length * n
+
+    # --- subscriptions and the cluster -----------------------------------------------------------------
+
+    def subscribe(self, peer: Peer, pattern: str) -> None:
+        """Subscribe ``peer`` to a topic pattern (the cluster link hears of each new one)."""
+        if self._cluster is not None and pattern not in self._topics.patterns(peer):
+            self._cluster.subscribed(normalize_topic_pattern(pattern))
+        self._topics.subscribe(peer, pattern)
+
+    def unsubscribe(self, peer: Peer, pattern: str) -> None:
+        if self._cluster is not None and normalize_topic_pattern(pattern) in self._topics.patterns(peer):
+            self._cluster.unsubscribed(normalize_topic_pattern(pattern))
+        self._topics.unsubscribe(peer, pattern)
+
+    @property
+    def cluster(self) -> ClusterLink | None:
+        """The link to the other brokers of the bus, if this broker is part of one."""
+        return self._cluster
+
+    def deliver_remote(self, address: str, frame: bytes) -> int:
+        """Deliver a frame another node routed here; the result code a MESSAGE sender gets.
+
+        ``frame`` is the encoded broker-to-client frame (its sender is a
+        client of another node); ``address`` is its target (MESSAGE), mask
+        (BROADCAST) or topic (PUBLISH). With access control, the remote
+        sender is judged by its name as a client without a source address.
+        """
+        kind, length, realtime = codec.decode_server_header(frame)
+        if self._acl is not None and not self._remote_allowed(kind, address, frame):
+            return Code.ACCESS
+        length -= frame.index(b"\0", codec.SERVER_HEADER_SIZE) + 1 - codec.SERVER_HEADER_SIZE  # as counted locally
+        self.r_frames += 1
+        self.r_bytes += length
+        if kind == _MESSAGE:
+            peer = self._clients.get(address)
+            if peer is None:
+                return _NOT_REGISTERED
+            receivers: Collection[Peer] = (peer,)
+        elif kind == _BROADCAST:
+            receivers = self._names.match(address)
+        else:
+            receivers = self._topics.match(address)
+        ok = True
+        event = None
+        for peer in receivers:
+            peer.w_frames += 1
+            peer.w_bytes += length
+            if peer.takes_bytes:
+                ok = peer.push(frame, bool(realtime))
+            else:
+                if event is None:
+                    event = remote_frame_event(frame)
+                ok = peer.push_frame(event)
+        self.w_frames += len(receivers)
+        self.w_bytes += length * len(receivers)
+        return _OK if ok else _NOT_DELIVERED
+
+    def _remote_allowed(self, kind: int, address: str, frame: bytes) -> bool:
+        nul = frame.index(b"\0", codec.SERVER_HEADER_SIZE)
+        sender = frame[codec.SERVER_HEADER_SIZE:nul].decode()
+        if sender in self._remote_perms:
+            perms = self._remote_perms[sender]
+        else:
+            if len(self._remote_perms) >= _REMOTE_PERMS_CACHE:
+                self._remote_perms.clear()
+            perms = self._remote_perms[sender] = self._acl.resolve(sender, None) if self._acl is not None else None
+        if perms is None:
+            return False
+        if kind == _MESSAGE:
+            return perms.may_message(address)
+        if kind == _BROADCAST:
+            return perms.may_broadcast(address)
+        return perms.may_publish(address)

@@ -195,18 +195,30 @@ class EmbeddedClient(Peer):
         With an acknowledged QoS raises `NotRegistered` (no such client) or
         `NotDelivered` (its queue was full); `LocalProtocolError` if closed.
         """
-        self.send_nowait(target, payload, qos=qos)
+        await self.send_nowait(target, payload, qos=qos)
 
     def send_nowait(self, target: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> asyncio.Future[None]:
         """Route a one-to-one MESSAGE at once; returns a future that is already done.
 
         Routing is synchronous, so the result is known before this returns:
         it raises as `send` does, at once, instead of failing the future.
+        Only a target on another node of a cluster answers later: the
+        future then fails with that node's answer.
         """
         self._check_open()
-        self._result(self._broker._route_message(self, target, bytes(payload), qos, len(payload)), qos)
         done = self._broker._loop.create_future()
-        done.set_result(None)
+
+        def answered(code: int) -> None:  # another node's answer, for a target elsewhere in the cluster
+            if not done.done():
+                if code != Code.OK and qos & 1:
+                    done.set_exception(error_for_code(code))
+                else:
+                    done.set_result(None)
+
+        code = self._broker._route_message(self, target, bytes(payload), qos, len(payload), answered)
+        if code is not None:
+            self._result(code, qos)
+            done.set_result(None)
         return done
 
     async def broadcast(self, mask: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
@@ -225,13 +237,13 @@ class EmbeddedClient(Peer):
         """Subscribe to topic patterns (``+`` one level, ``#`` one or more levels)."""
         self._check_open()
         for topic in topics:
-            self._broker._topics.subscribe(self, topic)
+            self._broker.subscribe(self, topic)
 
     async def unsubscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
         """Drop topic subscriptions (unknown ones are ignored)."""
         self._check_open()
         for topic in topics:
-            self._broker._topics.unsubscribe(self, topic)
+            self._broker.unsubscribe(self, topic)
 
     def _check_open(self) -> None:
         if self._closed:
