@@ -172,9 +172,11 @@ class Broker:
         self._acl = acl
         self._perms: dict[Peer, Permissions] = {}  # socket clients' resolved rules, while an ACL is set
         self._remote_perms: dict[str, Permissions | None] = {}  # remote senders' rules, while an ACL is set
+        self._cluster: ClusterLink | None = None
         if isinstance(cluster, str | list | tuple):
-            cluster = load_cluster(cluster, node)
-        self._cluster: ClusterLink | None = cluster
+            self._cluster = load_cluster(cluster, node)
+        elif cluster is not None:
+            self._cluster = cluster  # type: ignore[assignment]  # an object implementing ClusterLink
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -506,7 +508,10 @@ class Broker:
                         run.spill(batch, urgent, self)
                     op_id, qos, target, payload, length = event
                     dest = clients.get(target)
-                    if ((dest is None and self._cluster is None) or (type(dest) is SocketPeer and not dest._paused and not dest._closing)) and not (
+                    if (
+                        (dest is None and self._cluster is None)
+                        or (type(dest) is SocketPeer and not dest._paused and not dest._closing)
+                    ) and not (
                         qos & 1 and peer._paused
                     ):
                         received += 1

@@ -78,16 +78,17 @@ class ClusterLink(Protocol):
         """Extra ``.broker`` RPC methods without parameters: name -> result (packed as MessagePack)."""
 
 
-def load_cluster(servers: str | Sequence[str], node: str | None) -> ClusterLink:
+def load_cluster(servers: str | Sequence[str], node: str | None, **options: Any) -> ClusterLink:
     """The link of the installed cluster plug-in for NATS ``servers`` (``nats://HOST:PORT``, comma-separated).
 
+    ``options`` go to the plug-in's factory as they are (credentials, TLS).
     Raises `RuntimeError` when no plug-in is installed.
     """
     found = entry_points(group=ENTRY_POINT_GROUP)
     if not found:
-        raise RuntimeError("--cluster needs the cluster plug-in: pip install 'elbus-server[cluster]'")
+        raise RuntimeError("a cluster needs the cluster plug-in: pip install 'elbus-server[cluster]'")
     factory = next(iter(found)).load()
-    link: ClusterLink = factory(servers, node=node)
+    link: ClusterLink = factory(servers, node=node, **options)
     return link
 
 
