@@ -693,7 +693,8 @@ class Broker:
         if peer is None:
             if self._cluster is None:
                 return _NOT_REGISTERED
-            return self._cluster.send_message(sender, target, payload, (qos >> 1) & 1, ack if qos & 1 else None)
+            code = self._cluster.send_message(sender, target, payload, (qos >> 1) & 1, ack if qos & 1 else None)
+            return _OK if code is None and not qos & 1 else code  # unacknowledged: sent is all there is to know
         peer.w_frames += 1
         peer.w_bytes += length
         self.w_frames += 1
