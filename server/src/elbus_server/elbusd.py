@@ -139,7 +139,7 @@ def _cluster_options(args: argparse.Namespace) -> dict[str, object]:
             context = ssl.create_default_context(cafile=args.cluster_tls_ca)
             if args.cluster_tls_cert:
                 context.load_cert_chain(args.cluster_tls_cert, args.cluster_tls_key)
-        except ssl.SSLError as exc:
+        except (ssl.SSLError, OSError) as exc:  # SSLError is an OSError too; both name a bad or missing file
             raise OSError(f"cluster TLS files: {exc}") from None
         options["tls"] = context
     return {k: v for k, v in options.items() if v is not None}
