@@ -47,6 +47,7 @@ docs: setup
 bench: setup
 	$(BIN)/python -m elbus_bench
 	$(BIN)/python -m elbus_bench.original_client
+	$(BIN)/python -m elbus_bench.cluster
 
 # The same workloads against nats-server with nats-py, printed as ratios.
 bench-peers: setup
