@@ -78,7 +78,7 @@ async def test_only_topics_with_remote_subscribers_cross(pair: tuple[Broker, Bro
     assert isinstance(link, NatsCluster)
     before = link.counters["published"]
     for i in range(50):
-        await pub.publish("mine/%d" % i, b"local only")
+        await pub.publish(f"mine/{i}", b"local only")
     await pub.publish("theirs/1", b"crosses")
     assert len(await drain(local)) == 50
     assert await drain(remote) == [("pub", "theirs/1", b"crosses")]

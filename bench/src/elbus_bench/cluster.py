@@ -157,16 +157,25 @@ async def _stream(stage: str, connect: Callable[[str, str], Awaitable[elbus_aio.
     else:
         await _reachable(sender, receivers[0].name)
     base = counts.copy()
-    send = (lambda: sender.publish_nowait(f"{tag}/fan", payload, qos=QoS.NO)) if fanout else \
-        (lambda: sender.send_nowait(receivers[0].name, payload, qos=QoS.NO))
+
+    def delivered() -> int:  # frames every receiver got since the timing started
+        return min(c - b for c, b in zip(counts, base, strict=True))
+
+    topic, target = f"{tag}/fan", receivers[0].name
     start = time.perf_counter()
     for sent in range(count):
-        if sent - (min(counts) - max(base)) >= WINDOW:
-            await tick.until(lambda s=sent: min(counts) - max(base) > s - WINDOW, lambda: f"delivered {counts}")
+        if sent - delivered() >= WINDOW:
+            def room(sent: int = sent) -> bool:
+                return delivered() > sent - WINDOW
+
+            await tick.until(room, lambda: f"delivered {counts}")
         if sender.write_paused:
             await sender.drain()
-        send()
-    await tick.until(lambda: all(c - b >= count for c, b in zip(counts, base, strict=True)), lambda: f"delivered {counts}")
+        if fanout:
+            sender.publish_nowait(topic, payload, qos=QoS.NO)
+        else:
+            sender.send_nowait(target, payload, qos=QoS.NO)
+    await tick.until(lambda: delivered() >= count, lambda: f"delivered {counts}")
     seconds = time.perf_counter() - start
     if fanout:
         return Measurement(stage, count * len(receivers), seconds, "deliveries/s")
