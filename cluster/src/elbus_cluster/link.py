@@ -193,7 +193,6 @@ class NatsCluster:
         self._max_payload = 1 << 20  # until the server's INFO tells
         self._out: dict[str, _Batch] = {}
         self._pubs: dict[str, _PubBatch] = {}
-        self._flush_scheduled = False
         self._queue: deque[tuple[str, bytes, str]] = deque()  # (subject, payload, reply) for the sender task
         self._wake = asyncio.Event()
         self._pending: dict[int, tuple[list[AckCallback], asyncio.TimerHandle]] = {}
@@ -429,13 +428,11 @@ class NatsCluster:
         return batch
 
     def _schedule_flush(self) -> None:
-        if not self._flush_scheduled and self._loop is not None:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        """The sender task wakes after this turn and sends what it produced."""
+        self._wake.set()
 
     def _flush(self) -> None:
         """End of the turn: every open batch, publication run and directory change goes out."""
-        self._flush_scheduled = False
         delta = self.directory.take_delta()
         if delta is not None:
             self._enqueue(self._dir_subject, delta)
@@ -474,6 +471,7 @@ class NatsCluster:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._flush()
             while queue:
                 subject, payload, reply = queue.popleft()
                 nc = self._nc
