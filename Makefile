@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := spec client-sync client-async rpc server cluster conformance bench
+PACKAGES := spec client-sync client-async rpc cli server cluster conformance bench
 STAMP := $(VENV)/.setup-stamp
 PYPROJECTS := $(wildcard */pyproject.toml)
 

@@ -121,7 +121,8 @@ def test_bad_addresses_and_names_fail_clearly(sock_path: str) -> None:
     assert elbus_client.is_unix_address("/run/elbus") and elbus_client.is_unix_address("rel/elbus.ipc")
     assert not elbus_client.is_unix_address("127.0.0.1:7777")
     assert parse_address("[::1]:7777") == ("::1", 7777) and parse_address("localhost:1") == ("localhost", 1)
-    for bad in ("localhost:99999", ":7777", "host:", "host:port"):
+    assert parse_address(":7777") == ("127.0.0.1", 7777)  # where elbusd -B :7777 listens
+    for bad in ("localhost:99999", ":", "host:", "host:port"):
         with pytest.raises(ValueError):
             parse_address(bad)
 

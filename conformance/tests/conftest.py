@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from elbus_conformance import Side, Splitter, Stage
 from elbus_conformance._net import open_connection
+from elbus_conformance._stream import Side, Splitter, Stage
 from elbus_conformance.pytest_plugin import broker, trace_player  # noqa: F401  (fixtures)
 
 # How long the reordering relay holds a frame waiting for the next one on the same connection.

@@ -1,4 +1,4 @@
-"""The authored traces are what their builders make, say where they come from, and cover PROTOCOL.md's rows."""
+"""The authored traces are what their builders make, say where they come from, and cover the protocol's rules."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from elbus_conformance import Do, Expect, Send, format_trace, load_trace, traces_dir
+from elbus_conformance import format_trace, load_trace, traces_dir
 from elbus_conformance._authored import authored_traces, write_authored
 from elbus_conformance._authoring import AUTHORED, TraceBuilder
+from elbus_conformance._model import Do, Expect, Send
 
 AUTHORED_DIR = traces_dir() / "authored"
 TRACES = authored_traces()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import shlex
+import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from elbus_conformance import TracePlayer, load_traces, traces_dir
-from elbus_conformance._cli import main
+from elbus_conformance._catalog import source_traces_dir
+from elbus_conformance._cli import build_parser, main
 from elbus_conformance._coverage import coverage_table
 
 
@@ -32,6 +42,25 @@ async def test_broker_command_passes_against_a_faithful_broker(trace_player: Tra
     assert all(r.passed for r in await playing)
     assert status == 0, out
     assert "3/3 traces passed" in out and "message-qos" in out
+
+
+async def test_port_alone_is_the_loopback_port() -> None:
+    player = TracePlayer()
+    address = await player.start(host="127.0.0.1", port=0)
+    try:
+        playing = asyncio.create_task(player.play(load_traces(["handshake-ok"])))
+        status, out = await _cli("broker", "--target", ":" + address.rpartition(":")[2], "--trace", "handshake-ok")
+        assert all(r.passed for r in await playing)
+    finally:
+        await player.close()
+    assert status == 0 and "1/1 traces passed" in out, out
+
+
+def test_a_bad_address_is_a_usage_error(capsys) -> None:  # type: ignore[no-untyped-def]
+    for command, option in (("broker", "--target"), ("play", "--listen")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, option, "nowhere"])
+        assert exit_info.value.code == 2 and "not a UNIX socket path nor host:port" in capsys.readouterr().err
 
 
 async def test_broker_command_fails_and_explains(trace_player: TracePlayer) -> None:
@@ -91,3 +120,105 @@ def test_coverage_prints_the_table_kept_in_the_readme(capsys) -> None:  # type: 
     assert table == coverage_table(load_traces())
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert table in readme, "README.md: paste the output of `elbus-conformance coverage`"
+
+
+# --- the command as a tool: help, pipes, missing libraries, where it writes ----------------------
+
+_MAIN = "import sys; from elbus_conformance._cli import main; sys.exit(main())"
+# The same, in an interpreter where the named top-level package cannot be imported.
+_WITHOUT = """
+import sys
+
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == sys.argv[1]:
+            raise ModuleNotFoundError(f"No module named {sys.argv[1]!r}", name=sys.argv[1])
+        return None
+
+sys.meta_path.insert(0, Missing())
+from elbus_conformance._cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _run(*args: str, code: str = _MAIN, **options: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, **options)
+
+
+def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_help_is_plain_text() -> None:
+    texts = [parser.format_help() for parser in _parsers(build_parser())]
+    assert len(texts) == 9  # the command and its eight sub-commands
+    assert [text for text in texts if "`" in text] == []
+
+
+def test_list_into_a_closed_pipe_ends_quietly() -> None:
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before a line is written, as `| head` gone early
+    try:
+        run = subprocess.run([sys.executable, "-c", _MAIN, "list"], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert (run.returncode, run.stderr) == (1, "")
+
+
+def test_list_into_head_ends_quietly() -> None:
+    run = subprocess.run(
+        f"{shlex.quote(sys.executable)} -c {shlex.quote(_MAIN)} list | head -n 1",
+        shell=True, capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0 and len(run.stdout.splitlines()) == 1
+    assert run.stderr == ""
+
+
+@pytest.mark.parametrize(("library", "module"), [("aio", "elbus_aio"), ("sync", "elbus_client")])
+def test_a_missing_client_library_is_one_line(library: str, module: str) -> None:
+    run = _run(module, "client", "--library", library, "--trace", "publish-qos", code=_WITHOUT)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"elbus-conformance: client mode with --library {library} needs {module}, which cannot be imported: "
+        f"No module named {module!r}"
+    ]
+
+
+def test_the_checkout_traces_are_the_source_ones() -> None:
+    assert source_traces_dir() == traces_dir() == Path(__file__).resolve().parents[1] / "traces"
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> Path:
+    """The package laid out as its wheel installs it (the traces inside the package), in a site directory of its own."""
+    site = tmp_path / "site"
+    package = Path(__file__).resolve().parents[1] / "src" / "elbus_conformance"
+    shutil.copytree(package, site / "elbus_conformance", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(traces_dir(), site / "elbus_conformance" / "traces")
+    return site
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("command", ["author", "import"])
+def test_an_installed_package_is_never_rewritten(installed: Path, tmp_path: Path, command: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(installed), "PYTHONDONTWRITEBYTECODE": "1"}
+    check = _run(code="import elbus_conformance; print(elbus_conformance.__file__)", env=env)
+    assert check.stdout.startswith(str(installed)), check.stderr  # our copy, not the checkout's
+    before = _tree(installed)
+    refused = _run(command, env=env)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("elbus-conformance: --out is required: the traces of an installed package")
+    assert _tree(installed) == before
+    written = _run(command, "--out", str(tmp_path / "out"), env=env)
+    assert written.returncode == 0, written.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.trace")) == sorted(
+        p.name for p in (traces_dir() / ("authored" if command == "author" else "recorded")).glob("*.trace")
+    )
+    assert _tree(installed) == before

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from elbus_conformance import Do, Timing, format_report, load_traces, parse_trace, run_client_trace
+from elbus_conformance import Timing, format_report, load_traces, parse_trace, run_client_trace
 from elbus_conformance._client_mode import AsyncClientDriver, SyncClientDriver, parse_action
 from elbus_conformance._format import format_trace
+from elbus_conformance._model import Do
 
 TIMING = Timing(step=1.0, silence=0.05, broker_timeout=1.0)
 TRACES = load_traces()

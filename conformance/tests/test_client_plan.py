@@ -6,8 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from elbus_conformance import Do, Expect, Receive, Send, parse_trace, plan_client_trace
+from elbus_conformance import parse_trace, plan_client_trace
+from elbus_conformance._client_plan import Receive
 from elbus_conformance._format import format_step
+from elbus_conformance._model import Do, Expect, Send
 
 HEAD = """\
 @trace t

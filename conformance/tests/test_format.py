@@ -6,23 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from elbus_conformance import (
-    Close,
-    Closed,
-    Connect,
-    Do,
-    Expect,
-    Length,
-    Literal,
-    MsgPack,
-    Send,
-    Silence,
-    TraceSyntaxError,
-    format_trace,
-    load_trace,
-    parse_trace,
-)
+from elbus_conformance import TraceSyntaxError, format_trace, load_trace, parse_trace
 from elbus_conformance._catalog import trace_files
+from elbus_conformance._model import Close, Closed, Connect, Do, Expect, Send, Silence
+from elbus_conformance._pattern import Length, Literal, MsgPack
 
 FILES = trace_files()
 
@@ -43,7 +30,7 @@ SAMPLE = """\
 @trace sample
 @title A sample
 @group demo
-@provenance authored from PROTOCOL.md
+@provenance authored from the protocol reference
 @varies nothing really
 @tags slow
 

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from elbus_conformance import Expect, MsgPack, Silence, format_trace, import_capture, import_directory, load_trace
+from elbus_conformance import format_trace, load_trace
 from elbus_conformance._catalog import traces_dir
+from elbus_conformance._importer import import_capture, import_directory
+from elbus_conformance._model import Expect, Silence
+from elbus_conformance._pattern import MsgPack
 
 ROOT = traces_dir()
 CAPTURES = sorted((ROOT / "original").glob("*.json"))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from elbus_conformance import Expect, Length, Literal, MsgPack, TemplateError, example, load_trace, match_unit, parse_template
+from elbus_conformance import load_trace
 from elbus_conformance._catalog import trace_files
+from elbus_conformance._model import Expect
+from elbus_conformance._pattern import Length, Literal, MsgPack, TemplateError, example, match_unit, parse_template
 
 
 def _publication(value: object, length: int | None = None) -> bytes:

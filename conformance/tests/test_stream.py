@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from elbus_conformance import Side, Splitter, Stage, dissect
 from elbus_conformance._catalog import traces_dir
-from elbus_conformance._stream import FrameTooLong
+from elbus_conformance._stream import FrameTooLong, Side, Splitter, Stage, dissect
 
 CAPTURES = sorted((traces_dir() / "original").glob("*.json"))
 

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import msgpack
 import pytest
 
-from elbus_rpc import (
+import elbus_rpc
+from elbus_rpc import CallEvent, NotificationEvent, RpcError, RpcTimeout, raw
+from elbus_rpc._core import (
     MAX_CALL_ID,
-    CallEvent,
     RpcCore,
-    RpcError,
     decode_params,
     decode_result,
     encode_params,
     error_payload,
+    settle,
     timeout_error,
     transport_error,
 )
-from elbus_rpc._handlers import Methods, raw
+from elbus_rpc._handlers import Methods
 from elbus_spec import (
     BrokerTimeout,
     ElbusError,
@@ -84,9 +87,46 @@ def test_error_payloads_and_transport_codes() -> None:
     assert parse_rpc(error_payload(5, ValueError("boom"))) == RpcErrorReply(5, -32603, b"boom")
     assert parse_rpc(error_payload(5, RpcError(99999, "out of i16"))).code == -32603  # type: ignore[attr-defined]
     assert transport_error(NotRegistered()).code == -32113
-    assert transport_error(BrokerTimeout()).code == -32120
     assert transport_error(ElbusError("lost")).code == -32115
-    assert timeout_error("t", "m").code == -32120
+    assert not isinstance(transport_error(NotRegistered()), TimeoutError)
+
+
+def test_timeouts_are_timeout_errors() -> None:
+    """A call without a reply in time, or the broker's own timeout, is both an RpcError and a TimeoutError."""
+    for error in (timeout_error("t", "m"), transport_error(BrokerTimeout())):
+        assert isinstance(error, RpcTimeout) and isinstance(error, RpcError) and isinstance(error, TimeoutError)
+        assert error.code == -32120
+    assert str(timeout_error("t", "m")) == "no reply from 't' to 'm' in time (code: -32120)"
+
+
+def test_error_message_is_text_and_data_the_bytes() -> None:
+    """A remote error's message is decoded (bad UTF-8 replaced); ``data`` keeps the bytes, forwarded unchanged."""
+    waiter: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+    settle(waiter, RpcErrorReply(3, -32010, "naïve".encode() + b"\xff"))
+    remote = waiter.exception()
+    assert isinstance(remote, RpcError) and remote.code == -32010
+    assert remote.message == "naïve\ufffd" and remote.data == b"na\xc3\xafve\xff"
+    assert parse_rpc(error_payload(4, remote)) == RpcErrorReply(4, -32010, b"na\xc3\xafve\xff")
+    local = RpcError(-32602, "bad")
+    assert (local.message, local.data) == ("bad", b"bad")
+    assert (RpcError(-32601).message, RpcError(-32601, b"").data) == ("", b"")
+
+
+def test_notification_data_decodes_as_notify_encodes() -> None:
+    """`data` is the MessagePack that ``notify`` wrote (None for nothing); bytes sent raw stay in ``payload``."""
+    assert NotificationEvent("a", encode_params({"k": [1, 2]}), False).data == {"k": [1, 2]}  # type: ignore[arg-type]
+    assert NotificationEvent("a", b"", False).data is None
+    raw_note = NotificationEvent("a", b"cache flushed", False)
+    assert raw_note.payload == b"cache flushed"
+    with pytest.raises(RpcError) as exc:
+        raw_note.data  # noqa: B018
+    assert exc.value.code == -32700 and "not MessagePack" in exc.value.message
+
+
+def test_public_names_are_the_user_facing_api() -> None:
+    assert "RpcCore" not in elbus_rpc.__all__ and "encode_params" not in elbus_rpc.__all__
+    for name in elbus_rpc.__all__:
+        assert hasattr(elbus_rpc, name), name
 
 
 def test_method_lookup_decorated_then_handler_object() -> None:

@@ -41,7 +41,7 @@ async def test_rpc_with_the_original_async_client(kind_broker: Any) -> None:
             assert await ours.call("orig", "add", [2, 3]) == 5
             with pytest.raises(RpcError) as exc:
                 await ours.call("orig", "other")
-            assert (exc.value.code, exc.value.message) == (-32601, b"no such thing")
+            assert (exc.value.code, exc.value.message) == (-32601, "no such thing")
             # original -> ours
             reply = await original_rpc.call("ours", busrt_async.rpc.Request("mul", msgpack.packb([4, 5])))
             assert msgpack.unpackb((await reply.wait_completed(timeout=2)).get_payload()) == 20

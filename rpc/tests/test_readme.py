@@ -21,8 +21,8 @@ async def test_readme_examples(sock_path: str) -> None:
         try:
             await wait_registered(broker, "demo.svc")
             out = (await run_example(calling, sock_path)).splitlines()
-            assert out == ["6", "{'ok': True}", "-32602 b'bad params'"]
+            assert out == ["6", "{'ok': True}", "-32602 bad params", "-32120"]
             assert (await run_example(blocking, sock_path)).splitlines() == ["9"]
         finally:
             printed = await stop_example(proc)
-    assert "demo.caller b'\\x81\\xa5event\\xa7started'" in printed
+    assert "demo.caller {'event': 'started'}" in printed

@@ -16,7 +16,7 @@ from brokers import HAS_SERVER
 
 import elbus_aio
 import elbus_client
-from elbus_rpc import CallEvent, NotificationEvent, Rpc, RpcError, SyncRpc
+from elbus_rpc import CallEvent, NotificationEvent, Rpc, RpcError, RpcTimeout, SyncRpc
 from elbus_spec import QoS
 
 BROKERS = Path(__file__).resolve().parents[2] / "client-async" / "tests" / "brokers.py"
@@ -57,10 +57,10 @@ async def test_async_calls_async(kind_broker: Any) -> None:
         assert await caller.call("svc", "echo", b"\x00\x01\x02", raw=True) == b"\x02\x01\x00"
         with pytest.raises(RpcError) as exc:
             await caller.call("svc", "fail")
-        assert (exc.value.code, exc.value.message) == (-32603, b"it broke")
+        assert (exc.value.code, exc.value.message) == (-32603, "it broke")
         with pytest.raises(RpcError) as exc:
             await caller.call("svc", "refuse")
-        assert (exc.value.code, exc.value.message) == (-32602, b"wrong params")
+        assert (exc.value.code, exc.value.message) == (-32602, "wrong params")
         with pytest.raises(RpcError) as exc:
             await caller.call("svc", "missing")
         assert exc.value.code == -32601
@@ -94,8 +94,9 @@ async def test_notifications_call0_and_other_frames(kind_broker: Any) -> None:
         await caller_client.publish("events/x", b"published")
         await caller_client.send("svc", b"\x42 not rpc")  # dropped with a warning, nothing breaks
         note = await asyncio.wait_for(notes.get(), 2)
-        assert (note.sender, note.data) == ("caller", b"raw note")
-        assert msgpack.unpackb((await asyncio.wait_for(notes.get(), 2)).data) == {"structured": True}
+        assert (note.sender, note.payload) == ("caller", b"raw note")  # bytes went as they are
+        note = await asyncio.wait_for(notes.get(), 2)
+        assert note.data == {"structured": True} and msgpack.unpackb(note.payload) == {"structured": True}
         assert await asyncio.wait_for(calls.get(), 2) == {"n": 1}
         frame = await asyncio.wait_for(frames.get(), 2)
         assert (frame.topic, frame.payload) == ("events/x", b"published")
@@ -115,8 +116,8 @@ async def test_timeouts(kind_broker: Any) -> None:
 
         with pytest.raises(RpcError) as exc:
             await caller.call("svc", "slow", 1)
-        assert exc.value.code == -32120
-        with pytest.raises(RpcError):
+        assert exc.value.code == -32120 and isinstance(exc.value, RpcTimeout)
+        with pytest.raises(TimeoutError):
             await caller.call("svc", "slow", 1, timeout=0.05)
         assert await caller.call("svc", "slow", 0.01) == "done"
         assert caller.pending == 0
@@ -185,10 +186,10 @@ async def test_async_and_sync_clients_call_each_other(kind_broker: Any) -> None:
             assert threads and all(name.startswith("elbus-rpc") for name in threads) and len(threads) <= 4
             with pytest.raises(RpcError) as exc:
                 await aio.call("sync", "fail")
-            assert (exc.value.code, exc.value.message) == (-32000, b"custom")
-            with pytest.raises(RpcError) as exc:
+            assert (exc.value.code, exc.value.message) == (-32000, "custom")
+            with pytest.raises(TimeoutError) as timed_out:
                 await asyncio.to_thread(sync.call, "aio", "hello", {"name": "x"}, timeout=0.000001)
-            assert exc.value.code == -32120
+            assert isinstance(timed_out.value, RpcTimeout) and timed_out.value.code == -32120
         finally:
             await asyncio.to_thread(sync.close)
             await asyncio.to_thread(sync_client.close)

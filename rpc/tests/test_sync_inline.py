@@ -34,7 +34,7 @@ async def test_calls_served_on_the_reader_thread(kind_broker: Any) -> None:
             assert await asyncio.gather(*(caller.call("svc", "add", [i, 1]) for i in range(50))) == [i + 1 for i in range(50)]
             with pytest.raises(RpcError) as exc:
                 await caller.call("svc", "fail")
-            assert (exc.value.code, exc.value.message) == (-7, b"no")
+            assert (exc.value.code, exc.value.message) == (-7, "no")
             with pytest.raises(RpcError) as exc:
                 await caller.call("svc", "missing")
             assert exc.value.code == -32601
@@ -44,7 +44,7 @@ async def test_calls_served_on_the_reader_thread(kind_broker: Any) -> None:
         await asyncio.to_thread(served.close)
 
 
-def test_workers_must_not_be_negative_and_inline_needs_send_nowait() -> None:
+def test_workers_and_the_bound_are_checked() -> None:
     class OnlySend:
         on_frame: Any = None
         timeout = 1.0
@@ -54,6 +54,7 @@ def test_workers_must_not_be_negative_and_inline_needs_send_nowait() -> None:
 
     with pytest.raises(ValueError, match=r"0 .* or more"):
         SyncRpc(OnlySend(), workers=-1)
-    with pytest.raises(ValueError, match="send_nowait"):
-        SyncRpc(OnlySend(), workers=0)
+    with pytest.raises(ValueError, match="max_concurrent"):
+        SyncRpc(OnlySend(), max_concurrent=0)
+    SyncRpc(OnlySend(), workers=0).close()  # replies go unacknowledged: send() does not wait on the reader thread
     SyncRpc(OnlySend(), workers=1).close()

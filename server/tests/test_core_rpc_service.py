@@ -117,10 +117,10 @@ async def test_in_process_caller_through_elbus_rpc(running: Any) -> None:
     assert await rpc.call(".broker", "benchmark.test", b"\x00raw", raw=True) == b"\x00raw"
     with pytest.raises(RpcError) as failed:
         await rpc.call(".broker", "no.such.method")
-    assert (failed.value.code, failed.value.message) == (RpcErrorCode.METHOD_NOT_FOUND, b"")
+    assert (failed.value.code, failed.value.message) == (RpcErrorCode.METHOD_NOT_FOUND, "")
     with pytest.raises(RpcError) as failed:
         await rpc.call(".broker", "info", {"x": 1})
-    assert (failed.value.code, failed.value.message) == (RpcErrorCode.INVALID_PARAMS, b"")
+    assert (failed.value.code, failed.value.message) == (RpcErrorCode.INVALID_PARAMS, "")
 
 
 async def test_a_caller_gone_before_its_reply_breaks_nothing(running: Any, connect: Any) -> None:

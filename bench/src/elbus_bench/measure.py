@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from elbus_server.cli.benchmark import STAGES as ORIGINAL_STAGES
+from elbus_cli.benchmark import STAGES as ORIGINAL_STAGES
 
 __all__ = [
     "FANOUT_SUBSCRIBERS",

@@ -463,6 +463,21 @@ class Client:
         if session is not None and session.read_paused and len(self._queue) <= self.queue_size // 2:
             session.resume_reading()
 
+    def pause_reading(self) -> None:
+        """Stop reading from the broker: for an ``on_frame`` callback whose own work is full.
+
+        Frames already read are still delivered; the next ones wait in the
+        broker, whose slow-consumer rule then applies. Lasts until
+        `resume_reading` or a new connection.
+        """
+        if self._session is not None:
+            self._session.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read from the broker again after `pause_reading` (unless the receive queue is full)."""
+        if len(self._queue) < self.queue_size and self._session is not None:
+            self._session.resume_reading()
+
     @property
     def queued(self) -> int:
         """Frames received and waiting in the queue (as the blocking client's ``queued``)."""

@@ -1,4 +1,4 @@
-"""The authored traces: the rows of PROTOCOL.md that the recorded captures do not cover.
+"""The authored traces: the rules of the protocol reference that the recorded captures do not cover.
 
 Each function writes one trace with `TraceBuilder`; `write_authored` turns
 them into ``traces/authored/*.trace`` (a test fails if the files are stale).

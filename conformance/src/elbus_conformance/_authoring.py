@@ -1,4 +1,4 @@
-"""Write traces from PROTOCOL.md in Python: frames are encoded by the spec's codec, fields labelled like recordings.
+"""Write traces from the protocol reference in Python: frames are encoded by the spec's codec, fields labelled like recordings.
 
 A `TraceBuilder` hands out one `Client` per connection; each client method
 appends the steps of one protocol exchange, with op ids counted from 1 as
@@ -18,7 +18,7 @@ from ._stream import Side, Splitter, dissect
 
 __all__ = ["TraceBuilder", "Client", "AUTHORED"]
 
-AUTHORED = "authored from PROTOCOL.md (not recorded)"
+AUTHORED = "authored from the protocol reference (not recorded)"
 
 
 def _labelled(splitter: Splitter, data: bytes) -> tuple[Unit, ...]:

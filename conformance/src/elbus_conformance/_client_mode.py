@@ -300,7 +300,8 @@ class AsyncClientDriver:
     def start(self, client: Any, verb: str, args: list[str], payload: bytes, qos: int) -> Awaitable[None]:
         if verb in ("subscribe", "unsubscribe"):
             # no _nowait variant: the coroutine writes its frame in its first step, which this task runs next
-            return asyncio.ensure_future(getattr(client, verb)(*args, qos=qos))
+            subscribing: Awaitable[None] = asyncio.ensure_future(getattr(client, verb)(*args, qos=qos))
+            return subscribing
         method = {"send": client.send_nowait, "broadcast": client.broadcast_nowait, "publish": client.publish_nowait}[verb]
         return method(args[0], payload, qos=qos)  # type: ignore[no-any-return]
 

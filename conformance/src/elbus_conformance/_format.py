@@ -173,7 +173,8 @@ def parse_trace(text: str, source: str = "<trace>") -> Trace:
             elif match := _CLOSE.match(body):
                 steps.append(Close(match.group(1), note=note, line=number))
             elif match := _DIRECTED.match(body):
-                steps.append(_directed(*match.groups(), note, number))
+                conn, arrow, rest = match.groups()
+                steps.append(_directed(conn, arrow, rest, note, number))
             else:
                 raise ValueError(f"not a step: {body!r}")
         except (ValueError, TemplateError) as exc:

@@ -143,7 +143,8 @@ def import_capture(capture: dict[str, Any]) -> Trace:
 
 
 def import_directory(source: Path, target: Path) -> list[Path]:
-    """Write ``target/NAME.trace`` for every ``source/*.json`` capture; returns the files written."""
+    """Write ``target/NAME.trace`` for every ``source/*.json`` capture (``target`` is created); returns the files written."""
+    target.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(source.glob("*.json")):
         trace = import_capture(json.loads(path.read_text(encoding="utf-8")))

@@ -1,7 +1,7 @@
 """Addresses and the byte pipe both players use: connect, read with deadlines, split into units.
 
-An address is a UNIX socket path (ends with ``.sock``/``.socket``/``.ipc``
-or starts with ``/``, as the original clients decide) or ``HOST:PORT``.
+An address is read by `elbus_spec.parse_address`, as the clients and the
+broker read it: a UNIX socket path or ``HOST:PORT`` (``:PORT`` is 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -10,26 +10,21 @@ import asyncio
 import socket
 from dataclasses import dataclass
 
+from elbus_spec import parse_address
+
 from ._stream import Side, Splitter, Stage, is_keepalive
 
-__all__ = ["is_unix_address", "open_connection", "Pipe", "Timing", "DEFAULT_TIMING"]
+__all__ = ["open_connection", "Pipe", "Timing", "DEFAULT_TIMING"]
 
 _READ_SIZE = 65536
 
 
-def is_unix_address(address: str) -> bool:
-    """Whether ``address`` names a UNIX socket (the original clients' rule)."""
-    return address.startswith("/") or address.endswith((".sock", ".socket", ".ipc"))
-
-
 async def open_connection(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Connect to ``address``; raises OSError when nothing listens there, ValueError for a malformed HOST:PORT."""
-    if is_unix_address(address):
-        return await asyncio.open_unix_connection(address)
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"not a socket path or HOST:PORT: {address!r}")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    endpoint = parse_address(address)
+    if isinstance(endpoint, str):
+        return await asyncio.open_unix_connection(endpoint)
+    reader, writer = await asyncio.open_connection(*endpoint)
     writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return reader, writer
 

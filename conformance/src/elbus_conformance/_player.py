@@ -163,6 +163,7 @@ class _Session:
             await pipe.fill(remaining)
 
     async def _client_closes(self, pipe: Pipe, step: Close) -> Failure | None:
+        failure: Failure | None
         try:
             item = await pipe.read_unit(self.timing.step)
         except TimeoutError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ._model import Close, Closed, Comment, Connect, Do, Expect, Send, Silence, Step, Trace
 from ._net import DEFAULT_TIMING, Pipe, Timing, open_connection
@@ -130,7 +130,7 @@ class Replay:
         await asyncio.gather(*(pipe.close(self.timing.step) for pipe in pipes))
 
 
-def _close_runs(steps: list[Step]) -> list[list[Close]]:
+def _close_runs(steps: Sequence[Step]) -> list[list[Close]]:
     """For each step, the run of client closes it starts (actions between them do not break a run), else []."""
     runs: list[list[Close]] = []
     current: list[Close] | None = None

@@ -4,7 +4,7 @@ A *unit* is what one side says at once: the greeting, a one-byte result,
 the name registration, or one frame. The broker's stream and the client's
 stream are split by different rules (6-byte vs 9-byte headers, different
 handshakes), so each direction has its own `Splitter`. Field names are the
-ones used in PROTOCOL.md; they label the trace files and every mismatch the
+ones of the protocol reference (`elbus_spec.schema`); they label the trace files and every mismatch the
 runner reports.
 """
 
@@ -213,14 +213,14 @@ def _peer(fields: list[Field]) -> str | None:
     return None
 
 
-_CLIENT_BODIES = {
+_CLIENT_BODIES: dict[int, list[str]] = {  # keyed by the op byte, as read off the wire
     Op.MESSAGE: ["target", "payload"],
     Op.BROADCAST: ["mask", "payload"],
     Op.PUBLISH: ["topic", "payload"],
     Op.PUBLISH_FOR: ["topic", "receiver", "payload"],
 }
 _TOPIC_OPS = (Op.SUBSCRIBE, Op.UNSUBSCRIBE, Op.EXCLUDE, Op.UNEXCLUDE)
-_BROKER_BODIES = {
+_BROKER_BODIES: dict[int, list[str]] = {  # keyed by the kind byte
     Kind.MESSAGE: ["sender", "payload"],
     Kind.BROADCAST: ["sender", "payload"],
     Kind.PUBLISH: ["sender", "topic", "payload"],

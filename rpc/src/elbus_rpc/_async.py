@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
 
 from elbus_spec import (
     DEFAULT_TIMEOUT,
+    Code,
     ElbusError,
     Frame,
     Kind,
@@ -18,6 +20,7 @@ from elbus_spec import (
     RemoteProtocolError,
     RpcError,
     RpcErrorReply,
+    RpcEvent,
     RpcNotification,
     RpcReply,
     RpcRequest,
@@ -33,7 +36,16 @@ from ._core import (
     timeout_error,
     transport_error,
 )
-from ._handlers import CallEvent, Methods, NotificationEvent, Serving, reply_lost
+from ._handlers import (
+    DEFAULT_MAX_CONCURRENT,
+    CallEvent,
+    Methods,
+    NotificationEvent,
+    Serving,
+    call_event,
+    notification_event,
+    reply_lost,
+)
 from ._throttle import ThrottledWarning
 
 __all__ = ["Rpc", "AsyncClient"]
@@ -42,26 +54,18 @@ log = logging.getLogger("elbus_rpc")
 
 
 class AsyncClient(Protocol):
-    """What `Rpc` needs from a client."""
+    """What `Rpc` needs from a client.
+
+    Optional, used when present (``elbus_aio.Client`` has them all):
+    ``send_nowait``, ``drain`` and ``write_paused`` (calls and replies
+    without a task each), ``wait_closed`` (pending calls fail when the client
+    closes for good), ``pause_reading``/``resume_reading`` (backpressure: see
+    `Rpc`).
+    """
 
     on_frame: Any
 
     async def send(self, target: str, payload: Any = b"", *, qos: int = QoS.PROCESSED) -> None: ...
-
-
-def _call_soon(callback: Callable[..., Any] | None, arg: Any, tasks: set[asyncio.Task[Any]], what: str) -> None:
-    """Run a user callback (function or coroutine function) without letting it break the reader."""
-    if callback is None:
-        return
-    try:
-        result = callback(arg)
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            task.add_done_callback(lambda t: _log_failure(t, what))
-    except Exception:
-        log.exception("%s callback failed", what)
 
 
 def _reply_acked(call: CallEvent, ack: asyncio.Future[None]) -> None:
@@ -81,11 +85,6 @@ def _fail_on_nack(waiter: asyncio.Future[bytes], ack: asyncio.Future[None]) -> N
     exc = ack.exception()
     if exc is not None:
         fail_call(waiter, exc)
-
-
-def _log_failure(task: asyncio.Task[Any], what: str) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s callback failed", what, exc_info=task.exception())
 
 
 class Rpc(Serving):
@@ -111,41 +110,130 @@ class Rpc(Serving):
     default for `call` (the client's own timeout when not given). Calls
     awaiting a reply fail at once (-32115) when the client closes for good;
     with a reconnecting client they wait for a reply until their timeout.
+
+    At most ``max_concurrent`` tasks run at once for what it receives
+    (handlers, coroutine callbacks, and replies on a client without
+    ``send_nowait``). When they are all taken, what arrives next waits, in
+    order, and the client stops reading (``client.pause_reading``) until half
+    of them are done: further frames wait in the broker, whose slow-consumer
+    rule then applies, not in this process. What waits here is what the
+    client had already read (one socket read at most). Replies to our own
+    calls are matched at once, but while reading is paused none are read: a
+    handler that calls through the same client may wait for its reply until
+    the others finish. A client that cannot pause reading (the broker's
+    in-process client) gets no wait: a call that finds every task taken is
+    answered -32118 (busy) at once, a notification or frame is dropped.
     """
 
-    def __init__(self, client: AsyncClient, *, timeout: float | None = None) -> None:
+    def __init__(
+        self, client: AsyncClient, *, timeout: float | None = None, max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    ) -> None:
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent must be positive")
         self.client = client
         self.timeout = timeout if timeout is not None else getattr(client, "timeout", DEFAULT_TIMEOUT)
+        self.max_concurrent = max_concurrent
         self.on_frame: Callable[[Frame], Any] | None = None
         self.on_notification: Callable[[NotificationEvent], Any] | None = None
         self._core: RpcCore[asyncio.Future[bytes]] = RpcCore()
         self._methods = Methods()
         self._not_rpc = ThrottledWarning(log)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._busy = ThrottledWarning(log)
+        self._tasks: set[asyncio.Task[Any]] = set()  # what runs for received frames: at most max_concurrent
+        self._waiting: deque[tuple[Frame, RpcEvent | None]] = deque()  # received while every task was taken
+        pause, resume = getattr(client, "pause_reading", None), getattr(client, "resume_reading", None)
+        # (pause_reading, resume_reading) when the client has both; without them, no backpressure.
+        self._flow: tuple[Callable[[], None], Callable[[], None]] | None = (pause, resume) if pause and resume else None
+        self._paused = False
         self._watcher: asyncio.Task[None] | None = None
         # A client with send_nowait (as elbus_aio's) takes calls and replies without a task waiting for each ack.
         self._send_nowait: Callable[..., asyncio.Future[None]] | None = getattr(client, "send_nowait", None)
         client.on_frame = self._on_frame
 
+    @property
+    def in_flight(self) -> int:
+        """Tasks running for received calls, notifications and frames (at most `max_concurrent`)."""
+        return len(self._tasks)
+
+    @property
+    def waiting(self) -> int:
+        """Received calls, notifications and frames waiting for a task (while reading is paused)."""
+        return len(self._waiting)
+
     # --- serving ---------------------------------------------------------------------
 
     def _on_frame(self, frame: Frame) -> None:
-        if frame.kind is not Kind.MESSAGE:
-            _call_soon(self.on_frame, frame, self._tasks, "on_frame")
+        event: RpcEvent | None = None
+        if frame.kind is Kind.MESSAGE:
+            try:
+                event, waiter = self._core.receive(frame.payload)
+            except RemoteProtocolError as exc:
+                self._not_rpc("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
+                return
+            cls = type(event)
+            if cls is RpcReply or cls is RpcErrorReply:
+                settle(waiter, event)  # never waits: a handler may be awaiting this very reply
+                return
+        if self._waiting or len(self._tasks) >= self.max_concurrent:
+            self._hold(frame, event)
+        else:
+            self._take(frame, event)
+
+    def _take(self, frame: Frame, event: RpcEvent | None) -> None:
+        if event is None:
+            self._callback(self.on_frame, frame, "on_frame")
+        elif isinstance(event, RpcRequest):
+            self._serve(call_event(frame, event))
+        elif isinstance(event, RpcNotification):
+            self._callback(self.on_notification, notification_event(frame, event), "on_notification")
+
+    def _hold(self, frame: Frame, event: RpcEvent | None) -> None:
+        """Every task is taken: keep the frame for later and stop the client reading, so that
+        what follows waits in the broker (as a slow consumer's frames), not here."""
+        if self._flow is None:
+            self._refuse(frame, event)
+            return
+        self._waiting.append((frame, event))
+        self._flow[0]()  # every time: after a reconnect the new connection reads again
+        self._paused = True
+
+    def _refuse(self, frame: Frame, event: RpcEvent | None) -> None:
+        """Every task is taken and the client cannot stop reading: a call is answered -32118 (busy) if
+        that takes no task (the client has send_nowait); anything else is dropped."""
+        self._busy("%d tasks are running: refused a frame from %s", len(self._tasks), frame.sender)
+        if isinstance(event, RpcRequest) and self._send_nowait is not None:  # a reply without a task
+            call = call_event(frame, event)
+            busy = RpcError(-32000 - Code.BUSY, f"busy: {len(self._tasks)} calls are being served")
+            self._reply(call, error_payload(call.call_id, busy))
+
+    def _start(self, work: Awaitable[Any], what: str) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(partial(self._task_done, what))
+
+    def _task_done(self, what: str, task: asyncio.Task[Any]) -> None:
+        """A task is done: log its failure, take what waits, read again once half the tasks are free."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", what, exc_info=task.exception())
+        waiting = self._waiting
+        while waiting and len(self._tasks) < self.max_concurrent:
+            self._take(*waiting.popleft())
+        if self._paused and not waiting and len(self._tasks) <= self.max_concurrent // 2 and self._flow is not None:
+            self._paused = False
+            self._flow[1]()
+
+    def _callback(self, callback: Callable[[Any], Any] | None, arg: Any, what: str) -> None:
+        """Run a user callback (function or coroutine function) without letting it break the reader."""
+        if callback is None:
             return
         try:
-            event, waiter = self._core.receive(frame.payload)
-        except RemoteProtocolError as exc:
-            self._not_rpc("dropped a message from %s that is not RPC: %s", frame.sender, exc.reason)
+            result = callback(arg)
+        except Exception:
+            log.exception("%s callback failed", what)
             return
-        cls = type(event)
-        if cls is RpcReply or cls is RpcErrorReply:
-            settle(waiter, event)
-        elif cls is RpcRequest:
-            self._serve(CallEvent(frame.sender, event.method, event.params, event.call_id, frame.realtime))  # type: ignore[attr-defined]
-        elif cls is RpcNotification:
-            note = NotificationEvent(frame.sender, event.data, frame.realtime)  # type: ignore[attr-defined]
-            _call_soon(self.on_notification, note, self._tasks, "on_notification")
+        if inspect.isawaitable(result):
+            self._start(result, f"{what} callback")
 
     def _serve(self, call: CallEvent) -> None:
         """Run the handler: a plain function at once, a coroutine function as a task of its own."""
@@ -160,9 +248,7 @@ class Rpc(Serving):
             self._reply(call, self._failure(call, exc))
             return
         if inspect.isawaitable(result):
-            task = asyncio.get_running_loop().create_task(self._finish(call, result, raw))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(self._finish(call, result, raw), f"handler of {call.method}")
         else:
             self._reply(call, self._methods.result_payload(call, result, raw))
 
@@ -188,9 +274,7 @@ class Rpc(Serving):
             return
         send_nowait = self._send_nowait
         if send_nowait is None:
-            task = asyncio.get_running_loop().create_task(self._send_reply(call, payload))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(self._send_reply(call, payload), f"reply to {call.method}")
             return
         try:
             ack = send_nowait(call.sender, payload, qos=call.reply_qos)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from elbus_spec import (
     BrokerError,
@@ -34,9 +34,11 @@ __all__ = [
     "MAX_CALL_ID",
     "encode_params",
     "decode_params",
+    "decode_notification",
     "encode_result",
     "decode_result",
     "error_payload",
+    "RpcTimeout",
     "transport_error",
     "timeout_error",
     "settle",
@@ -61,14 +63,25 @@ def encode_params(params: Any) -> bytes | bytearray | memoryview:
     return msgpack.packb(params)  # type: ignore[no-any-return]
 
 
-def decode_params(params: bytes) -> Any:
-    """Received parameters: nothing gives None; otherwise MessagePack, or RpcError(-32700) when it is not."""
-    if not params:
+def _unpack(data: bytes, what_is: str) -> Any:
+    """MessagePack as `encode_params` writes it: nothing gives None; RpcError(-32700) when it is not MessagePack."""
+    if not data:
         return None
     try:
-        return msgpack.unpackb(params, strict_map_key=False)
+        return msgpack.unpackb(data, strict_map_key=False)
     except (ValueError, msgpack.UnpackException) as exc:
-        raise RpcError(RpcErrorCode.PARSE, f"parameters are not MessagePack: {exc}") from None
+        raise RpcError(RpcErrorCode.PARSE, f"{what_is} not MessagePack: {exc}") from None
+
+
+def decode_params(params: bytes) -> Any:
+    """Received parameters: nothing gives None; otherwise MessagePack, or RpcError(-32700) when it is not."""
+    return _unpack(params, "parameters are")
+
+
+def decode_notification(data: bytes) -> Any:
+    """A notification's data, as `Rpc.notify` encoded it: nothing gives None; otherwise MessagePack,
+    or RpcError(-32700) when it is not (bytes sent as they are)."""
+    return _unpack(data, "the notification is")
 
 
 encode_result = encode_params
@@ -79,39 +92,34 @@ def decode_result(result: bytes, raw: bool = False) -> Any:
 
     Raises RpcError(-32700) when a non-raw result is not MessagePack.
     """
-    if raw:
-        return result
-    if not result:
-        return None
-    try:
-        return msgpack.unpackb(result, strict_map_key=False)
-    except (ValueError, msgpack.UnpackException) as exc:
-        raise RpcError(RpcErrorCode.PARSE, f"result is not MessagePack: {exc}") from None
+    return result if raw else _unpack(result, "result is")
 
 
 def error_payload(call_id: int, exc: BaseException) -> bytes:
-    """The error reply for a handler's exception: an RpcError keeps its code, anything else is -32603."""
+    """The error reply for a handler's exception: an RpcError keeps its code and message bytes
+    (``data``, so a forwarded error reply goes on unchanged), anything else is -32603."""
     if isinstance(exc, RpcError) and exc.code in _I16:
-        message = exc.message
-        code = exc.code
-    else:
-        message = str(exc) or type(exc).__name__
-        code = RpcErrorCode.INTERNAL
-    return encode_error(call_id, code, message.encode() if isinstance(message, str) else message)
+        return encode_error(call_id, exc.code, exc.data)
+    return encode_error(call_id, RpcErrorCode.INTERNAL, (str(exc) or type(exc).__name__).encode("utf-8", "replace"))
+
+
+class RpcTimeout(RpcError, TimeoutError):
+    """No reply in time (-32120): an `RpcError` that is also a `TimeoutError`, so that
+    ``except TimeoutError`` catches a call's timeout as it catches any other."""
 
 
 def transport_error(exc: ElbusError) -> RpcError:
     """A transport failure as the caller sees it: ``-32000 - broker code`` (an unreachable target is
-    -32113); a lost or closed connection counts as an I/O error (-32115)."""
+    -32113, a broker timeout an `RpcTimeout`); a lost or closed connection counts as an I/O error (-32115)."""
     if isinstance(exc, RpcError):
         return exc
     code = exc.code if isinstance(exc, BrokerError) else Code.IO
-    return RpcError(-32000 - code, str(exc))
+    return (RpcTimeout if code == Code.TIMEOUT else RpcError)(-32000 - code, str(exc))
 
 
-def timeout_error(target: str, method: str) -> RpcError:
+def timeout_error(target: str, method: str) -> RpcTimeout:
     """No reply in time: -32120 (``-32000 - ERR_TIMEOUT``)."""
-    return RpcError(-32000 - Code.TIMEOUT, f"no reply from {target!r} to {method!r} in time")
+    return RpcTimeout(-32000 - Code.TIMEOUT, f"no reply from {target!r} to {method!r} in time")
 
 
 class RpcCore(Generic[W]):
@@ -184,16 +192,16 @@ class RpcCore(Generic[W]):
         return event, None
 
 
-def settle(waiter: Any, event: RpcReply | RpcErrorReply) -> None:
+def settle(waiter: Any, event: RpcEvent) -> None:
     """Resolve a caller's future (asyncio or concurrent) with a reply's result or an error reply's `RpcError`.
 
     A waiter that is gone (None) or already done (timed out, cancelled) is left alone.
     """
     if waiter is None or waiter.done():
         return
-    if type(event) is RpcReply:
+    if isinstance(event, RpcReply):
         waiter.set_result(event.result)
-    else:
+    elif isinstance(event, RpcErrorReply):
         waiter.set_exception(RpcError(event.code, event.message))
 
 

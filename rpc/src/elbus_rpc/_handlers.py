@@ -7,15 +7,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from elbus_spec import QoS, RpcError, RpcErrorCode, primary_name
+from elbus_spec import Frame, QoS, RpcError, RpcErrorCode, RpcNotification, RpcRequest, primary_name
 
-from ._core import RpcCore, decode_params, encode_result, error_payload
+from ._core import RpcCore, decode_notification, decode_params, encode_result, error_payload
 
 log = logging.getLogger("elbus_rpc")
 
-__all__ = ["CallEvent", "NotificationEvent", "Handler", "Methods", "Serving", "raw", "reply_lost"]
+__all__ = [
+    "DEFAULT_MAX_CONCURRENT",
+    "CallEvent",
+    "NotificationEvent",
+    "Handler",
+    "Methods",
+    "Serving",
+    "call_event",
+    "notification_event",
+    "raw",
+    "reply_lost",
+]
 
 Handler = Callable[[Any, "CallEvent"], Any]
+
+# Calls (and callbacks) being served at once, per RPC layer, before it stops reading from its client.
+DEFAULT_MAX_CONCURRENT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +58,33 @@ class CallEvent:
 
 @dataclass(frozen=True, slots=True)
 class NotificationEvent:
-    """An RPC notification: data, no reply."""
+    """An RPC notification: no reply. ``payload`` is its bytes as received; `data` decodes them."""
 
     sender: str
-    data: bytes
+    payload: bytes
     realtime: bool
 
     @property
     def primary_sender(self) -> str:
         return primary_name(self.sender)
+
+    @property
+    def data(self) -> Any:
+        """The data decoded the way ``notify`` encoded it: MessagePack, None when empty.
+
+        Raises `RpcError` (-32700) when the payload is not MessagePack: bytes
+        given to ``notify`` go as they are, so read them from ``payload``.
+        Decoded on each access, so a notification nobody reads costs nothing.
+        """
+        return decode_notification(self.payload)
+
+
+def call_event(frame: Frame, request: RpcRequest) -> CallEvent:
+    return CallEvent(frame.sender, request.method, request.params, request.call_id, frame.realtime)
+
+
+def notification_event(frame: Frame, note: RpcNotification) -> NotificationEvent:
+    return NotificationEvent(frame.sender, note.data, frame.realtime)
 
 
 def reply_lost(call: CallEvent, error: BaseException) -> None:

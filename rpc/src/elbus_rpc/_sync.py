@@ -35,7 +35,16 @@ from ._core import (
     timeout_error,
     transport_error,
 )
-from ._handlers import CallEvent, Methods, NotificationEvent, Serving, reply_lost
+from ._handlers import (
+    DEFAULT_MAX_CONCURRENT,
+    CallEvent,
+    Methods,
+    NotificationEvent,
+    Serving,
+    call_event,
+    notification_event,
+    reply_lost,
+)
 from ._throttle import ThrottledWarning
 
 __all__ = ["SyncRpc", "SyncClient"]
@@ -103,12 +112,6 @@ def _fail_on_nack(waiter: _Reply, ack: Any) -> None:
         fail_call(waiter, exc)
 
 
-def _log_nack(call: CallEvent, ack: Any) -> None:
-    exc = _ack_error(ack)
-    if exc is not None:
-        reply_lost(call, exc)
-
-
 class SyncClient(Protocol):
     """What `SyncRpc` needs from a client."""
 
@@ -125,6 +128,15 @@ class SyncRpc(Serving):
     handler never stalls the reader. Replies are matched on the reader thread.
     `close` (or leaving ``with``) waits for running handlers and stops the pool.
 
+    At most ``max_concurrent`` calls are handed over and not yet answered
+    (running, or queued for a worker). When that many are, the reader thread
+    waits for one to finish before it takes the next: the client stops
+    reading, further frames wait in the broker, whose slow-consumer rule then
+    applies, and nothing piles up here. While it waits no reply is read
+    either: a handler that calls through the same client may wait for its
+    reply until other handlers finish. Replies go unacknowledged (realtime
+    when the request was), so that writing them never waits for the reader.
+
     ``workers=0`` serves calls on the reader thread itself, which spares the
     hand-over to a pool thread (on a 2-core machine a sequential round trip
     then takes about 100 µs instead of 150-300 µs). Only for handlers that
@@ -133,9 +145,18 @@ class SyncRpc(Serving):
     this client would wait for a reply that cannot arrive (until its timeout).
     """
 
-    def __init__(self, client: SyncClient, *, timeout: float | None = None, workers: int = 8) -> None:
+    def __init__(
+        self,
+        client: SyncClient,
+        *,
+        timeout: float | None = None,
+        workers: int = 8,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    ) -> None:
         if workers < 0:
             raise ValueError("workers must be 0 (serve on the reader thread) or more")
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent must be positive")
         self.client = client
         self.timeout = timeout if timeout is not None else getattr(client, "timeout", DEFAULT_TIMEOUT)
         self.on_frame: Callable[[Frame], Any] | None = None
@@ -148,11 +169,12 @@ class SyncRpc(Serving):
             concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="elbus-rpc") if workers else None
         )
         self._closed = False
-        # With send_nowait (as elbus_client's), neither a caller nor a handler thread waits for the ack:
+        self.max_concurrent = max_concurrent
+        self._in_flight = 0  # calls handed to the pool and not done: at most max_concurrent
+        self._room = threading.Condition(threading.Lock())  # signalled when one is done
+        # With send_nowait (as elbus_client's), a caller does not wait for the ack:
         # a failure reaches the call through a callback, so the caller wakes once, at the reply.
         self._send_nowait: Callable[..., Any] | None = getattr(client, "send_nowait", None)
-        if not workers and self._send_nowait is None:
-            raise ValueError("workers=0 needs a client with send_nowait: a reply on the reader thread cannot wait for its ack")
         client.on_frame = self._on_frame
 
     def __enter__(self) -> SyncRpc:
@@ -164,6 +186,8 @@ class SyncRpc(Serving):
     def close(self) -> None:
         """Stop taking calls and join the handler threads (running handlers finish first)."""
         self._closed = True
+        with self._room:
+            self._room.notify_all()  # a reader waiting for room refuses its call
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -182,21 +206,40 @@ class SyncRpc(Serving):
         cls = type(event)
         if cls is RpcReply or cls is RpcErrorReply:
             settle(waiter, event)
-        elif cls is RpcRequest:
-            call = CallEvent(frame.sender, event.method, event.params, event.call_id, frame.realtime)  # type: ignore[attr-defined]
-            if self._pool is None:
-                if self._closed:
-                    log.info("call of %s from %s refused: the RPC layer is closed", call.method, call.sender)
-                else:
-                    self._serve(call)
-                return
-            try:
-                self._pool.submit(self._serve, call)
-            except RuntimeError:
+        elif isinstance(event, RpcRequest):
+            self._hand_over(call_event(frame, event))
+        elif isinstance(event, RpcNotification):
+            self._callback(self.on_notification, notification_event(frame, event), "on_notification")
+
+    def _hand_over(self, call: CallEvent) -> None:
+        """Serve ``call`` on the pool (or here with ``workers=0``), waiting for room first: this is
+        the reader thread, so while it waits the client reads nothing more."""
+        if self._pool is None:
+            if self._closed:
                 log.info("call of %s from %s refused: the RPC layer is closed", call.method, call.sender)
-        elif cls is RpcNotification:
-            note = NotificationEvent(frame.sender, event.data, frame.realtime)  # type: ignore[attr-defined]
-            self._callback(self.on_notification, note, "on_notification")
+            else:
+                self._serve(call)
+            return
+        with self._room:
+            while self._in_flight >= self.max_concurrent and not self._closed:
+                self._room.wait()
+            self._in_flight += 1
+        try:
+            self._pool.submit(self._serve, call).add_done_callback(self._done)
+        except RuntimeError:  # closed: the pool takes nothing more
+            self._done(None)
+            log.info("call of %s from %s refused: the RPC layer is closed", call.method, call.sender)
+
+    def _done(self, _: object) -> None:
+        """A call handed over is done (or cancelled by `close`): make room for the next."""
+        with self._room:
+            self._in_flight -= 1
+            self._room.notify()
+
+    @property
+    def in_flight(self) -> int:
+        """Calls handed to the pool and not yet done (at most `max_concurrent`)."""
+        return self._in_flight
 
     @staticmethod
     def _callback(callback: Callable[[Any], Any] | None, arg: Any, what: str) -> None:
@@ -220,11 +263,12 @@ class SyncRpc(Serving):
                 payload = self._methods.result_payload(call, result, raw)
         if not call.wants_reply:
             return
+        # Unacknowledged (realtime kept): the broker would queue the ack for our reader, and while the
+        # reader waits for room (or serves, with workers=0) the broker stops reading a client whose
+        # own acks it cannot deliver, so this write, and the handler, would wait for good.
+        qos = QoS.REALTIME if call.realtime else QoS.NO
         try:
-            if self._send_nowait is None:
-                self.client.send(call.sender, payload, qos=call.reply_qos)
-            else:
-                self._send_nowait(call.sender, payload, qos=call.reply_qos).add_done_callback(partial(_log_nack, call))
+            self.client.send(call.sender, payload, qos=qos)
         except ElbusError as exc:
             reply_lost(call, exc)
 

@@ -1,6 +1,6 @@
 """``elbusd``: the standalone broker, with the original server's options.
 
-    elbusd -B /tmp/elbus.sock -B 127.0.0.1:7777 -B fifo:/tmp/elbus.fifo
+    elbusd -B /tmp/elbus/elbus.sock -B 127.0.0.1:7777 -B fifo:/tmp/elbus.fifo
 
 A ``-B`` value ending in ``.sock``, ``.socket`` or ``.ipc``, or starting
 with ``/``, is a UNIX socket; ``fifo:PATH`` is a broker API FIFO; anything
@@ -45,19 +45,17 @@ logger = logging.getLogger("elbus_server")
 
 Bind = tuple[str, str]  # (kind, address): kind is "unix", "tcp" or "fifo"
 
-LOOPBACK = "127.0.0.1"
-
 
 def classify_bind(value: str) -> Bind:
     """Which listener a ``-B`` value names: the clients' address rules, plus ``fifo:PATH``.
 
-    ``:PORT`` listens on 127.0.0.1 only: TCP reaches beyond this machine only
-    when a host says so. Raises `ValueError` for a value that is none of these.
+    ``:PORT`` listens on 127.0.0.1 only (`elbus_spec.parse_address` reads it so
+    for the clients too). Raises `ValueError` for a value that is none of these.
     """
     if value.startswith("fifo:"):
         return "fifo", value[5:]
     try:
-        endpoint = parse_address(LOOPBACK + value if value.startswith(":") else value)
+        endpoint = parse_address(value)
     except ValueError:
         raise ValueError(f"{value!r} is neither a socket path nor HOST:PORT (nor fifo:PATH)") from None
     if isinstance(endpoint, str):

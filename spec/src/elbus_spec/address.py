@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["UNIX_SUFFIXES", "Endpoint", "is_unix_address", "parse_address"]
+__all__ = ["LOOPBACK", "UNIX_SUFFIXES", "Endpoint", "is_unix_address", "parse_address"]
 
 UNIX_SUFFIXES = (".sock", ".socket", ".ipc")
+#: The host of a ``:PORT`` address: TCP reaches beyond this machine only when a host says so.
+LOOPBACK = "127.0.0.1"
 
 Endpoint = str | tuple[str, int]
 
@@ -23,12 +25,16 @@ def is_unix_address(address: str) -> bool:
 def parse_address(address: str | os.PathLike[str]) -> Endpoint:
     """The UNIX socket path, or ``(host, port)`` for TCP (``[::1]:7777`` names an IPv6 host).
 
+    ``:PORT`` is `LOOPBACK` (127.0.0.1) on that port, for the clients as for
+    the broker's ``-B :PORT``: a client finds the broker where it listens.
     Raises `ValueError` when ``address`` is neither.
     """
     address = os.fspath(address)
     if is_unix_address(address):
         return address
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 0xFFFF:
+    if sep and not host:
+        host = LOOPBACK
+    if not sep or not host.strip("[]") or not port.isdigit() or int(port) > 0xFFFF:
         raise ValueError(f"not a UNIX socket path nor host:port: {address!r}")
     return host.strip("[]"), int(port)

@@ -141,13 +141,24 @@ def error_for_code(code: int, message: str | None = None) -> BrokerError:
 
 
 class RpcError(ElbusError):
-    """An RPC call failed: a remote error reply, or a transport failure as ``-32000 - code``."""
+    """An RPC call failed: a remote error reply, or a transport failure as ``-32000 - code``.
 
-    def __init__(self, code: int, message: bytes | str = b"") -> None:
-        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    ``message`` is always text: an error reply's bytes decoded as UTF-8 (bytes
+    that are not UTF-8 replaced by U+FFFD), so it prints and compares the same
+    whether the error came from a peer or from here. ``data`` keeps the bytes
+    as on the wire, for peers that put something other than text there (and
+    for forwarding an error reply unchanged).
+    """
+
+    def __init__(self, code: int, message: bytes | str = "") -> None:
+        if isinstance(message, str):
+            text, data = message, message.encode("utf-8", "replace")
+        else:
+            text, data = message.decode("utf-8", "replace"), bytes(message)
         super().__init__(f"{text} (code: {code})" if text else f"RPC error (code: {code})")
         self.code = code
-        self.message = message
+        self.message = text
+        self.data = data
 
 
 class ConnectionClosed(ElbusError):

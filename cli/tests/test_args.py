@@ -8,9 +8,9 @@ import tempfile
 
 import pytest
 
-from elbus_server.cli import DEFAULT_ADDRESS, default_name
-from elbus_server.cli.app import build_parser, split_address
-from elbus_server.cli.benchmark import STAGES
+from elbus_cli import DEFAULT_ADDRESS, default_name
+from elbus_cli.app import build_parser, main, split_address, unknown_command
+from elbus_cli.benchmark import STAGES
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,12 @@ from elbus_server.cli.benchmark import STAGES
         (["--name=me", "--json", "b.sock", "publish", "t"], "b.sock", ["--name=me", "--json", "publish", "t"]),
         (["-n", "listen", "send", "x"], None, ["-n", "listen", "send", "x"]),  # a name that looks like a command
         (["send", "b.sock"], None, ["send", "b.sock"]),  # after the command, words belong to it
+        ([":7777", "listen"], ":7777", ["listen"]),
+        (["/tmp/x.sock"], "/tmp/x.sock", []),  # an address without a command: the command is missing
+        (["nohost", "broker", "test"], "nohost", ["broker", "test"]),  # followed by a command: a (bad) address
+        (["frobnicate"], None, ["frobnicate"]),  # neither an address nor followed by a command
+        (["frobnicate", "now"], None, ["frobnicate", "now"]),
+        (["-n", "me", "frobnicate"], None, ["-n", "me", "frobnicate"]),
         ([], None, []),
         (["--help"], None, ["--help"]),
     ],
@@ -86,6 +92,7 @@ def test_benchmark_stage_names_are_the_originals() -> None:
         ["send", "x", "--qos", "7"],
         ["benchmark", "-i", "0"],
         ["benchmark", "--payload-size", "-1"],
+        ["benchmark", "--payload-size", str(16 * 2**20 + 1)],  # over the frame size limit
         ["rpc"],
         ["rpc", "call", "target"],
         ["broker"],
@@ -99,3 +106,38 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
         build_parser().parse_args(argv)
     assert exit_info.value.code == 2
     assert "usage: elbus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "word"),
+    [(["frobnicate"], "frobnicate"), (["/tmp/x.sock", "frobnicate"], "frobnicate"), (["--json", "nothing", "x"], "nothing")],
+)
+def test_an_unknown_command_is_named(argv: list[str], word: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert unknown_command(split_address(argv)[1]) == word
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert f"unknown command {word!r}" in err and "required" not in err
+
+
+def test_no_command_is_not_an_unknown_one() -> None:
+    assert unknown_command([]) is None and unknown_command(["-n", "me"]) is None
+    assert unknown_command(["broker", "info"]) is None
+
+
+@pytest.mark.parametrize("method", ["call", "call0"])
+def test_rpc_params_are_shown_as_optional(method: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["rpc", method, "--help"])
+    text = capsys.readouterr().out
+    assert "target method [k=v ...]" in " ".join(text.split())  # the usage, however it is wrapped
+    assert "k=v (optional, any number)" in " ".join(text.split())
+    assert build_parser().parse_args(["rpc", method, "t", "m"]).params == []
+
+
+def test_a_benchmark_payload_over_the_frame_size_limit_names_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_parser().parse_args(["benchmark", "--payload-size", str(16 * 2**20)]).payload_size == 16 * 2**20
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["benchmark", "--payload-size", str(16 * 2**20 + 1)])
+    assert "must be at most 16777216, the frame size limit (16 MiB)" in capsys.readouterr().err

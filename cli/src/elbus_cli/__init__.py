@@ -3,7 +3,7 @@
 ``elbus [ADDRESS] [-n NAME] [--timeout S] [--json] COMMAND ...`` with the
 commands of the original client (``listen``, ``send``, ``broadcast``,
 ``publish``, ``rpc``, ``broker``, ``benchmark``). `main` is the console
-entry point; run ``python -m elbus_server.cli --help`` for the details.
+entry point; run ``python -m elbus_cli --help`` for the details.
 """
 
 from __future__ import annotations

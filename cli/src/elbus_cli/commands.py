@@ -22,7 +22,16 @@ import msgpack
 
 import elbus_aio
 import elbus_rpc
-from elbus_spec import BROKER_NAME, BrokerError, Code, ElbusError, Frame, LocalProtocolError, RpcError
+from elbus_spec import (
+    BROKER_NAME,
+    DEFAULT_MAX_FRAME_LENGTH,
+    BrokerError,
+    Code,
+    ElbusError,
+    Frame,
+    LocalProtocolError,
+    RpcError,
+)
 
 from .benchmark import STAGES, run_benchmark
 from .errors import CliError, ExitCode
@@ -30,7 +39,7 @@ from .output import FrameRecord, format_decoded, format_mapping, format_number, 
 from .payload import ParamsError, decode_payload, params_from_document, params_from_pairs
 from .progress import Progress
 
-__all__ = ["Settings", "run"]
+__all__ = ["MAX_INPUT", "Settings", "read_input", "run"]
 
 _KINDS = {elbus_aio.Message: "message", elbus_aio.Broadcast: "broadcast", elbus_aio.Publication: "publication"}
 _CLIENT_COLUMNS = ("name", "kind", "source", "port", "r_frames", "r_bytes", "w_frames", "w_bytes", "queue", "instances")
@@ -48,25 +57,56 @@ def _code_name(code: int) -> str:
         return f"0x{code:02x}"
 
 
+#: The largest payload or params document the command sends: the async client's frame size limit,
+#: which is also the broker's default (a broker drops a client whose frame is over its limit).
+MAX_INPUT = DEFAULT_MAX_FRAME_LENGTH
+
+
+def _too_large(what: str) -> CliError:
+    return CliError(f"{what} is over the frame size limit of {MAX_INPUT} bytes ({MAX_INPUT / 2**20:g} MiB)", ExitCode.USAGE)
+
+
 def _read_stdin() -> bytes:
-    """Everything on stdin; says so on a terminal, where the user may not expect to type."""
+    """Stdin up to the frame size limit; says so on a terminal, where the user may not expect to type."""
     if sys.stdin.isatty():
         print("elbus: reading the payload from stdin, end with Ctrl-D", file=sys.stderr, flush=True)
-    return sys.stdin.buffer.read()
+    data = sys.stdin.buffer.read(MAX_INPUT + 1)  # one byte more tells "too large" without reading it all
+    if len(data) > MAX_INPUT:
+        raise _too_large("the input on stdin")
+    return data
 
 
 def _payload(args: argparse.Namespace) -> bytes:
+    if args.payload is None:
+        return _read_stdin()
     # fsencode gives back the argument's bytes as typed, even when they are not UTF-8.
-    return _read_stdin() if args.payload is None else os.fsencode(args.payload)
+    return os.fsencode(args.payload)
 
 
 def _params(pairs: list[str]) -> bytes:
     try:
-        if pairs == ["-"]:
-            return params_from_document(_read_stdin())
-        return params_from_pairs(pairs)
+        params = params_from_document(_read_stdin()) if pairs == ["-"] else params_from_pairs(pairs)
     except ParamsError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
+    if len(params) > MAX_INPUT:  # JSON may grow as MessagePack: "1e9" takes 9 bytes as a float
+        raise _too_large("the params document")
+    return params
+
+
+def read_input(args: argparse.Namespace) -> bytes:
+    """What the command sends: its payload or RPC params (empty for the others), read before connecting.
+
+    It is read before the event loop starts, where Ctrl-C interrupts a blocking
+    read of stdin at once: in the loop, ``asyncio.run``'s handler only cancels
+    the main task, which a blocking read does not notice until a second Ctrl-C.
+    Input over the frame size limit is refused here with a message naming the
+    limit, where the broker would drop the connection.
+    """
+    if "params" in args:
+        return _params(args.params)
+    if "payload" in args:
+        return _payload(args)
+    return b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +123,22 @@ async def _connect(settings: Settings, name: str) -> elbus_aio.Client:
     """A connected client named ``name``; connection failures become exit code 3 (a bad address 2)."""
     try:
         return await elbus_aio.connect(settings.address, name, timeout=settings.timeout)
+    except LocalProtocolError as exc:  # before ValueError: a bad name may be both
+        raise CliError(f"bad client name {name!r}: {exc.reason}", ExitCode.USAGE) from None
     except ValueError as exc:
         raise CliError(f"bad broker address {settings.address!r}: {exc}", ExitCode.USAGE) from None
-    except LocalProtocolError as exc:
-        raise CliError(f"bad client name {name!r}: {exc.reason}", ExitCode.USAGE) from None
     except BrokerError as exc:
         raise CliError(
             f"the broker at {settings.address} refused the name {name!r}: {_code_name(exc.code)}", ExitCode.CONNECTION
         ) from None
     except (OSError, ElbusError) as exc:
-        # TimeoutError is an OSError; ConnectionClosed (an ElbusError) is a hang-up during the handshake.
-        reason = str(exc) or type(exc).__name__
+        # ConnectionClosed (an ElbusError) is a hang-up during the handshake. A socket error wrapped
+        # by the client is its cause: its own words (e.g. "Connection refused") are the reason.
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {settings.timeout:g} s"
+        else:
+            reason = (cause.strerror if isinstance(cause, OSError) else None) or str(cause) or type(cause).__name__
         raise CliError(f"cannot connect to the broker at {settings.address}: {reason}", ExitCode.CONNECTION) from None
 
 
@@ -113,13 +158,13 @@ def _reported(what: str) -> Iterator[None]:
     try:
         yield
     except LocalProtocolError as exc:
-        # What we were asked to send cannot be encoded, e.g. a target name that is not UTF-8.
+        # What we were asked to send cannot be sent, e.g. a target name that is not UTF-8, or a
+        # frame over the client's size limit (its reason names the limit).
         raise CliError(f"{what}: {exc.reason}", ExitCode.USAGE) from None
     except BrokerError as exc:
         raise CliError(f"{what} failed: {_code_name(exc.code)}") from None
     except RpcError as exc:
-        message = exc.message.decode("utf-8", "replace") if isinstance(exc.message, bytes) else exc.message
-        raise CliError(f"{what} failed: RPC error {exc.code}" + (f": {message}" if message else "")) from None
+        raise CliError(f"{what} failed: RPC error {exc.code}" + (f": {exc.message}" if exc.message else "")) from None
     except elbus_aio.ConnectionClosed:
         raise CliError(f"{what} failed: the connection to the broker was lost", ExitCode.CONNECTION) from None
 
@@ -134,20 +179,17 @@ async def _within(settings: Settings, what: str, operation: Awaitable[Any]) -> A
             raise CliError(f"{what} failed: no answer within {settings.timeout:g} s") from None
 
 
-async def _send(args: argparse.Namespace, settings: Settings) -> None:
-    payload = _payload(args)
+async def _send(args: argparse.Namespace, settings: Settings, payload: bytes) -> None:
     async with _client(settings) as client:
         await _within(settings, f"send to {args.target!r}", client.send(args.target, payload, qos=args.qos))
 
 
-async def _broadcast(args: argparse.Namespace, settings: Settings) -> None:
-    payload = _payload(args)
+async def _broadcast(args: argparse.Namespace, settings: Settings, payload: bytes) -> None:
     async with _client(settings) as client:
         await _within(settings, f"broadcast to {args.mask!r}", client.broadcast(args.mask, payload, qos=args.qos))
 
 
-async def _publish(args: argparse.Namespace, settings: Settings) -> None:
-    payload = _payload(args)
+async def _publish(args: argparse.Namespace, settings: Settings, payload: bytes) -> None:
     async with _client(settings) as client:
         await _within(settings, f"publish to {args.topic!r}", client.publish(args.topic, payload, qos=args.qos))
 
@@ -172,7 +214,7 @@ def _listening(client: elbus_aio.Client) -> None:
     print(f"elbus: listening as {client.name} (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
 
-async def _listen(args: argparse.Namespace, settings: Settings) -> None:
+async def _listen(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
     async with _client(settings) as client:
         await _subscribe(client, args.topics, settings)
         _listening(client)
@@ -181,7 +223,7 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> None:
     raise CliError("the connection to the broker was lost", ExitCode.CONNECTION)
 
 
-async def _rpc_listen(args: argparse.Namespace, settings: Settings) -> None:
+async def _rpc_listen(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
     async with _client(settings) as client:
         # The RPC layer runs our printing in its callbacks, where a closed stdout would only be
         # logged: carry it out to end the command as `listen` does.
@@ -196,7 +238,7 @@ async def _rpc_listen(args: argparse.Namespace, settings: Settings) -> None:
 
         def show_notification(note: Any) -> None:
             now = datetime.now().astimezone()
-            show(FrameRecord(now, "rpc.notification", note.sender, None, decode_payload(note.data), note.realtime))
+            show(FrameRecord(now, "rpc.notification", note.sender, None, decode_payload(note.payload), note.realtime))
 
         @elbus_rpc.raw
         def show_call(params: bytes, call: Any) -> bytes:
@@ -222,22 +264,19 @@ async def _rpc_listen(args: argparse.Namespace, settings: Settings) -> None:
     raise CliError("the connection to the broker was lost", ExitCode.CONNECTION)
 
 
-async def _rpc_notify(args: argparse.Namespace, settings: Settings) -> None:
-    payload = _payload(args)
+async def _rpc_notify(args: argparse.Namespace, settings: Settings, payload: bytes) -> None:
     async with _client(settings) as client:
         rpc = elbus_rpc.Rpc(client, timeout=settings.timeout)
         await _within(settings, f"notify {args.target!r}", rpc.notify(args.target, payload))
 
 
-async def _rpc_call0(args: argparse.Namespace, settings: Settings) -> None:
-    params = _params(args.params)
+async def _rpc_call0(args: argparse.Namespace, settings: Settings, params: bytes) -> None:
     async with _client(settings) as client:
         rpc = elbus_rpc.Rpc(client, timeout=settings.timeout)
         await _within(settings, f"call0 {args.target} {args.method}", rpc.call0(args.target, args.method, params))
 
 
-async def _rpc_call(args: argparse.Namespace, settings: Settings) -> None:
-    params = _params(args.params)
+async def _rpc_call(args: argparse.Namespace, settings: Settings, params: bytes) -> None:
     async with _client(settings) as client:
         rpc = elbus_rpc.Rpc(client, timeout=settings.timeout)
         with _reported(f"call {args.target} {args.method}"):  # the RPC layer applies the timeout: error -32120
@@ -260,7 +299,7 @@ async def _broker_call(settings: Settings, method: str) -> Any:
         raise CliError(f"broker {method}: the result is not MessagePack: {bytes(result[:64]).hex()}") from None
 
 
-async def _broker_mapping(args: argparse.Namespace, settings: Settings) -> None:
+async def _broker_mapping(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
     method = args.action.removeprefix("broker.")
     result = await _broker_call(settings, method)
     if settings.json:
@@ -273,7 +312,7 @@ async def _broker_mapping(args: argparse.Namespace, settings: Settings) -> None:
         _emit(format_mapping(result) if isinstance(result, dict) else to_json(result))
 
 
-async def _broker_client_list(args: argparse.Namespace, settings: Settings) -> None:
+async def _broker_client_list(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
     result = await _broker_call(settings, "client.list")
     clients = result.get("clients") if isinstance(result, dict) else None
     if not isinstance(clients, list):
@@ -286,7 +325,7 @@ async def _broker_client_list(args: argparse.Namespace, settings: Settings) -> N
         _emit(render_table(_CLIENT_COLUMNS, [[entry.get(column) for column in _CLIENT_COLUMNS] for entry in clients]))
 
 
-async def _benchmark(args: argparse.Namespace, settings: Settings) -> None:
+async def _benchmark(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
     with _reported("benchmark"):
         report = await run_benchmark(
             lambda name: _connect(settings, name),
@@ -308,7 +347,7 @@ async def _benchmark(args: argparse.Namespace, settings: Settings) -> None:
     _emit(render_table(("stage", "iters", "seconds", "iters/s"), rows))
 
 
-_ACTIONS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[None]]] = {
+_ACTIONS: dict[str, Callable[[argparse.Namespace, Settings, bytes], Awaitable[None]]] = {
     "listen": _listen,
     "send": _send,
     "broadcast": _broadcast,
@@ -325,7 +364,10 @@ _ACTIONS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[None]]] =
 }
 
 
-async def run(action: str, args: argparse.Namespace, settings: Settings) -> int:
-    """Run command ``action`` with its parsed ``args``; returns the exit code or raises `CliError`."""
-    await _ACTIONS[action](args, settings)
+async def run(action: str, args: argparse.Namespace, settings: Settings, data: bytes) -> int:
+    """Run command ``action`` with its parsed ``args`` and its `read_input` ``data``.
+
+    Returns the exit code or raises `CliError`.
+    """
+    await _ACTIONS[action](args, settings, data)
     return ExitCode.OK

@@ -12,13 +12,11 @@ import contextlib
 import json
 import os
 import pty
-import shutil
 import signal
+import socket
 import sys
-import tempfile
-import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,67 +26,16 @@ import pytest
 
 import elbus_aio
 import elbus_rpc
-from elbus_server import Broker
-from elbus_server.cli import ENV_ADDRESS
+from elbus_cli import ENV_ADDRESS
+from elbus_cli.benchmark import STAGES
+from elbus_cli.commands import MAX_INPUT
 from elbus_spec import RpcError
+
+from .broker_thread import BrokerThread
 
 # Generous for a loaded 2-core machine; a healthy run takes a fraction of it.
 CLI_DEADLINE = 20.0
 _ENV = {key: value for key, value in os.environ.items() if key != ENV_ADDRESS}
-
-
-class BrokerThread:
-    """A real broker on a UNIX socket and a 127.0.0.1 TCP port, served by a thread of its own."""
-
-    def __init__(self, directory: str, name: str = "broker.sock") -> None:
-        self.path = os.path.join(directory, name)
-        self.tcp = ""
-        self._loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"broker {name}", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self._loop.run_until_complete(self._serve())
-        finally:
-            self._loop.close()
-
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        async with Broker() as broker:
-            await broker.serve_unix(self.path)
-            host, port = await broker.serve_tcp("127.0.0.1", 0)
-            self.tcp = f"{host}:{port}"
-            self._ready.set()
-            await self._stop.wait()
-
-    def start(self) -> BrokerThread:
-        self._thread.start()
-        assert self._ready.wait(10), "the broker did not start"
-        return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            assert self._stop is not None
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(10)
-            assert not self._thread.is_alive(), "the broker did not stop"
-
-
-@pytest.fixture(scope="module")
-def sock_dir() -> Iterator[str]:
-    # UNIX socket paths are limited to about 100 bytes; pytest's tmp_path may be longer.
-    directory = tempfile.mkdtemp(prefix="elbus-cli-", dir="/tmp")
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def broker(sock_dir: str) -> Iterator[BrokerThread]:
-    running = BrokerThread(sock_dir).start()
-    yield running
-    running.stop()
 
 
 def unique(prefix: str) -> str:
@@ -103,18 +50,24 @@ class Result:
 
 
 def _command(*args: str | bytes) -> list[str | bytes]:
-    return [sys.executable, "-m", "elbus_server.cli", *args]
+    return [sys.executable, "-m", "elbus_cli", *args]
+
+
+async def start(
+    *args: str | bytes,
+    stdin: int = asyncio.subprocess.DEVNULL,
+    stderr: int = asyncio.subprocess.PIPE,
+    env: dict[str, str] | None = None,
+) -> asyncio.subprocess.Process:
+    """``elbus ARGS`` started, its stdout a pipe (stdin and stderr as given: a pipe, a terminal, nothing)."""
+    return await asyncio.create_subprocess_exec(
+        *_command(*args), stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=_ENV if env is None else env
+    )
 
 
 async def elbus(*args: str | bytes, stdin: bytes = b"", env: dict[str, str] | None = None) -> Result:
     """Run ``elbus ARGS`` to completion (stdin fed and closed) and collect its exit code and output."""
-    proc = await asyncio.create_subprocess_exec(
-        *_command(*args),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_ENV if env is None else env,
-    )
+    proc = await start(*args, stdin=asyncio.subprocess.PIPE, env=env)
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin), CLI_DEADLINE)
     except TimeoutError:
@@ -133,13 +86,7 @@ async def running_listener(*args: str) -> AsyncIterator[asyncio.subprocess.Proce
 
     The caller stops it; whatever still runs at the end is killed.
     """
-    proc = await asyncio.create_subprocess_exec(
-        *_command(*args),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_ENV,
-    )
+    proc = await start(*args)
     try:
         assert proc.stderr is not None
         line = await asyncio.wait_for(proc.stderr.readline(), CLI_DEADLINE)
@@ -306,6 +253,43 @@ async def test_publish_with_every_qos(broker: BrokerThread) -> None:
     ]
 
 
+async def test_one_ctrl_c_stops_reading_the_payload_from_a_terminal(broker: BrokerThread) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        proc = await start(broker.path, "send", unique("receiver"), stdin=terminal)
+        os.close(terminal)
+        assert proc.stderr is not None
+        line = await asyncio.wait_for(proc.stderr.readline(), CLI_DEADLINE)
+        assert b"reading the payload from stdin" in line
+        code, err = await interrupt(proc)  # one SIGINT, as one Ctrl-C
+        out = await proc.stdout.read() if proc.stdout is not None else b""
+    finally:
+        os.close(controller)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert (code, err, out) == (130, "", b"")
+
+
+async def test_a_payload_over_the_frame_size_limit_is_refused_naming_the_limit(broker: BrokerThread) -> None:
+    async with peer(broker, unique("receiver")) as receiver:
+        result = await elbus(broker.path, "send", receiver.name, stdin=b"x" * (MAX_INPUT + 1))
+        with pytest.raises(TimeoutError):
+            await receiver.receive(timeout=0.2)
+    assert result.code == 2 and result.out == ""
+    assert result.err == f"elbus: the input on stdin is over the frame size limit of {MAX_INPUT} bytes (16 MiB)\n"
+
+
+async def test_params_over_the_frame_size_limit_once_encoded_are_refused(broker: BrokerThread) -> None:
+    # Each "1e9," is 4 bytes of JSON and 9 of MessagePack (a float64): under the limit as JSON, over it encoded.
+    count = MAX_INPUT // 9 + 1
+    document = b"[" + b"1e9," * (count - 1) + b"1e9]"
+    assert len(document) < MAX_INPUT
+    result = await elbus(broker.path, "rpc", "call", ".broker", "test", "-", stdin=document)
+    assert result.code == 2 and "the params document is over the frame size limit" in result.err
+    assert "lost" not in result.err
+
+
 async def test_publish_payload_from_stdin(broker: BrokerThread) -> None:
     topic = f"cli/{uuid.uuid4().hex[:8]}"
     async with peer(broker, unique("subscriber")) as subscriber:
@@ -391,7 +375,7 @@ async def rpc_server(broker: BrokerThread) -> AsyncIterator[tuple[elbus_aio.Clie
         def record(params: Any, call: Any) -> None:
             seen.append((call.sender, params))
 
-        rpc.on_notification = lambda note: seen.append((note.sender, note.data))
+        rpc.on_notification = lambda note: seen.append((note.sender, note.payload))  # the CLI sends the text as it is
         yield client, seen
 
 
@@ -536,23 +520,12 @@ async def test_rpc_both_ways_with_an_original_published_client(broker: BrokerThr
 
 # --- benchmark ------------------------------------------------------------------------------
 
-ALL_STAGES = [
-    "send.qos.no",
-    "send.qos.processed",
-    "send+recv.qos.no",
-    "send+recv.qos.processed",
-    "rpc.call",
-    "rpc.call+handle",
-    "rpc.call0",
-]
-
-
 async def test_benchmark_every_stage_json(broker: BrokerThread) -> None:
     result = await elbus(broker.path, "--json", "benchmark", "-w", "2", "-i", "400", "--payload-size", "10")
     assert result.code == 0, result.err
     report = json.loads(result.out)
     assert (report["workers"], report["iters"], report["iters_per_worker"], report["payload_size"]) == (2, 400, 200, 10)
-    assert [stage["stage"] for stage in report["stages"]] == ALL_STAGES
+    assert [stage["stage"] for stage in report["stages"]] == list(STAGES)  # the original names: see test_args
     assert all(stage["iters"] == 400 and stage["iters_per_second"] > 0 for stage in report["stages"])
     assert result.err == ""  # no progress bar when stderr is not a terminal
 
@@ -576,13 +549,7 @@ async def test_benchmark_progress_bar_on_a_terminal(broker: BrokerThread) -> Non
 
     controller, terminal = pty.openpty()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *_command(broker.path, "benchmark", "-i", "3000", "--stage", "send+recv.qos.processed"),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=terminal,
-            env=_ENV,
-        )
+        proc = await start(broker.path, "benchmark", "-i", "3000", "--stage", "send+recv.qos.processed", stderr=terminal)
         os.close(terminal)
         reading = asyncio.create_task(asyncio.to_thread(read_terminal, controller))  # never let the bar block the program
         out, _ = await asyncio.wait_for(proc.communicate(), CLI_DEADLINE)
@@ -597,13 +564,7 @@ async def test_benchmark_progress_bar_on_a_terminal(broker: BrokerThread) -> Non
 
 async def test_benchmark_stops_cleanly_on_ctrl_c(broker: BrokerThread) -> None:
     me = unique("bench")
-    proc = await asyncio.create_subprocess_exec(
-        *_command(broker.path, "-n", me, "benchmark", "-w", "2", "-i", "10000000"),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_ENV,
-    )
+    proc = await start(broker.path, "-n", me, "benchmark", "-w", "2", "-i", "10000000")
     try:
         for _ in range(100):  # until its workers are registered and busy
             clients = json.loads((await elbus(broker.path, "--json", "broker", "client.list")).out)
@@ -623,13 +584,7 @@ async def test_benchmark_stops_cleanly_on_ctrl_c(broker: BrokerThread) -> None:
 
 async def test_benchmark_exits_3_when_the_broker_goes_away(sock_dir: str) -> None:
     doomed = BrokerThread(sock_dir, "doomed-bench.sock").start()
-    proc = await asyncio.create_subprocess_exec(
-        *_command(doomed.path, "benchmark", "-i", "10000000", "--stage", "send+recv.qos.processed"),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_ENV,
-    )
+    proc = await start(doomed.path, "benchmark", "-i", "10000000", "--stage", "send+recv.qos.processed")
     try:
         for _ in range(100):  # until its worker is registered
             clients = json.loads((await elbus(doomed.path, "--json", "broker", "client.list")).out)
@@ -664,6 +619,23 @@ async def test_tcp_address(broker: BrokerThread) -> None:
     assert (result.code, result.out) == (0, "OK\n")
 
 
+async def test_port_alone_is_the_loopback_port_as_for_elbusd(broker: BrokerThread) -> None:
+    host, _, port = broker.tcp.rpartition(":")
+    assert host == "127.0.0.1"
+    result = await elbus(f":{port}", "broker", "test")
+    assert (result.code, result.out) == (0, "OK\n")
+
+
+async def test_a_broker_that_never_answers_is_one_line(sock_dir: str) -> None:
+    path = os.path.join(sock_dir, "mute.sock")
+    with socket.socket(socket.AF_UNIX) as mute:  # accepts connections, never says a word
+        mute.bind(path)
+        mute.listen()
+        result = await elbus("--timeout", "0.5", path, "broker", "test")
+    assert (result.code, result.out) == (3, "")
+    assert result.err.splitlines() == [f"elbus: cannot connect to the broker at {path}: no answer within 0.5 s"]
+
+
 async def test_no_broker_is_a_connection_failure(sock_dir: str) -> None:
     result = await elbus(os.path.join(sock_dir, "absent.sock"), "broker", "test")
     assert result.code == 3 and "cannot connect to the broker" in result.err
@@ -678,6 +650,12 @@ async def test_name_in_use_is_a_connection_failure(broker: BrokerThread) -> None
 async def test_bad_address_is_a_usage_error() -> None:
     result = await elbus("no-port-here", "broker", "test")
     assert result.code == 2 and "no-port-here" in result.err
+
+
+async def test_an_unknown_command_is_named() -> None:
+    result = await elbus("frobnicate")
+    assert (result.code, result.out) == (2, "")
+    assert "unknown command 'frobnicate'" in result.err and "required" not in result.err
 
 
 @pytest.mark.parametrize(
@@ -695,7 +673,7 @@ async def test_usage_errors_exit_2(args: list[str]) -> None:
 
 
 async def test_help_documents_address_and_exit_codes() -> None:
-    from elbus_server.cli import DEFAULT_ADDRESS
+    from elbus_cli import DEFAULT_ADDRESS
 
     result = await elbus("--help")
     assert result.code == 0

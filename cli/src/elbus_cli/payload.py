@@ -173,9 +173,10 @@ def params_from_pairs(pairs: list[str]) -> bytes:
             raise ParamsError(f"parameter {pair!r} has an empty key")
         params[key] = typed_value(value)
     try:
-        return msgpack.packb(params)
+        packed: bytes = msgpack.packb(params)
     except UnicodeEncodeError as exc:  # an argument whose bytes are not UTF-8
         raise ParamsError(f"parameters must be UTF-8 text: {exc}") from None
+    return packed
 
 
 def params_from_document(document: bytes) -> bytes:
@@ -196,7 +197,8 @@ def params_from_document(document: bytes) -> bytes:
         pass
     else:
         try:
-            return msgpack.packb(value)
+            encoded: bytes = msgpack.packb(value)
+            return encoded
         except OverflowError as exc:
             raise ParamsError(f"the params document holds an integer MessagePack cannot carry: {exc}") from None
         except ValueError as exc:  # msgpack's own nesting limit

@@ -2,28 +2,29 @@
 
 The broker address is an optional first positional argument, before the
 command. argparse cannot tell ``elbus broker info`` (no address) from
-``elbus ADDRESS info`` by itself, so `split_address` takes the address out
-of the arguments first: the first positional word that is not a command
-name is the address.
+``elbus ADDRESS broker info`` by itself, so `split_address` takes the
+address out of the arguments first, and a word that is neither an address
+nor a command is reported as an unknown command.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from elbus_spec import ElbusError
+from elbus_spec import ElbusError, parse_address
 
 from .benchmark import STAGES
-from .commands import Settings, run
+from .commands import MAX_INPUT, Settings, read_input, run
 from .defaults import DEFAULT_ADDRESS, ENV_ADDRESS, default_name
 from .errors import CliError, ExitCode
 
-__all__ = ["build_parser", "main", "split_address"]
+__all__ = ["COMMANDS", "build_parser", "main", "split_address", "unknown_command"]
 
 COMMANDS = ("listen", "send", "broadcast", "publish", "rpc", "broker", "benchmark")
 # Global options that take a value: their value is not a positional word.
@@ -46,24 +47,51 @@ Every command has --help, e.g. `elbus rpc call --help`.
 """
 
 
-def split_address(argv: Sequence[str]) -> tuple[str | None, list[str]]:
-    """The broker address given before the command (or None) and the other arguments."""
-    args = list(argv)
+def _positional_indexes(args: Sequence[str]) -> Iterator[int]:
+    """Where the positional words are among the global options (up to ``--``)."""
     index = 0
     while index < len(args):
         word = args[index]
         if word == "--":
-            break
+            return
         if word in _VALUED_OPTIONS:
             index += 2
-            continue
-        if word.startswith("-"):
+        elif word.startswith("-"):
             index += 1
-            continue
-        if word in COMMANDS:
-            break
-        return word, args[:index] + args[index + 1 :]
+        else:
+            yield index
+            index += 1
+
+
+def _is_address(word: str) -> bool:
+    try:
+        parse_address(word)
+    except ValueError:
+        return False
+    return True
+
+
+def split_address(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """The broker address given before the command (or None) and the other arguments.
+
+    The first positional word is the address when it is not a command name
+    and either reads as an address or is followed by a command name: so
+    ``elbus frobnicate`` is an unknown command, while ``elbus nohost broker info``
+    still reports a bad address.
+    """
+    args = list(argv)
+    first, second = [*itertools.islice(_positional_indexes(args), 2), None, None][:2]
+    if first is None or args[first] in COMMANDS:
+        return None, args
+    if _is_address(args[first]) or (second is not None and args[second] in COMMANDS):
+        return args[first], args[:first] + args[first + 1 :]
     return None, args
+
+
+def unknown_command(args: Sequence[str]) -> str | None:
+    """The word that stands where the command should be, when it is not one (after `split_address`)."""
+    first = next(_positional_indexes(args), None)
+    return None if first is None or args[first] in COMMANDS else args[first]
 
 
 def _positive_float(text: str) -> float:
@@ -76,7 +104,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _count(minimum: int) -> Callable[[str], int]:
+def _count(minimum: int, maximum: int | None = None, limit: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer from ``minimum`` (to ``maximum``, named ``limit`` in the error)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -84,6 +114,8 @@ def _count(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, {limit}: {text!r}")
         return value
 
     return parse
@@ -137,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, prog="elbus [ADDRESS]")
 
-    def command(sub: argparse._SubParsersAction, name: str, help_text: str, action: str | None = None) -> argparse.ArgumentParser:
+    def command(
+        sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, action: str | None = None
+    ) -> argparse.ArgumentParser:
         sub_parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         if action is not None:
             sub_parser.set_defaults(action=action)
@@ -182,16 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("target")
     notify.add_argument("payload", nargs="?", help=payload_help)
     params_help = (
-        "parameters as key=value, sent as a MessagePack map; values become true/false, integers, floats, "
-        "else strings. A single - reads a JSON or MessagePack params document from stdin. None: empty params."
+        "(optional, any number) parameters as key=value, sent as a MessagePack map; values become true/false, "
+        "integers, floats, else strings. A single - reads a JSON or MessagePack params document from stdin. "
+        "Without any, the params are empty."
     )
     for name, help_text in (
         ("call0", "call a method without waiting for a reply"),
         ("call", "call a method and print its result"),
     ):
         call = command(rpc_commands, name, help_text, f"rpc.{name}")
-        call.add_argument("target")
-        call.add_argument("method")
+        call.add_argument("target", help="the called client's name")
+        call.add_argument("method", help="the method's name")
         call.add_argument("params", nargs="*", metavar="k=v", help=params_help)
 
     broker = command(commands, "broker", "ask the broker itself: info, stats, test, client.list")
@@ -207,7 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "benchmark", "measure the broker with this client: iterations per second per stage", "benchmark"
     )
     benchmark.add_argument("-w", "--workers", type=_count(1), default=1, help="concurrent clients (default: 1)")
-    benchmark.add_argument("--payload-size", type=_count(0), default=100, metavar="N", help="payload bytes (default: 100)")
+    benchmark.add_argument(
+        "--payload-size",
+        type=_count(0, MAX_INPUT, f"the frame size limit ({MAX_INPUT / 2**20:g} MiB)"),
+        default=100,
+        metavar="N",
+        help=f"payload bytes, at most {MAX_INPUT} (default: 100)",
+    )
     benchmark.add_argument(
         "-i", "--iters", type=_count(1), default=10_000, help="iterations per stage, shared by the workers (default: 10000)"
     )
@@ -233,17 +274,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     after printing the usage, and ``--help`` raises ``SystemExit(0)``.
     """
     address, rest = split_address(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(rest)
+    parser = build_parser()
+    word = unknown_command(rest)
+    if word is not None:
+        parser.error(f"unknown command {word!r} (commands: {', '.join(COMMANDS)})")
+    args = parser.parse_args(rest)
     settings = Settings(
         address=address or os.environ.get(ENV_ADDRESS) or DEFAULT_ADDRESS,
         name=args.name or default_name(),
         timeout=args.timeout,
         json=args.json,
     )
-    # The libraries report what they drop (e.g. a message that is not RPC) through logging.
+    # The libraries report what they drop (e.g. a message that is not RPC) through logging. The
+    # command reports the failures of its own connections itself, in one line each (cannot connect,
+    # connection lost): the async client's warnings about closing a connection would say them twice.
     logging.basicConfig(level=logging.WARNING, format="elbus: %(message)s")
+    logging.getLogger("elbus_aio").setLevel(logging.ERROR)
     try:
-        return asyncio.run(run(args.action, args, settings))
+        data = read_input(args)
+        return asyncio.run(run(args.action, args, settings, data))
     except CliError as exc:
         _report(str(exc))
         return exc.exit_code

@@ -8,8 +8,8 @@ import math
 import msgpack
 import pytest
 
-from elbus_server.cli.output import format_decoded, to_json
-from elbus_server.cli.payload import (
+from elbus_cli.output import format_decoded, to_json
+from elbus_cli.payload import (
     MAX_DEPTH,
     ParamsError,
     decode_payload,

@@ -7,9 +7,9 @@ import io
 import json
 from datetime import UTC, datetime
 
-from elbus_server.cli.output import FrameRecord, format_decoded, format_mapping, format_number, render_table, to_json
-from elbus_server.cli.payload import Decoded, decode_payload
-from elbus_server.cli.progress import Progress, render_bar
+from elbus_cli.output import FrameRecord, format_decoded, format_mapping, format_number, render_table, to_json
+from elbus_cli.payload import Decoded, decode_payload
+from elbus_cli.progress import Progress, render_bar
 
 
 def test_render_table_aligns_text_left_and_numbers_right() -> None:

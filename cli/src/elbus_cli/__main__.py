@@ -1,0 +1,5 @@
+"""``python -m elbus_cli``: the ``elbus`` command."""
+
+from . import main
+
+raise SystemExit(main())
