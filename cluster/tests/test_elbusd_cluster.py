@@ -59,7 +59,8 @@ async def test_original_clients_across_elbusd_nodes(two_elbusd: tuple[Path, Path
     x, _ = await original(sock_a, "x")
     y, y_frames = await original(sock_b, "y")
     admin, _ = await original(sock_a, "admin")
-    nodes = await eventually(lambda: call(admin, "cluster.nodes"), lambda v: len(v["nodes"]) == 2, 5)
+    nodes = await eventually(lambda: call(admin, "cluster.nodes"),
+                             lambda v: len(v["nodes"]) == 2 and "y" in v["nodes"][1]["clients"], 5)
     assert [(n["node"], "y" in n["clients"]) for n in nodes["nodes"]] == [("a", False), ("b", True)]
     info = await call(admin, "cluster.info")
     assert info["node"] == "a" and info["connected"] and info["nodes"] == 2

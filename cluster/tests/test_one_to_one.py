@@ -104,7 +104,7 @@ async def test_rpc_calls_replies_errors_and_notifications(pair: tuple[Broker, Br
     def fail(params: object, event: object) -> None:
         raise RpcError(-32001, b"refused")
 
-    server.on_notification = lambda event: notes.put_nowait(event.data)  # type: ignore[attr-defined]
+    server.on_notification = lambda event: notes.put_nowait(event.payload)  # type: ignore[attr-defined]
     await wait_for(sees(a, "server"), what="a sees server")
     assert await caller.call("server", "add", [1, 2, 3]) == 6
     with pytest.raises(RpcError) as err:

@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_ACK_TIMEOUT",
     "DEFAULT_HEARTBEAT",
     "DEFAULT_MAX_PENDING_ACKS",
+    "DEFAULT_MAX_QUEUED",
     "DEFAULT_NODE_TIMEOUT",
     "DEFAULT_PREFIX",
     "NatsCluster",
@@ -77,6 +78,7 @@ DEFAULT_NODE_TIMEOUT = 3.0  # seconds of silence after which a node is forgotten
 DEFAULT_ACK_TIMEOUT = 2.0  # seconds a sender waits for another node's answer before 0x77
 DEFAULT_RECONNECT_WAIT = 0.5  # seconds between connection attempts
 DEFAULT_MAX_PENDING_ACKS = 65536  # acknowledged frames in flight to other nodes; more are refused 0x77
+DEFAULT_MAX_QUEUED = 64 << 20  # bytes waiting for NATS to take them; beyond, remote sends are refused 0x77
 _TOPIC_CACHE_SIZE = 4096  # publication subjects whose topic is kept decoded
 
 _OK, _NOT_REGISTERED, _NOT_DELIVERED, _DATA = Code.OK, Code.NOT_REGISTERED, Code.NOT_DELIVERED, Code.DATA
@@ -128,7 +130,11 @@ class NatsCluster:
     URLs (``nats://user:pass@host:port``).
 
     Bounds: ``max_pending_acks`` acknowledged frames in flight (more are
-    refused ``0x77``), each waiting at most ``ack_timeout`` seconds.
+    refused ``0x77``), each waiting at most ``ack_timeout`` seconds;
+    ``max_queued`` bytes waiting for NATS to take them (when NATS is slower
+    than the local bus, MESSAGEs to other nodes are then refused ``0x77``
+    and publications and broadcasts stay local, counted as ``dropped``:
+    the local bus never waits for NATS).
     Heartbeats every ``heartbeat`` seconds; a node silent for
     ``node_timeout`` seconds is forgotten.
     """
@@ -151,13 +157,16 @@ class NatsCluster:
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
         reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
         max_pending_acks: int = DEFAULT_MAX_PENDING_ACKS,
+        max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
         if isinstance(servers, str):
             servers = [s.strip() for s in servers.split(",") if s.strip()]
         if not servers:
             raise ValueError("the cluster needs at least one NATS server URL")
-        if heartbeat <= 0 or node_timeout <= heartbeat or ack_timeout <= 0 or reconnect_wait <= 0 or max_pending_acks < 1:
-            raise ValueError("heartbeat, ack_timeout, reconnect_wait must be positive, node_timeout > heartbeat")
+        if heartbeat <= 0 or ack_timeout <= 0 or reconnect_wait <= 0 or max_pending_acks < 1 or max_queued < 1:
+            raise ValueError("heartbeat, ack_timeout, reconnect_wait, max_pending_acks, max_queued must be positive")
+        if node_timeout <= heartbeat:
+            raise ValueError("node_timeout must be longer than heartbeat")
         self.servers = list(servers)
         self.node = node or socket.gethostname()
         if not prefix or any(c in prefix for c in " \t*>"):
@@ -167,6 +176,7 @@ class NatsCluster:
         self.ack_timeout = ack_timeout
         self.reconnect_wait = reconnect_wait
         self.max_pending_acks = max_pending_acks
+        self.max_queued = max_queued
         self._options: dict[str, Any] = {
             "user": user,
             "password": password,
@@ -194,6 +204,7 @@ class NatsCluster:
         self._out: dict[str, _Batch] = {}
         self._pubs: dict[str, _PubBatch] = {}
         self._queue: deque[tuple[str, bytes, str]] = deque()  # (subject, payload, reply) for the sender task
+        self._queued = 0  # bytes in _queue (the open batches of this turn are bounded by the turn)
         self._wake = asyncio.Event()
         self._pending: dict[int, tuple[list[AckCallback], asyncio.TimerHandle]] = {}
         self._pending_acks = 0
@@ -207,7 +218,7 @@ class NatsCluster:
         self.counters = {
             "sent_batches": 0, "sent_frames": 0, "received_batches": 0, "received_frames": 0,
             "published": 0, "publications_received": 0, "duplicates_dropped": 0, "ack_timeouts": 0,
-            "no_responders": 0, "slow_consumers": 0, "reconnects": 0, "malformed": 0,
+            "no_responders": 0, "slow_consumers": 0, "reconnects": 0, "malformed": 0, "dropped": 0,
         }
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -337,7 +348,7 @@ class NatsCluster:
         node = self.directory.owner(target)
         if node is None:
             return _NOT_REGISTERED
-        if not self.connected:
+        if not self.connected or self._queued >= self.max_queued:
             return _NOT_DELIVERED
         if ack is not None and self._pending_acks >= self.max_pending_acks:
             return _NOT_DELIVERED
@@ -355,6 +366,9 @@ class NatsCluster:
     def broadcast(self, sender: Peer, mask: str, payload: bytes, realtime: int) -> None:
         if not self.connected:
             return
+        if self._queued >= self.max_queued:
+            self.counters["dropped"] += 1
+            return
         nodes = set(self.directory.nodes) if _INTERNAL.match(mask) else self.directory.nodes_for_mask(mask)
         if not nodes:
             return
@@ -369,6 +383,9 @@ class NatsCluster:
 
     def publish(self, sender: Peer, topic: str, payload: bytes, realtime: int) -> None:
         if _node_local(topic) or not self.connected or not self.directory.interested(topic):
+            return
+        if self._queued >= self.max_queued:
+            self.counters["dropped"] += 1
             return
         frame = encode_frame(_PUBLISH, sender.wire_name + topic.encode() + b"\0", payload, realtime)
         size = len(frame)
@@ -463,6 +480,7 @@ class NatsCluster:
 
     def _enqueue(self, subject: str, payload: bytes, reply: str = "") -> None:
         self._queue.append((subject, payload, reply))
+        self._queued += len(payload)
         self._wake.set()
 
     async def _sender(self) -> None:
@@ -474,6 +492,7 @@ class NatsCluster:
             self._flush()
             while queue:
                 subject, payload, reply = queue.popleft()
+                self._queued -= len(payload)
                 nc = self._nc
                 if nc is None or not nc.is_connected:
                     continue  # lost: acks, if any, are failed by the disconnection or their timeout
