@@ -39,7 +39,7 @@ def split_frames(data: bytes) -> list[bytes]:
         if head[0] == 0xFE or head == NOP_FRAME:
             frame, pos = head, pos + 6
         else:
-            (_, length, _) = codec._SERVER_HEADER.unpack(head)
+            (_, length, _) = codec.SERVER_HEADER.unpack(head)
             frame, pos = data[pos : pos + 6 + length], pos + 6 + length
         if frame != NOP_FRAME:
             frames.append(frame)
@@ -138,7 +138,7 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
             continue
         if head[0] == 0xFE:
             return head
-        (_, length, _) = codec._SERVER_HEADER.unpack(head)
+        (_, length, _) = codec.SERVER_HEADER.unpack(head)
         return head + await asyncio.wait_for(reader.readexactly(length), 3)
 
 
