@@ -53,15 +53,17 @@ __all__ = [
 ]
 
 ACK_WANTED = 1
+_FLAGS = (b"\x00", b"\x01")
 _PUBLICATION_HEAD = struct.Struct("<QQ")
 PUBLICATION_HEAD_SIZE = _PUBLICATION_HEAD.size
 _HEADER_SIZE = codec.SERVER_HEADER_SIZE
+_pack_header = codec.SERVER_HEADER.pack  # the codec's own layout; lengths here are bounded by max_payload
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
 
 
 def encode_frame(kind: int, prefix: bytes, payload: bytes, realtime: int) -> bytes:
     """An elbus broker-to-client frame whose body is ``prefix`` (``SENDER NUL`` [``TOPIC NUL``]) then ``payload``."""
-    return b"".join((codec.encode_server_header(kind, len(prefix) + len(payload), realtime), prefix, payload))
+    return b"".join((_pack_header(kind, len(prefix) + len(payload), realtime), prefix, payload))
 
 
 def record_size(address: bytes, prefix: bytes, payload: bytes) -> int:
@@ -71,8 +73,7 @@ def record_size(address: bytes, prefix: bytes, payload: bytes) -> int:
 
 def encode_record(flags: int, address: bytes, kind: int, prefix: bytes, payload: bytes, realtime: int) -> bytes:
     """One node-stream record; ``address`` is the target or mask encoded with its NUL."""
-    head = codec.encode_server_header(kind, len(prefix) + len(payload), realtime)
-    return b"".join((bytes((flags,)), address, head, prefix, payload))
+    return b"".join((_FLAGS[flags], address, _pack_header(kind, len(prefix) + len(payload), realtime), prefix, payload))
 
 
 def iter_records(data: bytes) -> Iterator[tuple[int, str, bytes]]:
