@@ -55,7 +55,8 @@ def _nats_server() -> str:
 class Bus:
     """A nats-server and two elbusd brokers joined through it; ``sockets["a"]``, ``sockets["b"]`` are their addresses."""
 
-    def __init__(self) -> None:
+    def __init__(self, *elbusd_options: str) -> None:
+        self.elbusd_options = elbusd_options
         self._dir = tempfile.TemporaryDirectory(prefix="elbus-bench-cluster-")
         self.url = f"nats://127.0.0.1:{_free_port()}"
         self.sockets = {node: os.path.join(self._dir.name, f"{node}.sock") for node in "ab"}
@@ -66,7 +67,8 @@ class Bus:
         self._spawn([_nats_server(), "-a", "127.0.0.1", "-p", port])
         _wait_connectable(("127.0.0.1", int(port)))
         for node, sock in self.sockets.items():
-            self._spawn([sys.executable, "-m", "elbus_server.elbusd", "-B", sock, "--cluster", self.url, "--node", node])
+            self._spawn([sys.executable, "-m", "elbus_server.elbusd", "-B", sock, "--cluster", self.url, "--node", node,
+                         *self.elbusd_options])
             _wait_connectable(sock)
         return self
 
