@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import nkeys
 import pytest
 import trustme
 from nats_helpers import NatsServer, connected, knows_nodes, link, sees, wait_for
@@ -75,3 +77,16 @@ def test_bad_options_are_refused() -> None:
         link("nats://127.0.0.1:1", "a", heartbeat=1.0, node_timeout=0.5)
     with pytest.raises(ValueError):
         link("nats://127.0.0.1:1", "a", prefix="has space")
+
+
+async def test_nkey_seed_file(sock_dir: Path) -> None:
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    public = nkeys.from_seed(bytearray(seed)).public_key.decode()
+    (sock_dir / "user.nk").write_bytes(seed)
+    server = NatsServer(config=f"authorization {{ users = [ {{ nkey: {public} }} ] }}\n", tmp=sock_dir).start()
+    try:
+        async with Broker(cluster=link(server.url, "a", nkey_seed=str(sock_dir / "user.nk"))) as a, \
+                Broker(cluster=link(server.url, "b", nkey_seed=str(sock_dir / "user.nk"))) as b:
+            await joined(a, b)
+    finally:
+        server.stop()
