@@ -102,3 +102,29 @@ async def test_killing_a_nats_node_mid_stream_loses_no_acknowledged_frame() -> N
         for server in servers:
             server.stop()
 
+
+
+async def test_bytes_waiting_for_nats_are_bounded(make_node: MakeNode) -> None:
+    """Past ``max_queued`` bytes not yet taken by NATS, MESSAGEs to other nodes are refused 0x77 and publications
+    stay local: the local bus never waits for NATS."""
+    a = await make_node("a", max_queued=1)
+    b = await make_node("b")
+    await wait_for(knows_nodes(a, 1), what="a knows b")
+    remote = await b.register("remote")
+    await remote.subscribe("t")
+    sender, local = await a.register("sender"), await a.register("local")
+    await wait_for(sees(a, "remote"), what="a sees remote")
+    await wait_for(lambda: a.cluster.directory.interested("t"), what="interest")  # type: ignore[union-attr]
+    sent, refused = [], 0
+    for _ in range(3000):  # in one event-loop turn: nothing reaches NATS meanwhile
+        try:
+            sent.append(sender.send_nowait("remote", b"x" * 100))
+        except NotDelivered:
+            refused += 1
+    await asyncio.gather(*sent)
+    assert sent and refused
+    for _ in range(3000):
+        await sender.publish("t", b"p")
+    await sender.send("local", b"still fine")
+    assert (await local.receive()).payload == b"still fine"
+    assert a.cluster.counters["dropped"] > 0  # type: ignore[union-attr]

@@ -204,7 +204,8 @@ class NatsCluster:
         self._out: dict[str, _Batch] = {}
         self._pubs: dict[str, _PubBatch] = {}
         self._queue: deque[tuple[str, bytes, str]] = deque()  # (subject, payload, reply) for the sender task
-        self._queued = 0  # bytes in _queue (the open batches of this turn are bounded by the turn)
+        self._queued = 0  # bytes in _queue
+        self._open = 0  # bytes in the open batches of this turn
         self._wake = asyncio.Event()
         self._pending: dict[int, tuple[list[AckCallback], asyncio.TimerHandle]] = {}
         self._pending_acks = 0
@@ -348,7 +349,7 @@ class NatsCluster:
         node = self.directory.owner(target)
         if node is None:
             return _NOT_REGISTERED
-        if not self.connected or self._queued >= self.max_queued:
+        if not self.connected or self._backlog >= self.max_queued:
             return _NOT_DELIVERED
         if ack is not None and self._pending_acks >= self.max_pending_acks:
             return _NOT_DELIVERED
@@ -366,7 +367,7 @@ class NatsCluster:
     def broadcast(self, sender: Peer, mask: str, payload: bytes, realtime: int) -> None:
         if not self.connected:
             return
-        if self._queued >= self.max_queued:
+        if self._backlog >= self.max_queued:
             self.counters["dropped"] += 1
             return
         nodes = set(self.directory.nodes) if _INTERNAL.match(mask) else self.directory.nodes_for_mask(mask)
@@ -384,7 +385,7 @@ class NatsCluster:
     def publish(self, sender: Peer, topic: str, payload: bytes, realtime: int) -> None:
         if _node_local(topic) or not self.connected or not self.directory.interested(topic):
             return
-        if self._queued >= self.max_queued:
+        if self._backlog >= self.max_queued:
             self.counters["dropped"] += 1
             return
         frame = encode_frame(_PUBLISH, sender.wire_name + topic.encode() + b"\0", payload, realtime)
@@ -400,6 +401,7 @@ class NatsCluster:
             self._schedule_flush()
         batch.frames.append(frame)
         batch.size += size
+        self._open += size
 
     def rpc_methods(self) -> Mapping[str, Callable[[], Any]]:
         return {"cluster.info": self.info, "cluster.nodes": self.nodes}
@@ -442,6 +444,7 @@ class NatsCluster:
             batch = self._out[node] = _Batch()
             self._schedule_flush()
         batch.size += size
+        self._open += size
         return batch
 
     def _schedule_flush(self) -> None:
@@ -460,7 +463,13 @@ class NatsCluster:
         for topic, pub in pubs.items():
             self._send_publications(topic, pub)
 
+    @property
+    def _backlog(self) -> int:
+        """Bytes produced for NATS that it has not taken yet."""
+        return self._queued + self._open
+
     def _send_batch(self, node: str, batch: _Batch) -> None:
+        self._open -= batch.size
         reply = ""
         if batch.acks:
             self._batch_id += 1
@@ -473,6 +482,7 @@ class NatsCluster:
         self._enqueue(f"{self.prefix}.node.{escape_token(node)}", b"".join(batch.parts), reply)
 
     def _send_publications(self, topic: str, batch: _PubBatch) -> None:
+        self._open -= batch.size
         self._pub_seq += 1
         self.counters["published"] += len(batch.frames)
         head = encode_publication_head(self.boot, self._pub_seq)
