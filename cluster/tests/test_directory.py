@@ -83,11 +83,12 @@ def test_earlier_claim_wins_on_every_node() -> None:
     assert c.owner("dup") == "a"
 
 
-def test_own_messages_are_ignored() -> None:
+def test_own_messages_are_ignored_and_a_twin_is_reported() -> None:
     a = make("a")
     a.claim("x")
-    a.receive(a.snapshot(), now=0)
+    assert not a.receive(a.snapshot(), now=0).twin
     assert a.owner("x") is None and not a.nodes
+    assert a.receive(make("a", boot=2).heartbeat(), now=0).twin
 
 
 @pytest.mark.parametrize("data", [b"", b"\x01", b"\x81\xa1k\xa4snap", b"\x93\x01\x02\x03"])

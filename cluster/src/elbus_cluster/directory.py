@@ -51,6 +51,7 @@ class Outcome:
     sync_from: str | None = None  # ask this node for its snapshot
     send_snapshot: bool = False  # publish our snapshot (someone asked)
     lost: list[str] = field(default_factory=list)  # local names that lost a claim to an earlier one elsewhere
+    twin: bool = False  # another broker announces itself under this node's name
 
 
 class Directory:
@@ -138,7 +139,8 @@ class Directory:
         out = Outcome()
         kind, node, boot, version = message["k"], message["n"], message["b"], message["v"]
         if node == self.node:
-            return out  # our own (NATS echo) or a misconfigured twin: never applied to ourselves
+            out.twin = boot != self.boot  # our own echo is harmless; another run under our name is a misconfiguration
+            return out
         if kind == "sync":
             out.send_snapshot = message.get("to") in (None, self.node)
             return out

@@ -219,7 +219,7 @@ class NatsCluster:
         self.counters = {
             "sent_batches": 0, "sent_frames": 0, "received_batches": 0, "received_frames": 0,
             "published": 0, "publications_received": 0, "duplicates_dropped": 0, "ack_timeouts": 0,
-            "no_responders": 0, "slow_consumers": 0, "reconnects": 0, "malformed": 0, "dropped": 0,
+            "no_responders": 0, "slow_consumers": 0, "reconnects": 0, "malformed": 0, "dropped": 0, "twins": 0,
         }
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -624,6 +624,9 @@ class NatsCluster:
             self.counters["malformed"] += 1
             logger.warning("cluster: malformed directory message dropped: %s", exc)
             return
+        if out.twin:
+            self.counters["twins"] += 1
+            logger.error("cluster: another broker uses the node name %r: node names must be unique on the bus", self.node)
         if out.send_snapshot:
             self._enqueue(self._dir_subject, self.directory.snapshot())
         if out.sync_from is not None:
