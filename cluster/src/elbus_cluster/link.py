@@ -582,18 +582,17 @@ class NatsCluster:
         if broker is None:
             return
         self.counters["received_batches"] += 1
-        codes = bytearray()
         try:
-            for flags, address, frame in iter_records(msg.data):
-                code = broker.deliver_remote(address, frame)
-                if flags & ACK_WANTED:
-                    codes.append(code)
-                self.counters["received_frames"] += 1
-        except ValueError as exc:
+            records = list(iter_records(msg.data))
+        except ValueError as exc:  # dropped whole: its senders get 0x77 when their answer does not come
             self.counters["malformed"] += 1
             logger.warning("cluster: malformed batch from another node dropped: %s", exc)
+            return
+        codes = broker.deliver_remote([(address, frame) for _, address, frame in records])
+        self.counters["received_frames"] += len(records)
         if msg.reply:
-            self._enqueue(msg.reply, bytes(codes))
+            self._enqueue(msg.reply, bytes(code for (flags, _, _), code in zip(records, codes, strict=True)
+                                           if flags & ACK_WANTED))
 
     async def _on_publication(self, msg: Any) -> None:
         broker = self._broker
@@ -610,12 +609,13 @@ class NatsCluster:
             if not self._dedup.first(origin, seq):
                 self.counters["duplicates_dropped"] += 1
                 return
-            for frame in iter_frames(body):
-                broker.deliver_remote(topic, frame)
-                self.counters["publications_received"] += 1
+            frames = list(iter_frames(body))
         except ValueError as exc:
             self.counters["malformed"] += 1
             logger.warning("cluster: malformed publication on %s dropped: %s", subject, exc)
+            return
+        broker.deliver_remote([(topic, frame) for frame in frames])
+        self.counters["publications_received"] += len(frames)
 
     async def _on_directory(self, msg: Any) -> None:
         try:

@@ -771,14 +771,18 @@ class Broker:
         """The link to the other brokers of the bus, if this broker is part of one."""
         return self._cluster
 
-    def deliver_remote(self, address: str, frame: bytes) -> int:
-        """Deliver a frame another node routed here; the result code a MESSAGE sender gets.
+    def deliver_remote(self, records: list[tuple[str, bytes]]) -> bytearray:
+        """Deliver frames another node routed here; one result code per frame, as a MESSAGE sender gets it.
 
-        ``frame`` is the encoded broker-to-client frame (its sender is a
-        client of another node); ``address`` is its target (MESSAGE), mask
-        (BROADCAST) or topic (PUBLISH). With access control, the remote
-        sender is judged by its name as a client without a source address.
+        Each record is ``(address, frame)``: ``frame`` is the encoded
+        broker-to-client frame (its sender is a client of another node),
+        ``address`` its target (MESSAGE), mask (BROADCAST) or topic
+        (PUBLISH). With access control, the remote sender is judged by its
+        name as a client without a source address.
         """
+        return bytearray(self._deliver_remote(address, frame) for address, frame in records)
+
+    def _deliver_remote(self, address: str, frame: bytes) -> int:
         kind, length, realtime = codec.decode_server_header(frame)
         if self._acl is not None and not self._remote_allowed(kind, address, frame):
             return Code.ACCESS

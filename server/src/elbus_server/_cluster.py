@@ -10,7 +10,7 @@ The broker calls the link when something crosses the node boundary: a
 MESSAGE to a name not registered here, every broadcast and publication
 (the link decides whether another node wants it), and every change of
 local names and subscription patterns. The link hands remote frames back
-with `Broker.deliver_remote`.
+with `Broker.deliver_remote`, a batch at a time.
 """
 
 from __future__ import annotations
