@@ -57,7 +57,7 @@ from .envelope import (
 from .subjects import escape_token, pattern_subject, topic_from_subject, topic_subject
 
 if TYPE_CHECKING:
-    from elbus_server import Broker, Peer
+    from elbus_server import ClusterHost, Peer
     from elbus_server._cluster import AckCallback
 
 __all__ = [
@@ -195,7 +195,7 @@ class NatsCluster:
         self._ack_prefix = f"{prefix}.ack.{token_}."
         self._dir_subject = f"{prefix}.dir"
         self._pub_prefix = f"{prefix}.pub"
-        self._broker: Broker | None = None
+        self._host: ClusterHost | None = None  # the broker's router, once attached
         self._nc: Any = None  # nats.aio.client.Client once connected
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -224,10 +224,10 @@ class NatsCluster:
 
     # --- life cycle ---------------------------------------------------------------------------------
 
-    def attach(self, broker: Broker) -> None:
-        self._broker = broker
+    def attach(self, host: ClusterHost) -> None:
+        self._host = host
         self._loop = asyncio.get_running_loop()
-        for name in broker.clients:
+        for name in host.clients:
             if not name.startswith("."):
                 self.directory.claim(name)
         for coro in (self._connect(), self._sender(), self._subscriber(), self._heartbeats()):
@@ -578,8 +578,8 @@ class NatsCluster:
     # --- receiving ------------------------------------------------------------------------------------
 
     async def _on_node_stream(self, msg: Any) -> None:
-        broker = self._broker
-        if broker is None:
+        host = self._host
+        if host is None:
             return
         self.counters["received_batches"] += 1
         try:
@@ -588,15 +588,15 @@ class NatsCluster:
             self.counters["malformed"] += 1
             logger.warning("cluster: malformed batch from another node dropped: %s", exc)
             return
-        codes = broker.deliver_remote([(address, frame) for _, address, frame in records])
+        codes = host.deliver_remote([(address, frame) for _, address, frame in records])
         self.counters["received_frames"] += len(records)
         if msg.reply:
             self._enqueue(msg.reply, bytes(code for (flags, _, _), code in zip(records, codes, strict=True)
                                            if flags & ACK_WANTED))
 
     async def _on_publication(self, msg: Any) -> None:
-        broker = self._broker
-        if broker is None:
+        host = self._host
+        if host is None:
             return
         subject = msg.subject
         try:
@@ -614,7 +614,7 @@ class NatsCluster:
             self.counters["malformed"] += 1
             logger.warning("cluster: malformed publication on %s dropped: %s", subject, exc)
             return
-        broker.deliver_remote([(topic, frame) for frame in frames])
+        host.deliver_remote([(topic, frame) for frame in frames])
         self.counters["publications_received"] += len(frames)
 
     async def _on_directory(self, msg: Any) -> None:
@@ -631,9 +631,9 @@ class NatsCluster:
             self._enqueue(self._dir_subject, self.directory.snapshot())
         if out.sync_from is not None:
             self._enqueue(self._dir_subject, self.directory.sync_request(out.sync_from))
-        broker = self._broker
+        host = self._host
         for name in out.lost:
-            client = broker.clients.get(name) if broker is not None else None
+            client = host.clients.get(name) if host is not None else None
             if client is not None:
                 logger.warning("cluster: %r was claimed earlier on another node; the local client is dropped", name)
                 client.disconnect(f"name {name!r} claimed earlier on another node")

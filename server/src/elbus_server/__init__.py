@@ -6,7 +6,7 @@ once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
 
 from ._acl import Acl, AclError, Permissions, Rule, load_acl
 from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, INFO_TOPIC, WARN_TOPIC, Broker
-from ._cluster import ClusterLink, load_cluster
+from ._cluster import ClusterHost, ClusterLink, load_cluster
 from ._embedded import EmbeddedClient, FrameHandler
 from ._peer import ClientKind, Peer
 from ._routing import NameTree, TopicTree
@@ -21,6 +21,7 @@ __all__ = [
     "AclError",
     "Broker",
     "ClientKind",
+    "ClusterHost",
     "ClusterLink",
     "EmbeddedClient",
     "FrameHandler",

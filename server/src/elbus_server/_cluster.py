@@ -6,26 +6,24 @@ plug-in declares a factory in the ``elbus_server.cluster`` entry point group,
 and `load_cluster` looks it up when a broker is given ``cluster=URLS``. An
 embedding program may also pass any object implementing `ClusterLink`.
 
-The broker calls the link when something crosses the node boundary: a
+The router calls the link when something crosses the node boundary: a
 MESSAGE to a name not registered here, every broadcast and publication
 (the link decides whether another node wants it), and every change of
 local names and subscription patterns. The link hands remote frames back
-with `Broker.deliver_remote`, a batch at a time.
+through its `ClusterHost` (the router), a batch at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from elbus_spec import Broadcast, Frame, Kind, Message, Publication, codec
 
-if TYPE_CHECKING:
-    from ._broker import Broker
-    from ._peer import Peer
+from ._peer import Peer
 
-__all__ = ["ENTRY_POINT_GROUP", "AckCallback", "ClusterLink", "load_cluster", "remote_frame_event"]
+__all__ = ["ENTRY_POINT_GROUP", "AckCallback", "ClusterHost", "ClusterLink", "load_cluster", "remote_frame_event"]
 
 ENTRY_POINT_GROUP = "elbus_server.cluster"
 
@@ -33,12 +31,29 @@ AckCallback = Callable[[int], None]
 """Takes the result code of a MESSAGE sent to another node, once."""
 
 
+class ClusterHost(Protocol):
+    """What a cluster link asks of its broker."""
+
+    @property
+    def clients(self) -> Mapping[str, Peer]:
+        """The clients registered on this node, by name."""
+
+    def deliver_remote(self, records: list[tuple[str, bytes]]) -> bytearray:
+        """Deliver frames another node routed here; one result code per frame, as a MESSAGE sender gets it.
+
+        Each record is ``(address, frame)``: ``frame`` is the encoded
+        broker-to-client frame (its sender is a client of another node),
+        ``address`` its target (MESSAGE), mask (BROADCAST) or topic
+        (PUBLISH).
+        """
+
+
 class ClusterLink(Protocol):
     """A broker's connection to the other brokers of its bus."""
 
     node: str
 
-    def attach(self, broker: Broker) -> None:
+    def attach(self, host: ClusterHost) -> None:
         """Start (inside the broker's event loop): connect in the background, never block the broker."""
 
     async def close(self) -> None:
