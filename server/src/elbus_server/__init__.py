@@ -4,8 +4,8 @@
 once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
 """
 
-from ._acl import Acl, AclError, Permissions, Rule, load_acl
-from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, INFO_TOPIC, WARN_TOPIC, Broker
+from ._acl import Acl, AclError, Rule, load_acl
+from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, INFO_TOPIC, WARN_TOPIC, Broker
 from ._cluster import ClusterHost, ClusterLink, load_cluster
 from ._embedded import EmbeddedClient, FrameHandler
 from ._peer import ClientKind, Peer
@@ -15,6 +15,7 @@ from ._version import __version__
 __all__ = [
     "DEFAULT_BUF_SIZE",
     "DEFAULT_BUSY_POLL",
+    "DEFAULT_QUEUE_BYTES",
     "INFO_TOPIC",
     "WARN_TOPIC",
     "Acl",
@@ -27,7 +28,6 @@ __all__ = [
     "FrameHandler",
     "NameTree",
     "Peer",
-    "Permissions",
     "Rule",
     "TopicTree",
     "__version__",
