@@ -1,8 +1,11 @@
-"""Real elbusd processes joined by ``--cluster``, with the original PyPI client (busrt_async) on each node."""
+"""Real elbusd processes joined by ``--cluster``, with the original PyPI clients (busrt_async, elbus) on each node."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -11,6 +14,7 @@ from typing import Any
 
 import busrt_async.client
 import busrt_async.rpc
+import elbus.client
 import msgpack
 import pytest
 from nats_helpers import NatsServer
@@ -93,3 +97,30 @@ def test_unreadable_cluster_tls_files_are_refused_clearly() -> None:
     result = subprocess.run([*elbusd_command(), "-B", "/tmp/never.sock", "--cluster", "nats://127.0.0.1:1",
                              "--cluster-tls-ca", "/nonexistent/ca.pem"], capture_output=True, text=True, timeout=10)
     assert result.returncode == 1 and "TLS" in result.stderr
+
+
+async def test_the_original_sync_client_across_nodes(two_elbusd: tuple[Path, Path, list[subprocess.Popen[str]]]) -> None:
+    """The `elbus` package's blocking client: an acknowledged message from node a to node b."""
+    sock_a, sock_b, _ = two_elbusd
+    frames: queue.Queue[Any] = queue.Queue()
+    sender = elbus.client.Client(str(sock_a), "sync.x")
+    receiver = elbus.client.Client(str(sock_b), "sync.y")
+    receiver.on_frame = frames.put
+    try:
+        await asyncio.to_thread(sender.connect)
+        await asyncio.to_thread(receiver.connect)
+        deadline = time.monotonic() + 5
+        while True:  # until node a has heard of sync.y
+            result = await asyncio.to_thread(sender.send, "sync.y", elbus.client.Frame(b"sync hello", qos=1))
+            code = await asyncio.to_thread(result.wait_completed, 3)
+            if code != 0x71 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert code == 1
+        frame = await asyncio.to_thread(frames.get, True, 3)
+        assert (frame.sender, frame.payload) == ("sync.x", b"sync hello")
+    finally:
+        for client in (sender, receiver):
+            with contextlib.suppress(OSError):
+                client.socket.shutdown(socket.SHUT_RDWR)
+            await asyncio.to_thread(client.disconnect)
