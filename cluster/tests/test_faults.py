@@ -6,11 +6,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import nats
 import pytest
 from nats_helpers import NatsServer, connected, knows_nodes, link, nats_cluster, sees, wait_for
 
+from elbus_cluster import NatsCluster
+from elbus_cluster.envelope import encode_publication_head
 from elbus_server import Broker
-from elbus_spec import NotDelivered, NotRegistered
+from elbus_spec import Kind, NotDelivered, NotRegistered, codec
 
 MakeNode = Callable[..., Awaitable[Broker]]
 
@@ -128,3 +131,26 @@ async def test_bytes_waiting_for_nats_are_bounded(make_node: MakeNode) -> None:
     await sender.send("local", b"still fine")
     assert (await local.receive()).payload == b"still fine"
     assert a.cluster.counters["dropped"] > 0  # type: ignore[union-attr]
+
+
+async def test_malformed_messages_from_nats_are_dropped_whole(pair: tuple[Broker, Broker], nats_server: NatsServer) -> None:
+    """Anything on the bus's subjects that is not what a broker sends is counted and dropped; the node works on."""
+    a, b = pair
+    target = await b.register("target")
+    await target.subscribe("t")
+    sender = await a.register("sender")
+    await wait_for(sees(a, "target"), what="a sees target")
+    nc = await nats.connect(nats_server.url)
+    try:
+        bad_frame = b"\x00target\x00" + codec.encode_server_header(Kind.MESSAGE, 3, 0) + b"\xff\x00x"  # sender not UTF-8
+        for subject, data in [("elbus.node.b", b"\x00no-nul"), ("elbus.node.b", bad_frame), ("elbus.pub.t", b"short"),
+                              ("elbus.dir", b"\xc1"), ("elbus.pub.t", encode_publication_head(1, 1) + b"\x01\x00")]:
+            await nc.publish(subject, data)
+        await nc.flush()
+    finally:
+        await nc.close()
+    link = b.cluster
+    assert isinstance(link, NatsCluster)
+    await wait_for(lambda: link.counters["malformed"] == 5, what="five malformed messages counted")
+    await sender.send("target", b"still works")
+    assert (await asyncio.wait_for(target.receive(), 2)).payload == b"still works"

@@ -40,7 +40,7 @@ import nats
 import nats.errors
 
 from elbus_server import NameTree
-from elbus_spec import BROKER_NAME, Code, Kind
+from elbus_spec import BROKER_NAME, Code, Kind, RemoteProtocolError
 
 from .dedup import Deduplicator
 from .directory import Directory
@@ -112,6 +112,8 @@ class _Batch:
 
 
 class _PubBatch:
+    """The publications to one topic in one turn: one NATS message."""
+
     __slots__ = ("frames", "size")
 
     def __init__(self) -> None:
@@ -417,6 +419,7 @@ class NatsCluster:
             "connected": self.connected,
             "server": url.geturl() if url is not None else None,
             "servers": self.servers,
+            "connected_for": round(time.monotonic() - self.connected_since, 3) if self.connected_since is not None else None,
             "max_payload": self._max_payload,
             "nodes": len(self.directory.nodes) + 1,
             "pending_acks": self._pending_acks,
@@ -588,7 +591,9 @@ class NatsCluster:
             self.counters["malformed"] += 1
             logger.warning("cluster: malformed batch from another node dropped: %s", exc)
             return
-        codes = host.deliver_remote([(address, frame) for _, address, frame in records])
+        codes = self._deliver(host, [(address, frame) for _, address, frame in records])
+        if codes is None:
+            return
         self.counters["received_frames"] += len(records)
         if msg.reply:
             self._enqueue(msg.reply, bytes(code for (flags, _, _), code in zip(records, codes, strict=True)
@@ -614,8 +619,17 @@ class NatsCluster:
             self.counters["malformed"] += 1
             logger.warning("cluster: malformed publication on %s dropped: %s", subject, exc)
             return
-        host.deliver_remote([(topic, frame) for frame in frames])
-        self.counters["publications_received"] += len(frames)
+        if self._deliver(host, [(topic, frame) for frame in frames]) is not None:
+            self.counters["publications_received"] += len(frames)
+
+    def _deliver(self, host: ClusterHost, records: list[tuple[str, bytes]]) -> bytearray | None:
+        """The host's result codes for ``records``; None (nothing delivered, logged) if a frame is malformed."""
+        try:
+            return host.deliver_remote(records)
+        except (ValueError, RemoteProtocolError) as exc:
+            self.counters["malformed"] += 1
+            logger.warning("cluster: a malformed frame from another node; its batch is dropped: %s", exc)
+            return None
 
     async def _on_directory(self, msg: Any) -> None:
         try:
