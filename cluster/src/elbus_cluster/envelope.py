@@ -12,6 +12,13 @@ Node stream (subject ``PREFIX.node.NODE``), one NATS message per batch::
                  ADDRESS: the target name (MESSAGE) or mask (BROADCAST)
                  FRAME: an elbus MESSAGE or BROADCAST frame, header included
 
+A record too large for one NATS message (the server's ``max_payload``)
+travels alone, cut into chunk messages on the same subject, in order::
+
+    CHUNK(u8 = 0x80) ORIGIN(u64) INDEX(u32) COUNT(u32) PART
+                 a record's FLAGS never has bit 7, so the first byte tells a
+                 chunk from a batch; the parts, joined, are the record
+
 Acknowledgements (the reply to a node-stream message that wanted any)::
 
     CODE(u8)*    one elbus result code per record with FLAGS bit 0, in order
@@ -20,7 +27,7 @@ Publications (subject ``PREFIX.pub.<topic as subject>``)::
 
     ORIGIN(u64) SEQ(u64) FRAME*     FRAME: elbus PUBLISH frames to that topic
 
-``ORIGIN`` is a random number that names one run of the publishing broker,
+``ORIGIN`` is a random number that names one run of the sending broker,
 ``SEQ`` counts its publication messages from 1: a node whose overlapping
 subscriptions receive one message several times keeps the first.
 
@@ -40,6 +47,10 @@ from elbus_spec import Kind, RemoteProtocolError, codec
 
 __all__ = [
     "ACK_WANTED",
+    "CHUNK",
+    "CHUNK_HEAD_SIZE",
+    "encode_chunks",
+    "split_chunk",
     "PUBLICATION_HEAD_SIZE",
     "decode_directory",
     "encode_directory",
@@ -53,6 +64,9 @@ __all__ = [
 ]
 
 ACK_WANTED = 1
+CHUNK = 0x80
+_CHUNK_HEAD = struct.Struct("<BQLL")
+CHUNK_HEAD_SIZE = _CHUNK_HEAD.size
 _FLAGS = (b"\x00", b"\x01")
 _PUBLICATION_HEAD = struct.Struct("<QQ")
 PUBLICATION_HEAD_SIZE = _PUBLICATION_HEAD.size
@@ -74,6 +88,23 @@ def record_size(address: bytes, prefix: bytes, payload: bytes) -> int:
 def encode_record(flags: int, address: bytes, kind: int, prefix: bytes, payload: bytes, realtime: int) -> bytes:
     """One node-stream record; ``address`` is the target or mask encoded with its NUL."""
     return b"".join((_FLAGS[flags], address, _pack_header(kind, len(prefix) + len(payload), realtime), prefix, payload))
+
+
+def encode_chunks(record: bytes, origin: int, room: int) -> list[bytes]:
+    """``record`` as chunk messages of at most ``room`` bytes each (``room`` > `CHUNK_HEAD_SIZE`)."""
+    step = room - CHUNK_HEAD_SIZE
+    count = -(-len(record) // step)
+    return [_CHUNK_HEAD.pack(CHUNK, origin, i, count) + record[i * step : (i + 1) * step] for i in range(count)]
+
+
+def split_chunk(data: bytes) -> tuple[int, int, int, bytes]:
+    """``(origin, index, count, part)`` of a chunk message; raises `ValueError` for a malformed one."""
+    if len(data) < CHUNK_HEAD_SIZE:
+        raise ValueError("chunk: truncated head")
+    _, origin, index, count = _CHUNK_HEAD.unpack_from(data)
+    if index >= count:
+        raise ValueError("chunk: index past the count")
+    return origin, index, count, data[CHUNK_HEAD_SIZE:]
 
 
 def iter_records(data: bytes) -> Iterator[tuple[int, str, bytes]]:

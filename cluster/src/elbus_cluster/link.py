@@ -42,16 +42,20 @@ import nats.errors
 from elbus_server import NameTree
 from elbus_spec import BROKER_NAME, Code, Kind, RemoteProtocolError
 
+from .chunks import DEFAULT_MAX_RECORD, Reassembly
 from .dedup import Deduplicator
 from .directory import Directory
 from .envelope import (
     ACK_WANTED,
+    CHUNK,
+    encode_chunks,
     encode_frame,
     encode_publication_head,
     encode_record,
     iter_frames,
     iter_records,
     record_size,
+    split_chunk,
     split_publication,
 )
 from .subjects import escape_token, pattern_subject, topic_from_subject, topic_subject
@@ -131,6 +135,10 @@ class NatsCluster:
     (an `ssl.SSLContext`) are handed to nats-py, as are credentials in the
     URLs (``nats://user:pass@host:port``).
 
+    A MESSAGE or broadcast larger than the NATS server's ``max_payload``
+    crosses in chunks, up to ``max_record`` bytes (larger: refused
+    ``0x72``); a publication that large stays local.
+
     Bounds: ``max_pending_acks`` acknowledged frames in flight (more are
     refused ``0x77``), each waiting at most ``ack_timeout`` seconds;
     ``max_queued`` bytes waiting for NATS to take them (when NATS is slower
@@ -160,6 +168,7 @@ class NatsCluster:
         reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
         max_pending_acks: int = DEFAULT_MAX_PENDING_ACKS,
         max_queued: int = DEFAULT_MAX_QUEUED,
+        max_record: int = DEFAULT_MAX_RECORD,
     ) -> None:
         if isinstance(servers, str):
             servers = [s.strip() for s in servers.split(",") if s.strip()]
@@ -192,6 +201,7 @@ class NatsCluster:
         self.boot = random.getrandbits(63) | 1
         self.directory = Directory(self.node, self.boot, node_timeout=node_timeout, resync_interval=heartbeat / 2)
         self._dedup = Deduplicator()
+        self._chunks = Reassembly(max_record)
         token_ = escape_token(self.node)
         self._inbox = f"{prefix}.node.{token_}"
         self._ack_prefix = f"{prefix}.ack.{token_}."
@@ -221,7 +231,7 @@ class NatsCluster:
         self.counters = {
             "sent_batches": 0, "sent_frames": 0, "received_batches": 0, "received_frames": 0,
             "published": 0, "publications_received": 0, "duplicates_dropped": 0, "ack_timeouts": 0,
-            "no_responders": 0, "slow_consumers": 0, "reconnects": 0, "malformed": 0, "dropped": 0, "twins": 0,
+            "no_responders": 0, "slow_consumers": 0, "reconnects": 0, "malformed": 0, "dropped": 0, "twins": 0, "chunked": 0,
         }
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -357,13 +367,18 @@ class NatsCluster:
             return _NOT_DELIVERED
         address = target.encode() + b"\0"
         size = record_size(address, sender.wire_name, payload)
-        if size > self._max_payload:
+        if size > self._chunks.max_record:
             return _DATA
+        record = encode_record(ACK_WANTED if ack else 0, address, _MESSAGE, sender.wire_name, payload, realtime)
+        if ack is not None:
+            self._pending_acks += 1
+        if size > self._max_payload:
+            self._send_chunked(node, record, ack)
+            return None
         batch = self._batch(node, size)
-        batch.parts.append(encode_record(ACK_WANTED if ack else 0, address, _MESSAGE, sender.wire_name, payload, realtime))
+        batch.parts.append(record)
         if ack is not None:
             batch.acks.append(ack)
-            self._pending_acks += 1
         return None
 
     def broadcast(self, sender: Peer, mask: str, payload: bytes, realtime: int) -> None:
@@ -377,12 +392,15 @@ class NatsCluster:
             return
         address = mask.encode() + b"\0"
         size = record_size(address, sender.wire_name, payload)
-        if size > self._max_payload:
-            logger.warning("cluster: a broadcast of %d bytes exceeds the NATS max_payload; it stays local", size)
+        if size > self._chunks.max_record:
+            logger.warning("cluster: a broadcast of %d bytes exceeds max_record; it stays local", size)
             return
         record = encode_record(0, address, _BROADCAST, sender.wire_name, payload, realtime)
         for node in nodes:
-            self._batch(node, size).parts.append(record)
+            if size > self._max_payload:
+                self._send_chunked(node, record, None)
+            else:
+                self._batch(node, size).parts.append(record)
 
     def publish(self, sender: Peer, topic: str, payload: bytes, realtime: int) -> None:
         if _node_local(topic) or not self.connected or not self.directory.interested(topic):
@@ -423,6 +441,7 @@ class NatsCluster:
             "max_payload": self._max_payload,
             "nodes": len(self.directory.nodes) + 1,
             "pending_acks": self._pending_acks,
+            "chunks_dropped": self._chunks.dropped,
             **self.counters,
         }
 
@@ -470,6 +489,22 @@ class NatsCluster:
     def _backlog(self) -> int:
         """Bytes produced for NATS that it has not taken yet."""
         return self._queued + self._open
+
+    def _send_chunked(self, node: str, record: bytes, ack: AckCallback | None) -> None:
+        """A record too large for one NATS message, as chunks behind what this turn already has for ``node``."""
+        batch = self._out.pop(node, None)
+        if batch is not None:
+            self._send_batch(node, batch)
+        *chunks, last = encode_chunks(record, self.boot, self._max_payload)
+        subject = f"{self.prefix}.node.{escape_token(node)}"
+        for chunk in chunks:
+            self._enqueue(subject, chunk)
+        tail = _Batch()  # the last chunk carries the request for the acknowledgement
+        tail.parts.append(last)
+        if ack is not None:
+            tail.acks.append(ack)
+        self._send_batch(node, tail)  # counts the record as one sent frame
+        self.counters["chunked"] += 1
 
     def _send_batch(self, node: str, batch: _Batch) -> None:
         self._open -= batch.size
@@ -585,8 +620,13 @@ class NatsCluster:
         if host is None:
             return
         self.counters["received_batches"] += 1
+        data = msg.data
         try:
-            records = list(iter_records(msg.data))
+            if data and data[0] & CHUNK:
+                data = self._chunks.add(*split_chunk(data))
+                if data is None:
+                    return  # more chunks to come, or a chunk went missing (its sender is answered 0x77 in time)
+            records = list(iter_records(data))
         except ValueError as exc:  # dropped whole: its senders get 0x77 when their answer does not come
             self.counters["malformed"] += 1
             logger.warning("cluster: malformed batch from another node dropped: %s", exc)
