@@ -32,6 +32,8 @@ from .envelope import decode_directory, encode_directory
 
 __all__ = ["Directory", "NodeView", "Outcome"]
 
+_INTEREST_CACHE_SIZE = 4096  # topics whose remote interest is remembered
+
 
 @dataclass
 class NodeView:
@@ -71,6 +73,7 @@ class Directory:
         self._names: NameTree[tuple[str, str]] = NameTree()
         self._topics: TopicTree[str] = TopicTree()
         self._asked: dict[str, float] = {}  # node -> when we last asked it for a snapshot
+        self._interest: dict[str, bool] = {}  # topic -> `interested`, until the other nodes' patterns change
 
     # --- this node --------------------------------------------------------------------------------
 
@@ -190,6 +193,7 @@ class Directory:
             elif what == "-t":
                 view.topics.discard(str(value))
                 self._topics.unsubscribe(node, str(value))
+                self._interest.clear()
         return out
 
     def _ask(self, node: str, now: float, out: Outcome) -> None:
@@ -218,6 +222,7 @@ class Directory:
     def _add_topic(self, view: NodeView, node: str, pattern: str) -> None:
         view.topics.add(pattern)
         self._topics.subscribe(node, pattern)
+        self._interest.clear()
 
     def forget(self, node: str) -> None:
         """Drop everything known of ``node``."""
@@ -227,6 +232,7 @@ class Directory:
         for name in list(view.names):
             self._remove_name(view, node, name)
         self._topics.unsubscribe_all(node)
+        self._interest.clear()
 
     def expire(self, now: float) -> list[str]:
         """Forget the nodes silent for longer than ``node_timeout``; returns their names."""
@@ -255,5 +261,10 @@ class Directory:
         return {node for node, _ in self._names.match(mask)}
 
     def interested(self, topic: str) -> bool:
-        """Whether any other node subscribes to a pattern matching ``topic``."""
-        return bool(self._topics.match(topic))
+        """Whether any other node subscribes to a pattern matching ``topic`` (asked for every publication: cached)."""
+        known = self._interest.get(topic)
+        if known is None:
+            if len(self._interest) >= _INTEREST_CACHE_SIZE:
+                self._interest.clear()
+            known = self._interest[topic] = bool(self._topics.match(topic))
+        return known
