@@ -33,7 +33,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import nats
@@ -71,6 +71,8 @@ __all__ = [
     "DEFAULT_MAX_QUEUED",
     "DEFAULT_NODE_TIMEOUT",
     "DEFAULT_PREFIX",
+    "SUBSCRIPTION_PENDING_BYTES",
+    "SUBSCRIPTION_PENDING_MESSAGES",
     "NatsCluster",
 ]
 
@@ -83,6 +85,10 @@ DEFAULT_ACK_TIMEOUT = 2.0  # seconds a sender waits for another node's answer be
 DEFAULT_RECONNECT_WAIT = 0.5  # seconds between connection attempts
 DEFAULT_MAX_PENDING_ACKS = 65536  # acknowledged frames in flight to other nodes; more are refused 0x77
 DEFAULT_MAX_QUEUED = 64 << 20  # bytes waiting for NATS to take them; beyond, remote sends are refused 0x77
+# What one NATS subscription may hold before this broker has handled it; beyond, nats-py drops messages
+# and reports a slow consumer (counted in `slow_consumers`).
+SUBSCRIPTION_PENDING_BYTES = 64 << 20
+SUBSCRIPTION_PENDING_MESSAGES = 65536
 _TOPIC_CACHE_SIZE = 4096  # publication subjects whose topic is kept decoded
 
 _OK, _NOT_REGISTERED, _NOT_DELIVERED, _DATA = Code.OK, Code.NOT_REGISTERED, Code.NOT_DELIVERED, Code.DATA
@@ -292,9 +298,9 @@ class NatsCluster:
                 continue
             break
         self._max_payload = nc.max_payload
-        await nc.subscribe(self._inbox, cb=self._on_node_stream)
-        await nc.subscribe(self._ack_prefix + ">", cb=self._on_ack)
-        await nc.subscribe(self._dir_subject, cb=self._on_directory)
+        await self._subscribe(nc, self._inbox, self._on_node_stream)
+        await self._subscribe(nc, self._ack_prefix + ">", self._on_ack)
+        await self._subscribe(nc, self._dir_subject, self._on_directory)
         self._nc = nc
         for pattern in self.directory.local_topics:
             self._sub_changes.append((pattern, True))
@@ -302,6 +308,12 @@ class NatsCluster:
         self.connected_since = time.monotonic()
         logger.info("cluster: node %r joined through %s", self.node, nc.connected_url.geturl() if nc.connected_url else "?")
         self._announce()
+
+    @staticmethod
+    async def _subscribe(nc: Any, subject: str, handler: Callable[[Any], Awaitable[None]]) -> Any:
+        """A NATS subscription whose backlog is bounded (see `SUBSCRIPTION_PENDING_BYTES`)."""
+        return await nc.subscribe(subject, cb=handler, pending_msgs_limit=SUBSCRIPTION_PENDING_MESSAGES,
+                                  pending_bytes_limit=SUBSCRIPTION_PENDING_BYTES)
 
     def _announce(self) -> None:
         """Our snapshot, and a request for everyone else's."""
@@ -559,7 +571,7 @@ class NatsCluster:
                 subject = pattern_subject(self._pub_prefix, pattern)
                 try:
                     if add and subject not in self._pattern_subs:
-                        self._pattern_subs[subject] = await self._nc.subscribe(subject, cb=self._on_publication)
+                        self._pattern_subs[subject] = await self._subscribe(self._nc, subject, self._on_publication)
                     elif not add and subject in self._pattern_subs:
                         await self._pattern_subs.pop(subject).unsubscribe()
                 except Exception as exc:  # while disconnected nats-py still records the change
