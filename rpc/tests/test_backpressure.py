@@ -99,7 +99,8 @@ async def flood_while_bystanding(flood: Rpc, bystander: Rpc, target: str, peaks:
 
 
 async def test_async_flood_is_bounded_answered_and_harms_nobody(sock_path: str) -> None:
-    async with broker_with(sock_path, "svc", "flood", "bystander", **BROKER_QUEUE) as (svc_client, flood_client, bystander_client):
+    async with broker_with(sock_path, "svc", "flood", "bystander", **BROKER_QUEUE) as clients:
+        svc_client, flood_client, bystander_client = clients
         svc = Rpc(svc_client, max_concurrent=BOUND)
         peaks = Peaks(lambda: svc.in_flight, lambda: svc.waiting)
 
