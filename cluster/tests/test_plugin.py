@@ -8,7 +8,7 @@ from pathlib import Path
 
 import elbus_server
 from elbus_cluster import NatsCluster
-from elbus_server import load_cluster
+from elbus_server.plugin import load_cluster
 
 
 def test_the_server_never_imports_the_cluster() -> None:

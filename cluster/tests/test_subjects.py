@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from nats_helpers import NatsServer
 
 from elbus_cluster.subjects import escape_token, pattern_subject, topic_from_subject, topic_subject, unescape_token
-from elbus_server import TopicTree
+from elbus_server.plugin import TopicTree
 
 P = "elbus.pub"
 

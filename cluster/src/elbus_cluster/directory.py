@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from elbus_server import NameTree, TopicTree
+from elbus_server.plugin import NameTree, TopicTree
 
 from .envelope import decode_directory, encode_directory
 

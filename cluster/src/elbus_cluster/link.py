@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import nats
 import nats.errors
 
-from elbus_server import NameTree
+from elbus_server.plugin import NameTree
 from elbus_spec import BROKER_NAME, Code, Kind, RemoteProtocolError
 
 from .chunks import DEFAULT_MAX_RECORD, Reassembly
@@ -61,8 +61,7 @@ from .envelope import (
 from .subjects import escape_token, pattern_subject, topic_from_subject, topic_subject
 
 if TYPE_CHECKING:
-    from elbus_server import ClusterHost, Peer
-    from elbus_server._cluster import AckCallback
+    from elbus_server.plugin import AckCallback, ClusterHost, Peer
 
 __all__ = [
     "DEFAULT_ACK_TIMEOUT",

@@ -74,7 +74,7 @@ class Broker:
     ``cluster`` joins this broker to others on other hosts into one bus:
     NATS server URLs (``"nats://HOST:PORT,nats://…"``, through the
     installed cluster plug-in, ``elbus-server[cluster]``) or a
-    `elbus_server.ClusterLink` object; ``node`` names this broker on the bus
+    `elbus_server.plugin.ClusterLink` object; ``node`` names this broker on the bus
     (default: the host name). See the "Beyond one machine" page.
 
     Use ``async with Broker(...) as broker`` or call `close` at the end.
