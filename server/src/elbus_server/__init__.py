@@ -2,6 +2,7 @@
 
 `Broker` serves UNIX and TCP listeners and in-process `EmbeddedClient`s at
 once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
+Plug-ins (the cluster) build on `elbus_server.plugin`.
 """
 
 # ruff: noqa: E402 (the modules are imported once `prefer_source` has chosen compiled or pure Python)

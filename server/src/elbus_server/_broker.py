@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from elbus_aio import BusyPoll
@@ -22,6 +23,7 @@ from elbus_spec import (
 )
 
 from ._acl import Acl
+from ._cluster import ClusterLink, load_cluster
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
 from ._fifo import FifoCommand, FifoListener
@@ -69,6 +71,12 @@ class Broker:
     the default); `set_acl` replaces it at run time. In-process clients are
     the program itself and are not restricted.
 
+    ``cluster`` joins this broker to others on other hosts into one bus:
+    NATS server URLs (``"nats://HOST:PORT,nats://…"``, through the
+    installed cluster plug-in, ``elbus-server[cluster]``) or a
+    `elbus_server.plugin.ClusterLink` object; ``node`` names this broker on the bus
+    (default: the host name). See the "Beyond one machine" page.
+
     Use ``async with Broker(...) as broker`` or call `close` at the end.
     """
 
@@ -85,6 +93,8 @@ class Broker:
         max_connections: int | None = None,
         acl: Acl | None = None,
         busy_poll: float = DEFAULT_BUSY_POLL,
+        cluster: str | Sequence[str] | ClusterLink | None = None,
+        node: str | None = None,
     ) -> None:
         if busy_poll < 0:
             raise ValueError("busy_poll must be 0 or more")
@@ -93,6 +103,10 @@ class Broker:
         self.limits = Limits(timeout, queue_size, queue_bytes, max_frame_length, buf_size, buf_ttl)
         self.busy_poll = busy_poll
         self._router = Router(acl)
+        if isinstance(cluster, str | list | tuple):
+            self._router.cluster = load_cluster(cluster, node)
+        elif cluster is not None:
+            self._router.cluster = cluster  # type: ignore[assignment]  # an object implementing ClusterLink
         self._connections = Connections(max_connections)
         self._busy: BusyPoll | None = None  # bound by _start
         self._use_core_rpc = core_rpc
@@ -120,6 +134,10 @@ class Broker:
             core = EmbeddedClient(self._router, BROKER_NAME, self.limits.queue_size)
             self._router.core = self._router.clients[BROKER_NAME]
             self._core = CoreRpc(self._router, core, lambda: self.uptime)
+            if self._router.cluster is not None:
+                self._core.add_methods(self._router.cluster.rpc_methods())
+        if self._router.cluster is not None:
+            self._router.cluster.attach(self._router)
         return loop
 
     async def __aenter__(self) -> Broker:
@@ -231,6 +249,8 @@ class Broker:
             return
         if self._core is not None:
             router.announce({"s": "shutdown", "t": time.time_ns()}, WARN_TOPIC)
+        if router.cluster is not None:
+            await router.cluster.close()
         for server, _ in self._servers:
             server.close()
         for fifo in self._fifos:
@@ -285,6 +305,11 @@ class Broker:
         """The topic patterns the client registered as ``name`` is subscribed to (empty if none is)."""
         peer = self._router.clients.get(name)
         return frozenset() if peer is None else self._router.subscriptions(peer)
+
+    @property
+    def cluster(self) -> ClusterLink | None:
+        """The link to the other brokers of the bus, if this broker is part of one."""
+        return self._router.cluster
 
     @property
     def acl(self) -> Acl | None:
