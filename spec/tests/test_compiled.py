@@ -76,6 +76,7 @@ def test_the_pure_fallback_passes_the_spec_tests_and_the_broker_smoke_tests() ->
 
 
 @pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
+@pytest.mark.skipif(pure_requested(), reason="the compiled run builds it")
 @pytest.mark.timeout(300)
 def test_the_compiled_wheel_installs_and_runs_alone(tmp_path: Path) -> None:
     """The platform wheel of `make dist`, built from the sdist, runs compiled in a fresh venv with nothing beside it."""
