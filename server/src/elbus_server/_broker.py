@@ -25,12 +25,29 @@ from ._acl import Acl
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
 from ._fifo import FifoCommand, FifoListener
-from ._limits import DEFAULT_BUF_SIZE, DEFAULT_QUEUE_BYTES, Limits
+from ._limits import (
+    DEFAULT_BUF_SIZE,
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_TOPIC_DEPTH,
+    DEFAULT_MAX_TOPIC_LENGTH,
+    DEFAULT_QUEUE_BYTES,
+    Limits,
+)
 from ._peer import ClientKind, Peer
 from ._router import INFO_TOPIC, WARN_TOPIC, Router
 from ._transport import Connections, SocketPeer
 
-__all__ = ["DEFAULT_BUF_SIZE", "DEFAULT_BUSY_POLL", "DEFAULT_QUEUE_BYTES", "INFO_TOPIC", "WARN_TOPIC", "Broker"]
+__all__ = [
+    "DEFAULT_BUF_SIZE",
+    "DEFAULT_BUSY_POLL",
+    "DEFAULT_MAX_SUBSCRIPTIONS",
+    "DEFAULT_MAX_TOPIC_DEPTH",
+    "DEFAULT_MAX_TOPIC_LENGTH",
+    "DEFAULT_QUEUE_BYTES",
+    "INFO_TOPIC",
+    "WARN_TOPIC",
+    "Broker",
+]
 
 logger = logging.getLogger("elbus_server")
 
@@ -65,6 +82,13 @@ class Broker:
     `elbus_aio.BusyPoll`): it spares the wake-up that otherwise dominates
     the latency of a request/reply exchange; 0 turns it off.
 
+    Topics are bounded for every client: a topic longer than
+    ``max_topic_length`` bytes or deeper than ``max_topic_depth`` levels, in
+    a SUBSCRIBE, UNSUBSCRIBE or PUBLISH, and a subscription past
+    ``max_subscriptions`` patterns per client, are refused with ``72``
+    (ERR_DATA; a SUBSCRIBE acks one ``72`` per refused topic, then ``01``
+    for the rest), logged once per client, and cost nothing.
+
     ``acl`` restricts socket clients (see `elbus_server.Acl`; None: open,
     the default); `set_acl` replaces it at run time. In-process clients are
     the program itself and are not restricted.
@@ -85,14 +109,18 @@ class Broker:
         max_connections: int | None = None,
         acl: Acl | None = None,
         busy_poll: float = DEFAULT_BUSY_POLL,
+        max_topic_length: int = DEFAULT_MAX_TOPIC_LENGTH,
+        max_topic_depth: int = DEFAULT_MAX_TOPIC_DEPTH,
+        max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
     ) -> None:
         if busy_poll < 0:
             raise ValueError("busy_poll must be 0 or more")
         if max_connections is not None and max_connections < 1:
             raise ValueError("max_connections must be positive (or None)")
-        self.limits = Limits(timeout, queue_size, queue_bytes, max_frame_length, buf_size, buf_ttl)
+        self.limits = Limits(timeout, queue_size, queue_bytes, max_frame_length, buf_size, buf_ttl,
+                             max_topic_length, max_topic_depth, max_subscriptions)
         self.busy_poll = busy_poll
-        self._router = Router(acl)
+        self._router = Router(acl, self.limits)
         self._connections = Connections(max_connections)
         self._busy: BusyPoll | None = None  # bound by _start
         self._use_core_rpc = core_rpc

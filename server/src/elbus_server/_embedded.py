@@ -90,8 +90,9 @@ class _Inbox(PeerState):
         self.dropped += frames
 
     def ack(self, op_id: int, code: int) -> None:
-        """In-process operations return their result directly: the call that is routing reads it."""
-        self.code = code
+        """In-process operations return their result directly: the call that is routing reads the first error."""
+        if self.code == Code.OK:
+            self.code = code
 
     def disconnect(self, reason: str) -> None:
         if self.closed:

@@ -36,6 +36,7 @@ from elbus_spec import (
 from ._acl import Acl, Denied, Permissions, Rule
 from ._fanout import PublicationRun
 from ._frames import delivery, pack_ack, pack_header
+from ._limits import Limits
 from ._outbox import Outbox, Pending
 from ._peer import ClientKind, Peer
 from ._routing import NameTree, TopicTree
@@ -50,6 +51,7 @@ WARN_TOPIC = ".broker/warn"
 _OK = Code.OK
 _NOT_REGISTERED = Code.NOT_REGISTERED
 _NOT_DELIVERED = Code.NOT_DELIVERED
+_DATA = Code.DATA
 _HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body length seen lately)
 _MESSAGE, _BROADCAST = Kind.MESSAGE.value, Kind.BROADCAST.value
 _NOTHING = Pending((0, 0))  # no receiver yet
@@ -78,13 +80,18 @@ class Router:
 
     ``core`` is the broker's own ``.broker`` client once registered: it
     announces registrations on `INFO_TOPIC`. Socket clients are checked
-    against ``acl`` (None: open); in-process clients are not.
+    against ``acl`` (None: open); in-process clients are not. Every client's
+    topics are held to ``limits`` (length, depth, subscriptions per client):
+    a topic over a bound is refused with ``72``, costs nothing, and is
+    logged once per client.
     """
 
-    __slots__ = ("_names", "_perms", "_topics", "acl", "clients", "closing", "core", "r_bytes", "r_frames",
-                 "w_bytes", "w_frames")
+    __slots__ = ("_names", "_perms", "_topics", "_warned", "acl", "clients", "closing", "core", "limits", "r_bytes",
+                 "r_frames", "w_bytes", "w_frames")
 
-    def __init__(self, acl: Acl | None = None) -> None:
+    def __init__(self, acl: Acl | None, limits: Limits) -> None:
+        self.limits = limits
+        self._warned: set[Peer] = set()  # clients already told of in the log for a refused topic
         self.clients: dict[str, Peer] = {}
         self._names: NameTree[Peer] = NameTree()
         self._topics: TopicTree[Peer] = TopicTree()
@@ -146,6 +153,7 @@ class Router:
             return
         del self.clients[peer.name]
         self._perms.pop(peer, None)
+        self._warned.discard(peer)
         self._names.remove(peer.name, peer)
         self._topics.unsubscribe_all(peer)
         logger.debug("client %r unregistered", peer.name)
@@ -252,6 +260,13 @@ class Router:
                     topic = event.topic
                     if topic != run.topic or realtime != run.realtime:
                         run.spill(outbox)
+                        if not self.limits.topic_fits(topic):
+                            received += 1
+                            received_bytes += _body_length(topic, event.payload)
+                            self._refused(sender, "a publication's topic")
+                            if qos & 1:
+                                outbox.ack(sender, event.op_id, _DATA, realtime)
+                            continue
                         run.start(topic, realtime, self._topics.match(topic), sender)
                     received += 1
                     received_bytes += run.add(event.payload)
@@ -297,10 +312,10 @@ class Router:
                     run.topic = None  # the next publication matches its topic again
                     received += 1
                     received_bytes += _topics_length(event.topics)
-                    change = self._topics.subscribe if t is SubscribeRequest else self._topics.unsubscribe
-                    for topic in event.topics:
-                        change(sender, topic)
+                    refused = self._change(sender, event.topics, subscribe=t is SubscribeRequest)
                     if event.qos & 1:
+                        for _ in range(refused):
+                            outbox.ack(sender, event.op_id, _DATA, event.qos & 2)
                         outbox.ack(sender, event.op_id, _OK, event.qos & 2)
                 elif t is Denied:
                     received += event.whole
@@ -321,6 +336,32 @@ class Router:
             self.r_bytes += received_bytes
             self.w_frames += outbox.frames
             self.w_bytes += outbox.length
+
+    def _change(self, peer: Peer, topics: list[str], *, subscribe: bool) -> int:
+        """Subscribe or unsubscribe ``peer`` to ``topics``; returns how many were refused (over a bound)."""
+        limits, tree = self.limits, self._topics
+        refused = 0
+        for topic in topics:
+            if not limits.topic_fits(topic):
+                refused += 1
+            elif not subscribe:
+                tree.unsubscribe(peer, topic)
+            elif tree.count(peer) < limits.max_subscriptions or tree.holds(peer, topic):
+                tree.subscribe(peer, topic)
+            else:
+                refused += 1
+        if refused:
+            self._refused(peer, f"{refused} topic(s) of a request")
+        return refused
+
+    def _refused(self, peer: Peer, what: str) -> None:
+        """Log, once per client, that something of it was refused for a bound."""
+        if peer not in self._warned:
+            self._warned.add(peer)
+            limits = self.limits
+            logger.warning("client %r: %s over the bounds (%d bytes, %d levels, %d subscriptions) refused with 0x72; "
+                           "further refusals are not logged", peer.name, what, limits.max_topic_length,
+                           limits.max_topic_depth, limits.max_subscriptions)
 
     def _broadcast(self, outbox: Outbox, sender: Peer, event: BroadcastRequest) -> int:
         """Route one BROADCAST: encoded once for every receiver that takes bytes; returns its body length."""

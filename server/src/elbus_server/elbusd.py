@@ -27,7 +27,15 @@ from collections.abc import Callable, Sequence
 from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE, parse_address
 
 from ._acl import AclError, load_acl
-from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, Broker
+from ._broker import (
+    DEFAULT_BUF_SIZE,
+    DEFAULT_BUSY_POLL,
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_TOPIC_DEPTH,
+    DEFAULT_MAX_TOPIC_LENGTH,
+    DEFAULT_QUEUE_BYTES,
+    Broker,
+)
 from ._version import __version__
 
 __all__ = ["Bind", "build_parser", "classify_bind", "main"]
@@ -99,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue-bytes", type=_positive(int), default=DEFAULT_QUEUE_BYTES,
                    help="bytes queued per client, its socket's write buffer included, before it is dropped as a slow "
                         f"consumer (default: {DEFAULT_QUEUE_BYTES})")
+    p.add_argument("--max-topic-length", type=_positive(int), default=DEFAULT_MAX_TOPIC_LENGTH, metavar="BYTES",
+                   help=f"longest topic a client may subscribe or publish to; longer is refused with 0x72 "
+                        f"(default: {DEFAULT_MAX_TOPIC_LENGTH})")
+    p.add_argument("--max-topic-depth", type=_positive(int), default=DEFAULT_MAX_TOPIC_DEPTH, metavar="LEVELS",
+                   help=f"most '/'-separated levels of such a topic; deeper is refused with 0x72 "
+                        f"(default: {DEFAULT_MAX_TOPIC_DEPTH})")
+    p.add_argument("--max-subscriptions", type=_positive(int), default=DEFAULT_MAX_SUBSCRIPTIONS, metavar="N",
+                   help=f"topic patterns one client may hold; more are refused with 0x72 "
+                        f"(default: {DEFAULT_MAX_SUBSCRIPTIONS})")
     p.add_argument("--max-frame-length", type=_positive(int), default=DEFAULT_MAX_FRAME_LENGTH,
                    help=f"largest frame body a client may send, bytes (default: {DEFAULT_MAX_FRAME_LENGTH})")
     p.add_argument("--max-connections", type=_positive(int), default=None, metavar="N",
@@ -162,6 +179,9 @@ async def serve(args: argparse.Namespace) -> None:
         buf_ttl=buf_ttl if buf_ttl >= 0.001 else 0.0,
         max_connections=args.max_connections,
         busy_poll=args.busy_poll / 1e6,
+        max_topic_length=args.max_topic_length,
+        max_topic_depth=args.max_topic_depth,
+        max_subscriptions=args.max_subscriptions,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
