@@ -209,16 +209,7 @@ class Router:
         checked: list[Any] = []
         for event in events:
             t = type(event)
-            if t is tuple:
-                if not perms.may_message(event[2]):
-                    event = Denied(event[0], event[1])
-            elif t is PublishRequest:
-                if not perms.may_publish(event.topic):
-                    event = Denied(event.op_id, event.qos)
-            elif t is BroadcastRequest:
-                if not perms.may_broadcast(event.mask):
-                    event = Denied(event.op_id, event.qos)
-            elif t is SubscribeRequest or t is UnsubscribeRequest:
+            if t is SubscribeRequest or t is UnsubscribeRequest:
                 topics = [topic for topic in event.topics if perms.may_subscribe(topic)]
                 denied = len(event.topics) - len(topics)
                 if denied:
@@ -226,6 +217,8 @@ class Router:
                     if topics:
                         checked.append(t(event.op_id, event.qos, topics))
                     continue
+            elif not perms.allows(event):
+                event = Denied(event[0], event[1]) if t is tuple else Denied(event.op_id, event.qos)
             checked.append(event)
         return checked
 

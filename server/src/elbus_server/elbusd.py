@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import logging.handlers
 import os
@@ -36,6 +35,8 @@ from ._broker import (
     DEFAULT_QUEUE_BYTES,
     Broker,
 )
+from ._fifo import DEFAULT_FIFO_MODE
+from ._paths import Owned
 from ._version import __version__
 
 __all__ = ["Bind", "build_parser", "classify_bind", "main"]
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="socket connections open at once; one more is closed at once (default: no limit)")
     p.add_argument("--socket-mode", type=lambda s: int(s, 8), default=None, metavar="OCTAL",
                    help="permission bits of UNIX socket files, e.g. 660")
+    p.add_argument("--fifo-mode", type=lambda s: int(s, 8), default=DEFAULT_FIFO_MODE, metavar="OCTAL",
+                   help="permission bits of broker API FIFOs; whoever may write sends as the broker "
+                        f"(default: {DEFAULT_FIFO_MODE:o}, the owner only)")
     p.add_argument("--acl", metavar="FILE", help="access control rules (TOML); SIGHUP reloads (default: open)")
     p.add_argument("--version", action="version", version=f"elbusd {__version__}")
     return p
@@ -152,16 +156,16 @@ def _daemonize() -> None:
         os.dup2(devnull, fd)
 
 
-async def _listen(broker: Broker, kind: str, address: str, mode: int | None) -> str:
+async def _listen(broker: Broker, kind: str, address: str, args: argparse.Namespace) -> str:
     """Start one listener; returns the line telling how to reach it."""
     if kind == "unix":
-        await broker.serve_unix(address, mode=mode)
+        await broker.serve_unix(address, mode=args.socket_mode)
         return f"  UNIX socket  {address}    e.g. elbus {address} broker test"
     if kind == "tcp":
         host, _, port = address.rpartition(":")
         host, bound = await broker.serve_tcp(host.strip("[]"), int(port))
         return f"  TCP          {host}:{bound}    e.g. elbus {host}:{bound} broker test"
-    await broker.serve_fifo(address)
+    await broker.serve_fifo(address, mode=args.fifo_mode)
     return f"  broker FIFO  {address}    e.g. echo 'target hello' > {address}"
 
 
@@ -190,23 +194,24 @@ async def serve(args: argparse.Namespace) -> None:
     if args.acl:
         loop.add_signal_handler(signal.SIGHUP, _reload_acl, broker, args.acl)
     lines = []
+    pid_file: Owned | None = None
     try:
         for kind, address in args.bind:
             try:
-                lines.append(await _listen(broker, kind, address, args.socket_mode))
+                lines.append(await _listen(broker, kind, address, args))
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot listen on {address}: {exc.strerror or exc}") from None
         if args.pid_file:
             with open(args.pid_file, "w") as f:
                 f.write(f"{os.getpid()}\n")
+            pid_file = Owned.of(args.pid_file)
         print(f"elbusd {__version__} ready (pid {os.getpid()}); connect to:", *lines, sep="\n", flush=True)
         await stop.wait()
         logger.info("shutting down")
     finally:
         await broker.close()
-        if args.pid_file:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(args.pid_file)
+        if pid_file is not None:  # only the one written here, if nobody replaced it since
+            pid_file.remove()
 
 
 def _reload_acl(broker: Broker, path: str) -> None:
