@@ -7,7 +7,10 @@ Figures are printed with ``pytest -s``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +23,27 @@ from elbus_spec import DataError, QoS, codec
 DATA = 0x72
 
 
+@contextlib.asynccontextmanager
+async def elbusd_client(tmp_path: Path, name: str) -> AsyncIterator[tuple[subprocess.Popen[str], WireClient]]:
+    """An ``elbusd`` listening at ``tmp_path/b.sock``, and a client registered there as ``name``."""
+    proc = start_elbusd(tmp_path / "b.sock")
+    try:
+        client = await WireClient.connect(str(tmp_path / "b.sock"), name)
+        try:
+            yield proc, client
+        finally:
+            await client.close()
+    finally:
+        stop_process(proc)
+
+
 async def acks(client: WireClient, op_id: int, n: int, timeout: float = 10) -> list[int]:
     return [await client.ack(op_id, timeout) for _ in range(n)]
 
 
 async def test_deep_topics_are_refused_and_cost_nothing(tmp_path: Path) -> None:
     """11 SUBSCRIBE frames of one 200 KB, 100,000-level topic each: the original crashes, ours refuses them."""
-    sock = tmp_path / "b.sock"
-    proc = start_elbusd(sock)
-    try:
-        client = await WireClient.connect(str(sock), "deep")
+    async with elbusd_client(tmp_path, "deep") as (proc, client):
         deep = "/".join(["a"] * 100_000)
         before = rss_kib(proc.pid)
         for op_id in range(1, 12):
@@ -40,20 +54,14 @@ async def test_deep_topics_are_refused_and_cost_nothing(tmp_path: Path) -> None:
         grown = (rss_kib(proc.pid) - before) / 1024
         report(f"11 SUBSCRIBE frames of 200 KB deep topics (2.2 MB sent): RSS grew {grown:.1f} MiB")
         assert grown < 8, grown
-        other = await WireClient.connect(str(sock), "other")
+        other = await WireClient.connect(str(tmp_path / "b.sock"), "other")
         client.write(codec.encode_message_frame(21, QoS.PROCESSED, "other", b"still here"))
         assert await client.ack(21) == 1 and (await other.next_frame()).payload == b"still here"
-        for c in (client, other):
-            await c.close()
-    finally:
-        stop_process(proc)
+        await other.close()
 
 
 async def test_a_million_subscriptions_are_capped_per_client(tmp_path: Path) -> None:
-    sock = tmp_path / "b.sock"
-    proc = start_elbusd(sock)
-    try:
-        client = await WireClient.connect(str(sock), "many")
+    async with elbusd_client(tmp_path, "many") as (proc, client):
         before = rss_kib(proc.pid)
         per_frame, held = 1000, 1  # .broker/warn is held from the start
         for op_id in range(1, 1001):  # 1,000,000 distinct topics
@@ -67,9 +75,6 @@ async def test_a_million_subscriptions_are_capped_per_client(tmp_path: Path) -> 
         assert grown < 40, grown
         client.write(codec.encode_subscribe_frame(5000, QoS.PROCESSED, ["t/1/1"]))  # one it holds: no new entry
         assert await client.ack(5000) == 1
-        await client.close()
-    finally:
-        stop_process(proc)
 
 
 @pytest.mark.parametrize(
@@ -123,10 +128,7 @@ async def test_in_process_clients_are_bounded_too(make_broker: Any) -> None:
 
 async def test_the_costliest_subscriptions_a_client_may_hold(tmp_path: Path) -> None:
     """The bound's worst case: every pattern as deep as allowed and sharing no level with another."""
-    sock = tmp_path / "b.sock"
-    proc = start_elbusd(sock)
-    try:
-        client = await WireClient.connect(str(sock), "deep.many")
+    async with elbusd_client(tmp_path, "deep.many") as (proc, client):
         before = rss_kib(proc.pid)
         for op_id in range(1, DEFAULT_MAX_SUBSCRIPTIONS // 64 + 1):
             topics = ["/".join(f"{op_id}.{i}.{level}" for level in range(16)) for i in range(64)]
@@ -136,6 +138,3 @@ async def test_the_costliest_subscriptions_a_client_may_hold(tmp_path: Path) -> 
         report(f"{DEFAULT_MAX_SUBSCRIPTIONS - 1} patterns of 16 distinct levels held by one client: "
                f"RSS grew {grown:.1f} MiB")
         assert grown < 32, grown
-        await client.close()
-    finally:
-        stop_process(proc)
