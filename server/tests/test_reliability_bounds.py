@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_helpers import WireClient, report, rss_kib, start_elbusd, stop_process
+from reliability_helpers import WireClient, report, rss_kib, start_elbusd, stop_process, wait_for
 
 from elbus_server import DEFAULT_MAX_SUBSCRIPTIONS
 from elbus_spec import DataError, QoS, codec
@@ -138,3 +138,14 @@ async def test_the_costliest_subscriptions_a_client_may_hold(tmp_path: Path) -> 
         report(f"{DEFAULT_MAX_SUBSCRIPTIONS - 1} patterns of 16 distinct levels held by one client: "
                f"RSS grew {grown:.1f} MiB")
         assert grown < 32, grown
+
+
+async def test_names_are_bounded_like_topics(make_broker: Any) -> None:
+    """A name is a path of '.'-separated levels in the broadcast tree: 64 KiB of levels would cost ~23 MB."""
+    running = await make_broker()
+    for name, fits in (("n." * 15 + "n", True), ("n." * 16 + "n", False), ("n" * 1024, True), ("n" * 1025, False)):
+        client = await WireClient.connect(running.path, name)
+        assert (type(client.result).__name__, getattr(client.result, "code", 1)) == (
+            ("Registered", 1) if fits else ("Refused", DATA)), name
+        await client.close()
+    await wait_for(lambda: set(running.broker.clients) == {".broker"}, 3, "the clients to be gone")

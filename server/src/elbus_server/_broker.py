@@ -87,7 +87,9 @@ class Broker:
     a SUBSCRIBE, UNSUBSCRIBE or PUBLISH, and a subscription past
     ``max_subscriptions`` patterns per client, are refused with ``72``
     (ERR_DATA; a SUBSCRIBE acks one ``72`` per refused topic, then ``01``
-    for the rest), logged once per client, and cost nothing.
+    for the rest), logged once per client, and cost nothing. Client names
+    are held to the same bounds, levels split on ``.`` (refused with ``72``
+    at registration).
 
     ``acl`` restricts socket clients (see `elbus_server.Acl`; None: open,
     the default); `set_acl` replaces it at run time. In-process clients are

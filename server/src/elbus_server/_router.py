@@ -139,6 +139,8 @@ class Router:
     def _check_name(self, name: str, *, internal: bool) -> int:
         if not name or (name.startswith(".") and not internal) or "\0" in name:
             return Code.DATA  # names with a leading dot are reserved for internal clients; NUL ends a name on the wire
+        if not self.limits.topic_fits(name, "."):
+            return Code.DATA  # each level of a name costs a node of the name tree: bounded as topics are
         if self.closing:
             return Code.OTHER
         if name in self.clients:
