@@ -88,7 +88,7 @@ class Broker:
     ``max_subscriptions`` patterns per client, are refused with ``72``
     (ERR_DATA; a SUBSCRIBE acks one ``72`` per refused topic, then ``01``
     for the rest), logged once per client, and cost nothing. Client names
-    are held to the same bounds, levels split on ``.`` (refused with ``72``
+    are held to the same depth, levels split on ``.`` (refused with ``72``
     at registration).
 
     ``acl`` restricts socket clients (see `elbus_server.Acl`; None: open,
@@ -119,8 +119,10 @@ class Broker:
             raise ValueError("busy_poll must be 0 or more")
         if max_connections is not None and max_connections < 1:
             raise ValueError("max_connections must be positive (or None)")
-        self.limits = Limits(timeout, queue_size, queue_bytes, max_frame_length, buf_size, buf_ttl,
-                             max_topic_length, max_topic_depth, max_subscriptions)
+        self.limits = Limits(timeout=timeout, queue_size=queue_size, queue_bytes=queue_bytes,
+                             max_frame_length=max_frame_length, buf_size=buf_size, buf_ttl=buf_ttl,
+                             max_topic_length=max_topic_length, max_topic_depth=max_topic_depth,
+                             max_subscriptions=max_subscriptions)
         self.busy_poll = busy_poll
         self._router = Router(acl, self.limits)
         self._connections = Connections(max_connections)

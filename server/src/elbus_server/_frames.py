@@ -14,7 +14,12 @@ from elbus_spec import codec
 __all__ = ["delivery", "pack_ack", "pack_header"]
 
 pack_header = codec._SERVER_HEADER.pack
-pack_ack = struct.Struct("<BLB").pack  # 0xFE, op id, code: as codec.encode_ack, for an op id already parsed
+_ack = struct.Struct("<BLB").pack  # 0xFE, op id, code: as codec.encode_ack, for an op id already parsed
+
+
+def pack_ack(op_id: int, code: int) -> bytes:
+    """The ack frame of ``op_id`` with ``code``."""
+    return _ack(0xFE, op_id, code)
 
 
 def delivery(kind: int, realtime: int, prefix: bytes, payload: bytes) -> bytes:

@@ -41,16 +41,17 @@ class Limits:
     max_topic_depth: int = DEFAULT_MAX_TOPIC_DEPTH
     max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS
 
-    def topic_fits(self, topic: str, separator: str = "/") -> bool:
-        """True if ``topic`` is within the length (bytes) and depth bounds; costs no allocation for ASCII.
-
-        Client names are held to the same bounds, their levels split on ``.`` (``separator``): the
-        name tree, like the topic tree, costs a node per level.
-        """
+    def topic_fits(self, topic: str) -> bool:
+        """True if ``topic`` is within the length (bytes) and depth bounds; costs no allocation for ASCII."""
         n = len(topic)
         if n > self.max_topic_length or (not topic.isascii() and len(topic.encode()) > self.max_topic_length):
             return False
-        return topic.count(separator) < self.max_topic_depth
+        return topic.count("/") < self.max_topic_depth
+
+    def name_fits(self, name: str) -> bool:
+        """True if a client name has at most ``max_topic_depth`` ``.``-separated levels: each is a node of
+        the name tree, as each topic level is one of the topic tree (its length is bounded by the handshake)."""
+        return name.count(".") < self.max_topic_depth
 
     def __post_init__(self) -> None:
         if min(self.timeout, self.queue_size, self.queue_bytes, self.max_frame_length, self.buf_size,

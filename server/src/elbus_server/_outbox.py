@@ -91,7 +91,7 @@ class Outbox:
     def ack(self, sender: Peer, op_id: int, code: int, realtime: int) -> None:
         """Acknowledge ``op_id`` to ``sender``, behind what this step routed to it."""
         if sender.takes_bytes:
-            self.add(sender, pack_ack(0xFE, op_id, code), _ACK_LENGTH, realtime)
+            self.add(sender, pack_ack(op_id, code), _ACK_LENGTH, realtime)
         else:
             sender.ack(op_id, code)
 

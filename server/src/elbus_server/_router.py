@@ -139,7 +139,7 @@ class Router:
     def _check_name(self, name: str, *, internal: bool) -> int:
         if not name or (name.startswith(".") and not internal) or "\0" in name:
             return Code.DATA  # names with a leading dot are reserved for internal clients; NUL ends a name on the wire
-        if not self.limits.topic_fits(name, "."):
+        if not self.limits.name_fits(name):
             return Code.DATA  # each level of a name costs a node of the name tree: bounded as topics are
         if self.closing:
             return Code.OTHER
@@ -291,13 +291,13 @@ class Router:
                             data = head + payload
                             code = _OK if last.take(data, len(data), length, realtime) else _NOT_DELIVERED
                         else:
-                            event = Message(sender.name, None, payload, bool(realtime))
-                            code = _OK if last.take(event, 0, length, realtime) else _NOT_DELIVERED
+                            frame = Message(sender.name, None, payload, bool(realtime))
+                            code = _OK if last.take(frame, 0, length, realtime) else _NOT_DELIVERED
                     if qos & 1:
                         if own is None:
                             own = outbox.pending(sender)
                         if acked_in_frames:  # Outbox.ack inlined: this is the hot path
-                            own.take(pack_ack(0xFE, op_id, code), 6, 6, realtime)
+                            own.take(pack_ack(op_id, code), 6, 6, realtime)
                         else:
                             sender.ack(op_id, code)
                 elif t is BroadcastRequest:
