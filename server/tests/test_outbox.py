@@ -29,7 +29,8 @@ class ListPeer(PeerState):
         self.rooms_asked += 1
         return self._room
 
-    def deliver(self, items: list[Any], flush: bool) -> None:
+    def deliver(self, items: list[Any], size: int, flush: bool) -> None:
+        assert size == sum(map(len, items))
         self.delivered.append((items, flush))
         self.log.append("deliver")
 

@@ -79,7 +79,7 @@ class _Inbox(PeerState):
             return 0, 0
         return self.queue_size - self.queued, UNBOUNDED
 
-    def deliver(self, items: list[Frame], flush: bool) -> None:
+    def deliver(self, items: list[Frame], size: int, flush: bool) -> None:
         if self.on_frame is not None:
             self.hand(items)
             return

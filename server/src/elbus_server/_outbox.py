@@ -28,10 +28,11 @@ _ACK_LENGTH = 6  # what the counters count for an ack, as the original does
 class Pending:
     """The frames routed to one receiver during this step, and the room it had left."""
 
-    __slots__ = ("bytes_left", "frames_left", "items", "length", "refused", "urgent")
+    __slots__ = ("bytes_left", "frames_left", "items", "length", "refused", "room_bytes", "urgent")
 
     def __init__(self, room: tuple[int, int]) -> None:
         self.frames_left, self.bytes_left = room
+        self.room_bytes = self.bytes_left
         self.items: list[Any] = []
         self.length = 0  # body bytes, as the counters count them
         self.refused = 0
@@ -96,14 +97,10 @@ class Outbox:
             sender.ack(op_id, code)
 
     def flush(self) -> None:
-        """Hand every receiver its frames and count them; then tell the ones that overflowed."""
-        pending = self._pending
-        if not pending:
-            return
-        self._pending = {}
-        overflowed = []
+        """Hand every receiver its frames and count them; then tell the ones that overflowed. Call once."""
+        overflowed: list[tuple[Peer, int]] | None = None
         frames = length = 0
-        for dest, p in pending.items():
+        for dest, p in self._pending.items():
             items = p.items
             if items:
                 n = len(items)
@@ -111,11 +108,13 @@ class Outbox:
                 dest.w_bytes += p.length
                 frames += n
                 length += p.length
-                dest.deliver(items, p.urgent)
+                dest.deliver(items, p.room_bytes - p.bytes_left, p.urgent)
             if p.refused:
+                if overflowed is None:
+                    overflowed = []
                 overflowed.append((dest, p.refused))
         self.frames += frames
         self.length += length
-        for dest, refused in overflowed:  # may unregister `dest`: after every delivery of this step
-            dest.overflow(refused)
-
+        if overflowed is not None:
+            for dest, refused in overflowed:  # may unregister `dest`: after every delivery of this step
+                dest.overflow(refused)

@@ -237,7 +237,7 @@ class Router:
         if self.acl is not None and sender.kind is not ClientKind.INTERNAL:
             events = self._check_access(sender, events)
         outbox = Outbox()
-        run = PublicationRun()
+        run: PublicationRun | None = None  # made at the first publication: most chunks of a request/reply have none
         clients = self.clients
         heads = sender.heads
         prefix_size = len(sender.wire_name)
@@ -250,6 +250,8 @@ class Router:
             for event in events:
                 t = type(event)
                 if t is PublishRequest:
+                    if run is None:
+                        run = PublicationRun()
                     qos = event.qos
                     realtime = (qos >> 1) & 1
                     topic = event.topic
@@ -270,7 +272,7 @@ class Router:
                             run.spill(outbox)
                         outbox.ack(sender, event.op_id, _OK, realtime)
                     continue
-                if run.frames:  # publications routed before anything else go first
+                if run is not None and run.frames:  # publications routed before anything else go first
                     run.spill(outbox)
                 if t is tuple:
                     op_id, qos, target, payload, length = event
@@ -304,7 +306,8 @@ class Router:
                     received += 1
                     received_bytes += self._broadcast(outbox, sender, event)
                 elif t is SubscribeRequest or t is UnsubscribeRequest:
-                    run.topic = None  # the next publication matches its topic again
+                    if run is not None:
+                        run.topic = None  # the next publication matches its topic again
                     received += 1
                     received_bytes += _topics_length(event.topics)
                     refused = self._change(sender, event.topics, subscribe=t is SubscribeRequest)
@@ -323,7 +326,8 @@ class Router:
                     sender.disconnect(f"protocol error: {event.reason}")
                     break
         finally:
-            run.spill(outbox)
+            if run is not None:
+                run.spill(outbox)
             outbox.flush()
             sender.r_frames += received
             sender.r_bytes += received_bytes
