@@ -7,19 +7,17 @@ aliases are the one place the server takes layouts from the codec.
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Callable
 
 from elbus_spec import codec
 
 __all__ = ["delivery", "pack_ack", "pack_header"]
 
 pack_header = codec._SERVER_HEADER.pack
-_ack = struct.Struct("<BLB").pack  # 0xFE, op id, code: as codec.encode_ack, for an op id already parsed
-
-
-def pack_ack(op_id: int, code: int) -> bytes:
-    """The ack frame of ``op_id`` with ``code``."""
-    return _ack(0xFE, op_id, code)
+# pack_ack(op_id, code): the ack frame, as codec.encode_ack, for an op id already parsed (a C-level call)
+pack_ack: Callable[[int, int], bytes] = functools.partial(struct.Struct("<BLB").pack, 0xFE)
 
 
 def delivery(kind: int, realtime: int, prefix: bytes, payload: bytes) -> bytes:

@@ -41,16 +41,16 @@ class Pending:
     def take(self, item: Any, size: int, length: int, realtime: int) -> bool:
         """Queue ``item`` (``size`` bytes encoded, 0 for an event; ``length`` counted); False if there is no
         room (then nothing more is taken in this step)."""
-        if self.frames_left <= 0 or self.bytes_left <= 0:
-            self.refused += 1
-            return False
-        self.frames_left -= 1
-        self.bytes_left -= size
-        self.items.append(item)
-        self.length += length
-        if realtime:
-            self.urgent = True
-        return True
+        if self.frames_left > 0 < self.bytes_left:
+            self.frames_left -= 1
+            self.bytes_left -= size
+            self.items.append(item)
+            self.length += length
+            if realtime:
+                self.urgent = True
+            return True
+        self.refused += 1
+        return False
 
 
 class Outbox:

@@ -291,15 +291,33 @@ class Router:
                             if head is None:
                                 head = _message_head(sender, size, realtime)
                             data = head + payload
-                            code = _OK if last.take(data, len(data), length, realtime) else _NOT_DELIVERED
+                            if last.frames_left > 0 < last.bytes_left:  # Pending.take inlined: the hot path
+                                last.frames_left -= 1
+                                last.bytes_left -= len(data)
+                                last.items.append(data)
+                                last.length += length
+                                if realtime:
+                                    last.urgent = True
+                                code = _OK
+                            else:
+                                last.refused += 1
+                                code = _NOT_DELIVERED
                         else:
                             frame = Message(sender.name, None, payload, bool(realtime))
                             code = _OK if last.take(frame, 0, length, realtime) else _NOT_DELIVERED
                     if qos & 1:
                         if own is None:
                             own = outbox.pending(sender)
-                        if acked_in_frames:  # Outbox.ack inlined: this is the hot path
-                            own.take(pack_ack(op_id, code), 6, 6, realtime)
+                        if acked_in_frames:  # Outbox.ack and Pending.take inlined: the hot path
+                            if own.frames_left > 0 < own.bytes_left:
+                                own.frames_left -= 1
+                                own.bytes_left -= 6
+                                own.items.append(pack_ack(op_id, code))
+                                own.length += 6
+                                if realtime:
+                                    own.urgent = True
+                            else:
+                                own.refused += 1
                         else:
                             sender.ack(op_id, code)
                 elif t is BroadcastRequest:
