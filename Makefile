@@ -43,7 +43,8 @@ $(VENV)/.build-pure: $(STAMP)
 	$(EDITABLE_COMPILED)
 	@touch $@
 
-test: setup codegen-check
+# Static checks first (ruff, mypy --strict): they take seconds and name the line at fault.
+test: setup codegen-check lint typecheck
 	$(BIN)/python -m pytest
 
 # The long reliability runs: 10,000 idle clients, a 60 s soak with random kills, more fuzzing.

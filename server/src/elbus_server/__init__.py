@@ -12,7 +12,17 @@ from elbus_spec.compiled import prefer_source
 prefer_source(__name__, __path__)
 
 from ._acl import Acl, AclError, Rule, load_acl
-from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, INFO_TOPIC, WARN_TOPIC, Broker
+from ._broker import (
+    DEFAULT_BUF_SIZE,
+    DEFAULT_BUSY_POLL,
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_TOPIC_DEPTH,
+    DEFAULT_MAX_TOPIC_LENGTH,
+    DEFAULT_QUEUE_BYTES,
+    INFO_TOPIC,
+    WARN_TOPIC,
+    Broker,
+)
 from ._embedded import EmbeddedClient, FrameHandler
 from ._peer import ClientKind
 from ._version import __version__
@@ -20,6 +30,9 @@ from ._version import __version__
 __all__ = [
     "DEFAULT_BUF_SIZE",
     "DEFAULT_BUSY_POLL",
+    "DEFAULT_MAX_SUBSCRIPTIONS",
+    "DEFAULT_MAX_TOPIC_DEPTH",
+    "DEFAULT_MAX_TOPIC_LENGTH",
     "DEFAULT_QUEUE_BYTES",
     "INFO_TOPIC",
     "WARN_TOPIC",
