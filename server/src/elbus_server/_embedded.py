@@ -99,7 +99,7 @@ class _Inbox(PeerState):
         A MESSAGE to another node of the bus is answered later: its future takes the result."""
         answer = self.answers.pop(op_id, None) if op_id else None
         if answer is None:
-            if self.code == Code.OK:
+            if self.code == Code.OK or self.code == _UNANSWERED:  # the first answer, then the first error
                 self.code = code
         elif not answer.done():
             if code == Code.OK:
