@@ -8,11 +8,12 @@ STAMP := $(VENV)/.setup-stamp
 PYPROJECTS := $(wildcard */pyproject.toml)
 
 # Packages whose hot loops mypyc compiles from their typed source (each pyproject.toml names the modules).
-# Compiled where a C compiler exists; ELBUS_PURE=1 keeps every module pure Python (and, at run time,
-# makes an installed compiled build import the .py files: see elbus_spec.compiled).
+# Compiled where a C compiler and Python's headers exist; ELBUS_PURE=1 keeps every module pure Python (and,
+# at run time, makes an installed compiled build import the .py files: see elbus_spec.compiled).
 COMPILED := spec server
+PYTHON_H := $(shell $(PYTHON) -c 'import os, sysconfig; print(os.path.join(sysconfig.get_paths()["include"], "Python.h"))')
 ifeq ($(filter-out 0,$(ELBUS_PURE)),)
-BUILD := $(if $(shell command -v $(CC) 2>/dev/null),compiled,pure)
+BUILD := $(if $(and $(shell command -v $(CC) 2>/dev/null),$(wildcard $(PYTHON_H))),compiled,pure)
 else
 BUILD := pure
 endif
@@ -65,7 +66,7 @@ typecheck: setup
 	$(BIN)/mypy $(foreach p,$(PACKAGES),$(p)/src)
 
 # Per package an sdist and a pure wheel (py3-none-any); per compiled package also a platform wheel, built
-# from its sdist (where a C compiler exists).
+# from its sdist (where `setup` compiles).
 dist: setup
 	rm -rf dist
 	$(foreach p,$(PACKAGES),$(BIN)/python -m build -q --no-isolation --outdir dist ./$(p) &&) true
@@ -75,7 +76,7 @@ ifeq ($(BUILD),compiled)
 		HATCH_BUILD_HOOK_ENABLE_MYPYC=true $(BIN)/python -m pip wheel -q --no-build-isolation --no-deps -w dist dist/$$name-*.tar.gz || exit 1; \
 	done
 else
-	@echo "dist: pure wheels only ($(if $(filter-out 0,$(ELBUS_PURE)),ELBUS_PURE is set,no C compiler))"
+	@echo "dist: pure wheels only ($(if $(filter-out 0,$(ELBUS_PURE)),ELBUS_PURE is set,no C compiler or no Python headers))"
 endif
 
 docs: setup

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import venv
 from pathlib import Path
@@ -25,6 +26,8 @@ from elbus_spec.compiled import PURE_ENV, compiled_modules, is_compiled, pure_re
 ROOT = Path(__file__).resolve().parents[2]
 # The packages `make setup` compiles: one line of the root Makefile.
 COMPILED = re.search(r"^COMPILED\s*:?=(.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()  # type: ignore[union-attr]
+# What `make setup` needs to compile: a C compiler and Python's headers.
+CAN_COMPILE = bool(shutil.which(os.environ.get("CC", "cc"))) and Path(sysconfig.get_paths()["include"], "Python.h").is_file()
 # What the pure run covers besides the spec's tests: the broker's routing path over real sockets, and its trees.
 BROKER_SMOKE = ["server/tests/test_hotpath_batching.py", "server/tests/test_match_cache.py", "server/tests/test_routing.py"]
 
@@ -75,7 +78,7 @@ def test_the_pure_fallback_passes_the_spec_tests_and_the_broker_smoke_tests() ->
     assert result.returncode == 0 and " passed" in result.stdout, result.stdout[-4000:] + result.stderr[-2000:]
 
 
-@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
+@pytest.mark.skipif(not CAN_COMPILE, reason="no C compiler or no Python headers")
 @pytest.mark.skipif(pure_requested(), reason="the compiled run builds it")
 @pytest.mark.timeout(300)
 def test_the_compiled_wheel_installs_and_runs_alone(tmp_path: Path) -> None:
