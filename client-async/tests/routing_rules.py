@@ -1,4 +1,4 @@
-"""The routing rules as PROTOCOL.md states them, written as plainly as possible.
+"""The routing rules as the docs state them (Concepts, "Three ways to send"), written as plainly as possible.
 
 The reference the brokers' tests compare against (the routing trees, the
 reliability state machine's model, the fake broker of the client tests):

@@ -12,13 +12,11 @@ import asyncio
 
 import msgpack
 import pytest
-from trace_broker import TraceBroker, find_traces, load_trace
+from trace_broker import TraceBroker, load_trace
 
 import elbus_aio
 from elbus_aio import Broadcast, Message, Publication, QoS
 from elbus_spec import Busy, DataError, NotRegistered
-
-pytestmark = pytest.mark.skipif(find_traces() is None, reason="no recorded traces found (set ELBUS_TRACES)")
 
 
 async def test_handshake_ok(sock_path: str) -> None:

@@ -1,6 +1,6 @@
 """A fake broker that plays the recorded broker side of a trace over a real UNIX socket.
 
-The traces (`find_traces`) were recorded byte for byte against the
+The traces (`TRACES`) were recorded byte for byte against the
 original Rust broker. `TraceBroker` accepts connections in the order of the
 trace's ``connect`` steps and walks the steps in recorded order: it writes
 each ``broker->client`` step and reads each ``client->broker`` step from the
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,21 +30,13 @@ _RPC_REQUEST = 0x01
 _RPC_REPLIES = (0x11, 0x12)
 
 
-def find_traces() -> Path | None:
-    """The recorded traces: ``$ELBUS_TRACES``, else the copy the repository ships with its
-    conformance suite, else a ``shared/traces`` directory beside the checkout."""
-    here = Path(__file__).resolve()
-    candidates = [Path(os.environ["ELBUS_TRACES"])] if os.environ.get("ELBUS_TRACES") else []
-    candidates.append(here.parents[2] / "conformance" / "traces" / "original")
-    candidates += [parent / "shared" / "traces" for parent in here.parents]
-    return next((c for c in candidates if (c / "handshake-ok.json").is_file()), None)
+# The original broker's recordings, shipped in the repository with the conformance suite.
+TRACES = Path(__file__).resolve().parents[2] / "conformance" / "traces" / "original"
 
 
 def load_trace(name: str) -> dict[str, Any]:
-    traces = find_traces()
-    if traces is None:
-        raise FileNotFoundError("no recorded traces found (set ELBUS_TRACES)")
-    return json.loads((traces / f"{name}.json").read_text())  # type: ignore[no-any-return]
+    """One recorded trace by name; a missing file is an error, never a reason to skip."""
+    return json.loads((TRACES / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
 def split_client_frames(data: bytes) -> list[bytes]:

@@ -25,11 +25,9 @@ from typing import Any
 
 from elbus_spec import BrokerConnection, HandshakeComplete, ProtocolViolation, RegistrationRequest, Request
 
-_REPO = Path(__file__).resolve().parents[2]
-# The conformance package keeps a copy of the recordings in the repository (so a fresh clone has them);
-# the shared directory beside the checkout is where they were published first.
-_TRACE_DIRS = (_REPO / "conformance" / "traces" / "original", _REPO.parent / "shared" / "traces")
-TRACE_FILES = next((sorted(d.glob("*.json")) for d in _TRACE_DIRS if any(d.glob("*.json"))), [])
+# The original broker's recordings, shipped in the repository with the conformance suite.
+TRACES = Path(__file__).resolve().parents[2] / "conformance" / "traces" / "original"
+TRACE_FILES = sorted(TRACES.glob("*.json"))
 
 _HEADER = struct.Struct("<LBL")  # client frame header: op id, flags, length
 _HANDSHAKE_CHUNKS = 2  # a client's first two chunks are the greeting echo and the registration

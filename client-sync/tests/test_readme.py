@@ -29,14 +29,15 @@ from .broker_thread import BrokerThread
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 EXAMPLE = re.compile(r"<!--\s*example:\s*(?P<args>.*?)\s*-->\s*\n```python\n(?P<code>.*?)^```", re.S | re.M)
-ADDRESS = "/tmp/elbus.sock"
+ADDRESS = "/tmp/elbus/elbus.sock"
 
 
 def _examples() -> list[tuple[dict[str, str], str]]:
     found = []
     for match in EXAMPLE.finditer(README.read_text()):
-        kind, *options = shlex.split(match["args"])
-        found.append(({"kind": kind, **dict(o.split("=", 1) for o in options)}, match["code"]))
+        words = shlex.split(match["args"])  # the docs' marker grammar: "broker [background] [name=N] [expect=T]"
+        options = dict(word.split("=", 1) for word in words if "=" in word)
+        found.append(({"kind": "background" if "background" in words else "run", **options}, match["code"]))
     return found
 
 

@@ -35,9 +35,13 @@ from elbus_spec import (
     error_for_code,
 )
 
-from .fake_broker import STEP_TIMEOUT, TRACE_FILES, ConnPlan, TraceBroker, load_trace, plan_connections
+from .fake_broker import STEP_TIMEOUT, TRACE_FILES, TRACES, ConnPlan, TraceBroker, load_trace, plan_connections
 
-pytestmark = pytest.mark.skipif(not TRACE_FILES, reason="the recorded traces are neither in the repository nor beside it")
+
+def test_the_recorded_traces_are_in_the_repository() -> None:
+    """A missing or emptied trace directory fails here instead of leaving the replays below without cases."""
+    assert TRACES.is_dir(), f"{TRACES} is missing"
+    assert {p.stem for p in TRACE_FILES} >= {"handshake-ok", "pubsub", "broker-rpc", "secondaries"}, TRACE_FILES
 
 
 def _registration_code(trace: dict[str, Any], conn: str) -> int:

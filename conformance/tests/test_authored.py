@@ -1,4 +1,4 @@
-"""The authored traces are what their builders make, say where they come from, and cover PROTOCOL.md's rows."""
+"""The authored traces are what their builders make, say where they come from, and cover the protocol's rules."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ SAMPLE = """\
 @trace sample
 @title A sample
 @group demo
-@provenance authored from PROTOCOL.md
+@provenance authored from the protocol reference
 @varies nothing really
 @tags slow
 

@@ -1,16 +1,18 @@
-"""The code examples of the guide pages: found, classified and checked to be runnable.
+"""The code examples of the guide pages and the package READMEs: found, classified and checked to be runnable.
 
-Every ``python`` fence of a guide is preceded by a marker comment that says
-how a test runs it, so no example can be added without being run:
+Every ``python`` fence of a guide or README is preceded by a marker comment
+that says how a test runs it, so no example can be added without being run:
 
 * ``<!-- example -->`` runs as it is (it needs no broker, or starts its own);
-* ``<!-- example: broker -->`` runs against a broker listening at
-  `DEFAULT_ADDRESS` (the test substitutes the address of the broker it starts);
+* ``<!-- example: broker -->`` runs against the broker `make run` starts:
+  its UNIX socket `DEFAULT_ADDRESS` or its TCP address `DEFAULT_TCP_ADDRESS`
+  (the test substitutes the addresses of the broker it starts);
 * ``<!-- example: broker background name=NAME expect=TEXT -->`` is a
   long-running program (a listener, an RPC server): the test starts it, waits
   until the client ``NAME`` is registered, runs the page's next examples, then
   stops it and checks that its output contains ``TEXT``;
-* ``<!-- example: fragment -->`` is an excerpt that is compiled, not run.
+* ``<!-- example: fragment -->`` is an excerpt that is compiled, not run
+  (it may ``await`` at the top level: it stands for the body of a coroutine).
 
 ``expect=TEXT`` on any example that runs (repeatable): its output must contain TEXT.
 """
@@ -23,9 +25,20 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_ADDRESS", "CodeExample", "MarkerError", "find_examples", "guide_pages", "required_modules"]
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "DEFAULT_TCP_ADDRESS",
+    "CodeExample",
+    "MarkerError",
+    "find_examples",
+    "guide_pages",
+    "readme_pages",
+    "required_modules",
+]
 
-DEFAULT_ADDRESS = "/tmp/elbus/elbus.sock"  # where `make run` starts the broker
+# Where `make run` starts the broker (its UNIX socket is under $TMPDIR, /tmp unless set otherwise).
+DEFAULT_ADDRESS = "/tmp/elbus/elbus.sock"
+DEFAULT_TCP_ADDRESS = "127.0.0.1:7777"
 _KINDS = {"run", "broker", "fragment"}
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<code>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
@@ -108,3 +121,9 @@ def required_modules(example: CodeExample) -> set[str]:
 def guide_pages(docs_dir: Path) -> dict[str, str]:
     """``page -> markdown`` of every hand-written page (generated pages have no examples)."""
     return {str(p.relative_to(docs_dir)): p.read_text() for p in sorted(docs_dir.rglob("*.md")) if "tests" not in p.parts}
+
+
+def readme_pages(repo: Path) -> dict[str, str]:
+    """``README path -> markdown`` of the repository's README and every package's (their examples run too)."""
+    readmes = [repo / "README.md", *sorted(repo.glob("*/README.md"))]
+    return {str(p.relative_to(repo)): p.read_text() for p in readmes if p.is_file()}

@@ -344,7 +344,7 @@ def _enum_rows(enum: type[IntEnum]) -> tuple[list[str], list[list[str]]]:
         if enum.__name__ == "Code":
             err = None if member == Code.OK else type(errors.error_for_code(member))
             row += [f"`{err.__name__}`" if err else "", (err.__doc__ or "") if err else ""]
-        elif enum.__name__ == "QoS":
+        elif isinstance(member, QoS):
             row += ["yes" if member.needs_ack else "no", "yes" if member.realtime else "no"]
         elif enum.__name__ in ("Op", "Kind", "RpcType"):
             bodies = {"Op": client_bodies, "Kind": server_bodies, "RpcType": {int(k): v for k, v in schema.RPC_TYPES.items()}}

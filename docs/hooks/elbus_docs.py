@@ -1,7 +1,8 @@
 """mkdocs hooks of the documentation site (``hooks:`` in mkdocs.yml).
 
 On every build: the protocol reference is rendered from the spec, the API
-reference pages are generated for every package of the build, and the
+reference pages are generated for every package of the build (but those
+`docgen_api.WITHOUT_API_PAGE` names, with its reason), and the
 conformance traces are rendered by the conformance suite when it is part of
 the build. They are in-memory files; the ``protocol/index.md``,
 ``api/index.md`` and ``conformance.md`` entries of the nav become sections

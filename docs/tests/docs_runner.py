@@ -2,7 +2,8 @@
 
 Each example runs as its own Python process, as a reader would run it; the
 examples that need a broker get a real `elbus_server.Broker` serving a
-temporary UNIX socket, whose path replaces the default address in their code.
+temporary UNIX socket and a free TCP port, whose addresses replace those of
+`make run` in their code.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from docgen_examples import DEFAULT_ADDRESS, CodeExample, required_modules
+from docgen_examples import DEFAULT_ADDRESS, DEFAULT_TCP_ADDRESS, CodeExample, required_modules
 
 from elbus_spec import ClientConnection, Refused, Registered
 
@@ -34,15 +35,21 @@ def missing_modules(examples: list[CodeExample]) -> list[str]:
 
 
 class BrokerThread:
-    """A real broker on its own event loop in a background thread, serving one UNIX socket."""
+    """A real broker on its own event loop in a background thread, serving a UNIX socket and a TCP port."""
 
     def __init__(self, path: Path) -> None:
         self.path = str(path)
+        self.tcp = ""  # "127.0.0.1:PORT" once started
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="docs-broker", daemon=True)
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        """``make run``'s address -> this broker's, for the examples' code."""
+        return {DEFAULT_ADDRESS: self.path, DEFAULT_TCP_ADDRESS: self.tcp}
 
     def __enter__(self) -> BrokerThread:
         self._thread.start()
@@ -70,6 +77,8 @@ class BrokerThread:
         self._stop = asyncio.Event()
         async with elbus_server.Broker() as broker:
             await broker.serve_unix(self.path)
+            host, port = await broker.serve_tcp("127.0.0.1", 0)
+            self.tcp = f"{host}:{port}"
             self._ready.set()
             await self._stop.wait()
 
@@ -103,13 +112,19 @@ def wait_registered(address: str, name: str, deadline: float) -> None:
 
 
 class ExampleRun:
-    """One example as a Python process; the broker's address substituted for the default one."""
+    """One example as a Python process; the test broker's addresses substituted for `make run`'s.
 
-    def __init__(self, example: CodeExample, cwd: Path, address: str | None) -> None:
+    Its output is unbuffered, as a reader sees it in a terminal: what a
+    long-running example printed before it was stopped is not lost.
+    """
+
+    def __init__(self, example: CodeExample, cwd: Path, addresses: dict[str, str] | None) -> None:
         self.example = example
-        code = example.code if address is None else example.code.replace(DEFAULT_ADDRESS, address)
+        code = example.code
+        for default, actual in (addresses or {}).items():
+            code = code.replace(default, actual)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", code],
+            [sys.executable, "-u", "-c", code],
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -8,9 +8,11 @@ processes, against a real broker when they need one.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import importlib
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -19,8 +21,18 @@ import time
 from pathlib import Path
 
 import pytest
-from docgen_api import documented_packages
-from docgen_examples import CodeExample, MarkerError, find_examples, guide_pages, required_modules
+from docgen_api import LEADS, WITHOUT_API_PAGE, documented_packages, packages_without_page
+from docgen_docstrings import fence_literal_blocks
+from docgen_examples import (
+    DEFAULT_ADDRESS,
+    DEFAULT_TCP_ADDRESS,
+    CodeExample,
+    MarkerError,
+    find_examples,
+    guide_pages,
+    readme_pages,
+    required_modules,
+)
 from docgen_layout import annotate
 from docgen_protocol import check_coverage, render_protocol_pages
 from docgen_protocol import examples as protocol_examples
@@ -100,7 +112,10 @@ def full_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 def test_api_reference_of_every_package_in_the_tree(full_site: tuple[Path, dict[str, str]]) -> None:
     site, packages = full_site
     assert "elbus_spec" in packages
-    for package in packages:
+    for package, directory in packages.items():
+        if directory in WITHOUT_API_PAGE:
+            assert not (site / "api" / package).exists(), package
+            continue
         html = (site / "api" / package / "index.html").read_text()
         anchors = set(re.findall(rf'id="{re.escape(package)}\.([^"]+)"', html))
         names = importlib.import_module(package).__all__
@@ -114,6 +129,53 @@ def test_conformance_traces_are_pages_when_the_suite_is_built(full_site: tuple[P
     index = (site / "conformance" / "traces" / "index.html").read_text()
     groups = [p.name for p in (site / "conformance" / "traces").iterdir() if p.is_dir()]
     assert groups and all(f'href="{group}/"' in index for group in groups)
+
+
+def _headings(html: str, level: int) -> list[str]:
+    return re.findall(rf'<h{level} id="([^"]+)"', html)
+
+
+@pytest.mark.parametrize("package", list(documented_packages()))
+def test_api_pages_open_with_the_main_class(site: Path, package: str) -> None:
+    html = (site / "api" / package / "index.html").read_text()
+    first = _headings(html, 2)[0]
+    if package in LEADS:
+        assert first == f"{package}.{LEADS[package][0]}"
+    else:
+        assert first == "classes"
+
+
+@pytest.mark.parametrize("package", list(documented_packages()))
+def test_api_pages_show_no_rest_markup_no_all_and_no_bare_assignments(site: Path, package: str) -> None:
+    html = (site / "api" / package / "index.html").read_text()
+    article = html[html.index("<article") : html.index("</article>")]
+    prose = re.sub(r"<pre.*?</pre>|<code.*?</code>", "", article, flags=re.S)
+    assert "::" not in re.sub(r"\[::1\]", "", prose)
+    assert f'id="{package}.__all__"' not in html
+    text = re.sub(r"<[^>]+>", "", article)
+    assert re.findall(r"^\s*(\w+) = \1$", text, re.M) == []
+
+
+def test_api_pages_show_the_addresses_of_make_run(site: Path) -> None:
+    pages = {p.parent.name: p.read_text() for p in (site / "api").glob("*/index.html")}
+    assert [name for name, html in pages.items() if "/tmp/elbus.sock" in html] == []
+    assert DEFAULT_ADDRESS in pages["elbus_aio"] and DEFAULT_ADDRESS in pages["elbus_client"]
+
+
+def test_bench_has_no_api_page_and_the_index_says_why(site: Path) -> None:
+    assert not (site / "api" / "elbus_bench").exists()
+    index = (site / "api" / "index.html").read_text()
+    assert "<code>bench/</code>" in index and "benchmark program" in index
+    assert "elbus_bench" not in (site / "api" / "elbus_spec" / "index.html").read_text()
+
+
+def test_literal_blocks_become_fenced_python() -> None:
+    text = "Use it::\n\n    client.send('x')\n        more\n\nAfter.\n\n::\n\n    alone()"
+    assert fence_literal_blocks(text) == (
+        "Use it:\n\n```python\nclient.send('x')\n    more\n```\n\nAfter.\n\n```python\nalone()\n```"
+    )
+    assert fence_literal_blocks("Args:\n    x: one.") == "Args:\n    x: one."
+    assert fence_literal_blocks("[::1]:7777 is IPv6") == "[::1]:7777 is IPv6"
 
 
 def test_protocol_reference_shows_every_structure_and_example(site: Path) -> None:
@@ -169,9 +231,9 @@ def test_a_python_block_without_marker_fails_the_build(tmp_path: Path) -> None:
         find_examples("x.md", "text\n\n```python\npass\n```\n")
 
 
-# --- the guides' examples -------------------------------------------------------------------
+# --- the examples of the guides and of the READMEs -----------------------------------------------
 
-GUIDES = {page: find_examples(page, text) for page, text in guide_pages(DOCS).items()}
+GUIDES = {page: find_examples(page, text) for page, text in (guide_pages(DOCS) | readme_pages(REPO)).items()}
 PAGES_WITH_EXAMPLES = [page for page, found in GUIDES.items() if found]
 
 
@@ -180,6 +242,22 @@ def _spec_only(example: CodeExample) -> bool:
 
 
 SPEC_ONLY = [e for found in GUIDES.values() for e in found if _spec_only(e)]
+
+
+def test_package_readmes_are_among_the_pages_whose_examples_run() -> None:
+    for readme in ("README.md", "client-sync/README.md", "client-async/README.md", "rpc/README.md"):
+        assert readme in GUIDES, readme
+    assert {"client-sync/README.md", "client-async/README.md", "rpc/README.md"} <= set(PAGES_WITH_EXAMPLES)
+
+
+def test_examples_use_the_addresses_of_make_run() -> None:
+    """The addresses the examples are written with are those `make run` serves (TMPDIR unset: /tmp)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "MAKEFLAGS", "MAKELEVEL")}
+    plan = subprocess.run(["make", "-n", "run"], capture_output=True, text=True, cwd=REPO, env=env, timeout=30)
+    elbusd = [line for line in plan.stdout.splitlines() if "elbusd" in line]
+    assert elbusd and f"-B {DEFAULT_ADDRESS} -B {DEFAULT_TCP_ADDRESS}" in elbusd[-1], plan.stdout + plan.stderr
+    assert all(DEFAULT_ADDRESS in e.code for found in GUIDES.values() for e in found if e.kind == "broker" and not e.background)
+    assert [e.id for found in GUIDES.values() for e in found if "/tmp/elbus.sock" in e.code] == []  # not make run's
 
 
 def test_some_examples_need_nothing_but_the_spec() -> None:
@@ -203,22 +281,20 @@ def test_guide_examples_run(page: str, tmp_path: Path) -> None:
     missing = missing_modules(found)
     if missing:
         pytest.skip(f"{page} needs {', '.join(missing)}")
-    for example in found:
-        compile(example.code, example.id, "exec")
+    for example in found:  # a fragment may await at the top level: it is the body of a coroutine
+        compile(example.code, example.id, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     runnable = [e for e in found if e.kind != "fragment"]
     needs_broker = any(e.kind == "broker" for e in runnable)
     with contextlib.ExitStack() as stack:
-        address = None
-        if needs_broker:
-            address = str(stack.enter_context(BrokerThread(tmp_path / "bus.sock")).path)
+        broker = stack.enter_context(BrokerThread(tmp_path / "bus.sock")) if needs_broker else None
         background: list[ExampleRun] = []
         try:
             for example in runnable:
-                run = ExampleRun(example, tmp_path, address if example.kind == "broker" else None)
+                run = ExampleRun(example, tmp_path, broker.addresses if broker and example.kind == "broker" else None)
                 if example.background:
                     background.append(run)
-                    assert address is not None
-                    wait_registered(address, example.options["name"], time.monotonic() + 15)
+                    assert broker is not None
+                    wait_registered(broker.path, example.options["name"], time.monotonic() + 15)
                     time.sleep(0.3)  # registered; give it a moment to subscribe
                     continue
                 result = run.finish()
@@ -246,7 +322,7 @@ def test_elbusd_page_documents_every_option_and_no_other() -> None:
 
 def _commands(parser: argparse.ArgumentParser, prefix: str = "elbus") -> dict[str, argparse.ArgumentParser]:
     """Every leaf command line (``elbus rpc call``) and its parser."""
-    found = {}
+    found: dict[str, argparse.ArgumentParser] = {}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
@@ -283,6 +359,13 @@ def test_api_packages_come_from_the_makefile(tmp_path: Path) -> None:
     (tmp_path / "ghost" / "src" / "elbus_ghost_docs_test").mkdir(parents=True)
     (tmp_path / "ghost" / "src" / "elbus_ghost_docs_test" / "__init__.py").write_text("")
     with pytest.raises(ImportError):
+        documented_packages(tmp_path)
+    # a package directory of the build without a page: only when WITHOUT_API_PAGE says why
+    (tmp_path / "Makefile").write_text("PACKAGES := spec bench\n")
+    assert documented_packages(tmp_path) == {"elbus_spec": "spec"}
+    assert packages_without_page(tmp_path) == {"bench": WITHOUT_API_PAGE["bench"]}
+    (tmp_path / "Makefile").write_text("PACKAGES := spec nothing-yet\n")
+    with pytest.raises(ValueError, match="nothing-yet/src/"):
         documented_packages(tmp_path)
     (tmp_path / "Makefile").write_text("all:\n")
     with pytest.raises(ValueError, match="PACKAGES"):

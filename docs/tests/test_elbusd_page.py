@@ -14,6 +14,7 @@ import select
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ PAGE_FIFO = "/run/elbus/elbus.fifo"
 elbus_client = pytest.importorskip("elbus_client")
 msgpack = pytest.importorskip("msgpack")
 
-from elbus_spec import parse_rpc  # noqa: E402
+from elbus_spec import RpcNotification, RpcRequest, parse_rpc  # noqa: E402
 
 
 def fifo_lines() -> list[str]:
@@ -32,7 +33,7 @@ def fifo_lines() -> list[str]:
 
 
 @pytest.fixture
-def elbusd(tmp_path: Path):
+def elbusd(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     pytest.importorskip("elbus_server.elbusd")
     command = Path(sys.executable).with_name("elbusd")
     if not command.exists():
@@ -74,8 +75,10 @@ def test_fifo_lines_of_the_page_reach_the_client(elbusd: tuple[Path, Path]) -> N
     assert (message.kind.name, message.payload) == ("MESSAGE", b"hello")
     assert (broadcast.kind.name, broadcast.payload) == ("BROADCAST", b"reload")
     assert (publication.kind.name, publication.topic, publication.payload) == ("PUBLISH", "sensors/room1/temp", b"21.5")
-    assert parse_rpc(notification.payload).data == b"ping"
+    note = parse_rpc(notification.payload)
+    assert isinstance(note, RpcNotification) and note.data == b"ping"
     request = parse_rpc(call.payload)
+    assert isinstance(request, RpcRequest)
     assert (request.call_id, request.method) == (0, "reload")
     # the page: "The last line calls `reload` with `{...}`" (written as JSON): same values, same types
     shown = re.search(r"calls `reload` with `(\{.*?\})`", (DOCS / "elbusd.md").read_text())

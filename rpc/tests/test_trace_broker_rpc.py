@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from trace_broker import TraceBroker, find_traces, load_trace
+from trace_broker import TraceBroker, load_trace
 
 import elbus_aio
 from elbus_rpc import Rpc, RpcError
 from elbus_spec import QoS
-
-pytestmark = pytest.mark.skipif(find_traces() is None, reason="no recorded traces found (set ELBUS_TRACES)")
 
 
 async def test_broker_core_rpc(sock_path: str) -> None:

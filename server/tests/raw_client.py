@@ -82,7 +82,7 @@ class RawClient:
                 continue
             if head[0] == 0xFE:
                 return head
-            (_, length, _) = codec._SERVER_HEADER.unpack(head)
+            (_, length, _) = codec.SERVER_HEADER.unpack(head)
             return head + await self.raw(length, timeout)
 
     async def frames(self, n: int, timeout: float = 3) -> list[bytes]:

@@ -1,6 +1,7 @@
 """Shared parts of the reliability tests: a routing model, raw wire clients, a broker loop in a thread, elbusd subprocesses.
 
-The routing model is written from PROTOCOL.md ("Routing"), independently of
+The routing model is written from the routing rules of the docs (Concepts, "Three
+ways to send"), independently of
 `elbus_server._routing`, so that the stateful test checks the broker against
 the rules rather than against itself.
 """

@@ -71,7 +71,7 @@ async def test_invalid_utf8_target_drops_only_its_sender_after_the_frames_before
     rx = await connect(running.path, "rx")
     bad = await connect(running.path, "bad")
     good = bad.conn.send_message("rx", b"before", QoS.NO)[1]
-    bad.write(good + codec._CLIENT_HEADER.pack(9, 0x12, 4) + b"\xff\0ab" + good)
+    bad.write(good + codec.CLIENT_HEADER.pack(9, 0x12, 4) + b"\xff\0ab" + good)
     assert await rx.frame() == codec.encode_message_delivery(0, "bad", b"before")
     assert await bad.closed()
     await rx.nothing()

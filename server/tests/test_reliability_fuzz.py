@@ -109,7 +109,7 @@ def test_broker_connection_on_pure_noise(data: bytes, cuts: list[int]) -> None:
 
 
 server_frames = st.one_of(
-    st.builds(lambda k, b, r: codec._SERVER_HEADER.pack(k, len(b), r) + b, st.sampled_from([0x12, 0x13, 0x01, 0x00, 0x55]),
+    st.builds(lambda k, b, r: codec.SERVER_HEADER.pack(k, len(b), r) + b, st.sampled_from([0x12, 0x13, 0x01, 0x00, 0x55]),
               bodies, st.integers(0, 255)),
     st.builds(lambda op, code: b"\xfe" + op.to_bytes(4, "little") + bytes([code]),
               st.integers(0, 2**32 - 1), st.integers(0, 255)),

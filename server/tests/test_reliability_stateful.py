@@ -1,7 +1,7 @@
 """A hypothesis state machine: well-behaved and hostile raw-socket clients against one live broker.
 
 Good clients register, subscribe, unsubscribe, publish, send and broadcast;
-the test keeps its own model of the routing tables (PROTOCOL.md's rules) and
+the test keeps its own model of the routing tables (the documented routing rules) and
 checks every ack code and every delivery, exactly: after each operation a
 probe client sends a marker to every good client, which must receive what the
 model says and then the marker, nothing else. Bad clients meanwhile send

@@ -18,10 +18,15 @@ import pytest
 
 from elbus_spec import NOP_FRAME, codec
 
-TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
-TRACE_FILES = sorted(TRACES.glob("*.json")) if TRACES.is_dir() else []
+# The original broker's recordings, shipped in the repository with the conformance suite.
+TRACES = Path(__file__).resolve().parents[2] / "conformance" / "traces" / "original"
+TRACE_FILES = sorted(TRACES.glob("*.json"))
 
-pytestmark = pytest.mark.skipif(not TRACE_FILES, reason="shared traces are not beside the checkout")
+
+def test_the_recorded_traces_are_in_the_repository() -> None:
+    """A missing or emptied trace directory fails here instead of leaving the replays below without cases."""
+    assert TRACES.is_dir(), f"{TRACES} is missing"
+    assert {p.stem for p in TRACE_FILES} >= {"handshake-ok", "pubsub", "broker-rpc", "secondaries"}, TRACE_FILES
 
 BROKER_PREFIX = b".broker\x00"
 
@@ -34,7 +39,7 @@ def split_frames(data: bytes) -> list[bytes]:
         if head[0] == 0xFE or head == NOP_FRAME:
             frame, pos = head, pos + 6
         else:
-            (_, length, _) = codec._SERVER_HEADER.unpack(head)
+            (_, length, _) = codec.SERVER_HEADER.unpack(head)
             frame, pos = data[pos : pos + 6 + length], pos + 6 + length
         if frame != NOP_FRAME:
             frames.append(frame)
@@ -133,7 +138,7 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
             continue
         if head[0] == 0xFE:
             return head
-        (_, length, _) = codec._SERVER_HEADER.unpack(head)
+        (_, length, _) = codec.SERVER_HEADER.unpack(head)
         return head + await asyncio.wait_for(reader.readexactly(length), 3)
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from construct import Array, Int8ul, Struct
 
@@ -33,3 +38,34 @@ def test_fixed_after_variable_is_refused() -> None:
 
     with pytest.raises(TypeError, match="precede"):
         codegen.layout(Struct("a" / CString("utf8"), "b" / Int8ul))
+
+
+def test_check_without_construct_names_the_extra_and_exits_2() -> None:
+    """``-S`` leaves site-packages out, so construct is missing while elbus_spec (which needs nothing) is found."""
+    src = Path(codegen.__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "elbus_spec.codegen", "--check"],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "[spec]" in result.stderr and "pip install" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_decoders_are_typed_with_exact_tuples() -> None:
+    """Every decoder says what it returns field by field: no ``tuple[Any, ...]`` anywhere in the codec."""
+    from elbus_spec import codec
+
+    assert "Any" not in codegen.TARGET.read_text()
+    from elbus_spec import schema
+
+    hints = {name: getattr(codec, f"decode_{name}").__annotations__["return"] for name in schema.STRUCTS}
+    assert hints["addressed_body"] == "tuple[str, bytes]"
+    assert hints["client_header"] == "tuple[int, int, int, int]"
+    assert hints["topics_body"] == "tuple[list[str]]"
+    assert hints["nop"] == "tuple[()]"
+    for name, hint in hints.items():
+        assert hint.startswith("tuple[") and "..." not in hint, name

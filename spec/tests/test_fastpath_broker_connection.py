@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elbus_spec import PING_FRAME, BrokerConnection, MessageRequest, Ping, ProtocolViolation, PublishRequest, QoS, State, codec
 
-_HEADER = struct.Struct("<IBI")
+_HEADER = codec.CLIENT_HEADER
 _HANDSHAKE = codec.encode_greeting(1) + codec.encode_registration("tx")
 
 

@@ -9,10 +9,15 @@ import pytest
 
 from elbus_spec import BrokerConnection, ClientConnection, ProtocolViolation, Refused, State
 
-TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
-TRACE_FILES = sorted(TRACES.glob("*.json")) if TRACES.is_dir() else []
+# The original broker's recordings, shipped in the repository with the conformance suite.
+TRACES = Path(__file__).resolve().parents[2] / "conformance" / "traces" / "original"
+TRACE_FILES = sorted(TRACES.glob("*.json"))
 
-pytestmark = pytest.mark.skipif(not TRACE_FILES, reason="shared traces are not beside the checkout")
+
+def test_the_recorded_traces_are_in_the_repository() -> None:
+    """A missing or emptied trace directory fails here instead of leaving the replays below without cases."""
+    assert TRACES.is_dir(), f"{TRACES} is missing"
+    assert {p.stem for p in TRACE_FILES} >= {"handshake-ok", "pubsub", "broker-rpc", "secondaries"}, TRACE_FILES
 
 
 @pytest.mark.parametrize("path", TRACE_FILES, ids=lambda p: p.stem)

@@ -11,7 +11,6 @@ import uvloop
 
 from . import report, runner
 from .measure import STAGES
-from .peers import PEER_STAGES
 from .serve import raise_fd_limit
 
 __all__ = ["main"]
@@ -39,7 +38,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--client-busy-poll", type=int, default=0, metavar="US",
                    help="busy_poll of our async clients in µs (default 0: off, as elbus_aio's default)")
     p.add_argument("--ours-loop", choices=("uvloop", "asyncio"), default="uvloop", help="event loop of our broker's process")
-    p.add_argument("--peers", action="store_true", help=f"also nats-server + nats-py ({', '.join(PEER_STAGES)}), as ours/NATS")
     p.add_argument("--no-extras", action="store_true", help="skip memory, subscriptions and codec measurements")
     p.add_argument("--profile", metavar="PATH", help="profile our broker with py-spy under send+recv.qos.no (raw stacks to PATH)")
     p.add_argument("--json", default="bench-results.json", metavar="PATH", help="results file (default %(default)s)")
@@ -86,7 +84,6 @@ def config_from(args: argparse.Namespace) -> runner.Config:
         memory_clients=() if args.no_extras else ((1_000,) if args.quick else (1_000, 10_000)),
         subscriptions=0 if args.no_extras else (10_000 if args.quick else 100_000),
         codec=not args.no_extras,
-        peers=args.peers,
         profile_path=args.profile,
         client_busy_poll=args.client_busy_poll / 1e6,
     )
@@ -98,8 +95,6 @@ def main(argv: list[str] | None = None) -> None:
     raise_fd_limit()  # the memory stage holds 10,000 connections open
     stage_steps = sum(runner.applicable(b, f, s) for b in config.brokers for f in config.forms for s in config.stages)
     steps = config.runs * stage_steps + (len(config.memory_clients) + 1) * len(config.brokers) + 2
-    if config.peers:
-        steps += config.runs * len(PEER_STAGES)
     progress = _Progress(steps)
     results = uvloop.run(runner.run(config, progress))
     progress.finish()

@@ -84,7 +84,11 @@ async def _send(stage: str, connect: Any, tick: Tick, count: int, payload: bytes
         acks = []
         for sent in range(per):
             if sent - counter.n >= window:
-                await tick.until(lambda s=sent: counter.n > s - window, lambda: f"{target} got {counter.n}")
+
+                def caught_up(floor: int = sent - window) -> bool:
+                    return counter.n > floor
+
+                await tick.until(caught_up, lambda: f"{target} got {counter.n}")
             future = sender.send_nowait(target, payload, qos=qos)
             if qos:
                 acks.append(future)
@@ -98,8 +102,7 @@ async def _send(stage: str, connect: Any, tick: Tick, count: int, payload: bytes
     await asyncio.gather(*(pump(s, r.name, c) for s, r, c in pairs))
     seconds = time.perf_counter() - start
     expect = per + (stage == "send.qos.no")
-    for _s, r, c in pairs:
-        await tick.until(lambda c=c: c.n >= expect, lambda r=r, c=c: f"{r.name} got {c.n} of {expect}")
+    await tick.until(lambda: all(c.n >= expect for *_, c in pairs), lambda: f"got {[c.n for *_, c in pairs]} of {expect} each")
     await asyncio.sleep(0.01)
     if any(c.n != expect for *_, c in pairs):
         raise StageError(f"{stage}: delivered {[c.n for *_, c in pairs]}, wanted {expect} each")
@@ -108,7 +111,7 @@ async def _send(stage: str, connect: Any, tick: Tick, count: int, payload: bytes
 
 async def _rpc(stage: str, connect: Any, tick: Tick, count: int, payload: bytes, workers: int) -> Measurement:
     per = max(1, count // workers)
-    jobs = []
+    jobs: list[tuple[elbus_rpc.Rpc, str, str, _Count | None]] = []
     for w in range(workers):
         caller = elbus_rpc.Rpc(await connect(f"{w}.c"))
         if stage == "rpc.call":
@@ -138,7 +141,8 @@ async def _rpc(stage: str, connect: Any, tick: Tick, count: int, payload: bytes,
     start = time.perf_counter()
     await asyncio.gather(*(drive(caller, target, method) for caller, target, method, _ in jobs))
     if stage == "rpc.call0":  # processed = acked by the broker; the stage ends when every handler has run
-        await tick.until(lambda: all(c.n >= per for *_, c in jobs), lambda: f"handled {[c.n for *_, c in jobs]}")
+        handlers = [c for *_, c in jobs if c is not None]
+        await tick.until(lambda: all(c.n >= per for c in handlers), lambda: f"handled {[c.n for c in handlers]}")
     seconds = time.perf_counter() - start
     await asyncio.sleep(0.01)
     handled = [c.n for *_, c in jobs if c is not None]
@@ -163,7 +167,11 @@ async def _fanout(connect: Any, tick: Tick, tag: str, count: int, payload: bytes
     start = time.perf_counter()
     for sent in range(count):
         if sent - delivered() >= window:
-            await tick.until(lambda s=sent: delivered() > s - window, lambda: f"delivered {[c.n for c in counters]}")
+
+            def caught_up(floor: int = sent - window) -> bool:
+                return delivered() > floor
+
+            await tick.until(caught_up, lambda: f"delivered {[c.n for c in counters]}")
         publisher.publish_nowait(topic, payload, qos=QoS.NO)
     await tick.until(lambda: delivered() >= count, lambda: f"delivered {[c.n for c in counters]}")
     seconds = time.perf_counter() - start

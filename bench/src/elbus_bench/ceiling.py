@@ -11,13 +11,15 @@ here, never in the product.
 from __future__ import annotations
 
 import asyncio
-import struct
+from collections.abc import Collection
+
+from elbus_spec import Code, codec
 
 __all__ = ["CeilingProtocol", "serve"]
 
-_HEADER = struct.Struct("<IBI")  # client frame: op id, flags, body length
-_DELIVERY = struct.Struct("<BIB")  # broker frame: kind, body length, realtime flag
-_ACK = struct.Struct("<BIB")  # 0xFE, op id, code
+_HEADER = codec.CLIENT_HEADER  # client frame: op id, flags, body length
+_DELIVERY = codec.SERVER_HEADER  # broker frame: kind, body length, realtime flag
+_pack_ack = codec.pack_ack  # op id, code
 
 
 class CeilingProtocol(asyncio.Protocol):
@@ -27,7 +29,7 @@ class CeilingProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.transport.write(b"\xeb\x01\x00")
+        self.transport.write(codec.PROTOCOL_GREETING)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.name and self.clients.get(self.name) is self:
@@ -37,7 +39,8 @@ class CeilingProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
-        pos, end, out = 0, len(buf), {}  # out: destination -> chunks written once at the end
+        out: dict[CeilingProtocol, list[bytes]] = {}  # destination -> chunks written once at the end
+        pos, end = 0, len(buf)
         while self.stage == 2 and end - pos >= 9:
             op_id, flags, length = _HEADER.unpack_from(buf, pos)
             if flags == 0:  # ping: the header is the whole frame
@@ -51,6 +54,7 @@ class CeilingProtocol(asyncio.Protocol):
                 if sep < 0:  # protocol error: drop this client only, after delivering what came before
                     self.stage = 3
                     break
+                dests: Collection[CeilingProtocol | None]
                 if op == 0x12:
                     dests, frame = (self.clients.get(body[:sep]),), body[sep:]  # -> SENDER NUL PAYLOAD
                 else:
@@ -67,23 +71,23 @@ class CeilingProtocol(asyncio.Protocol):
             else:
                 code = 0x75
             if flags & 0x40:
-                out.setdefault(self, []).append(_ACK.pack(0xFE, op_id, code))
+                out.setdefault(self, []).append(_pack_ack(op_id, code))
         if self.stage == 0 and end - pos >= 3:
-            if buf[pos : pos + 3] != b"\xeb\x01\x00":
-                self.transport.write(b"\x75")
+            if buf[pos : pos + 3] != codec.PROTOCOL_GREETING:
+                self.transport.write(codec.encode_result(Code.NOT_SUPPORTED))
                 self.transport.close()
                 return
-            self.transport.write(b"\x01")
+            self.transport.write(codec.RESULT_OK)
             pos, self.stage = pos + 3, 1
-        if self.stage == 1 and end - pos >= 2 and end - pos - 2 >= int.from_bytes(buf[pos : pos + 2], "little"):
-            size = int.from_bytes(buf[pos : pos + 2], "little")
-            name, pos = buf[pos + 2 : pos + 2 + size], pos + 2 + size
+        size = codec.size_of_registration(buf, pos) if self.stage == 1 else None
+        if size is not None and end - pos >= size:
+            name, pos = codec.decode_registration(buf, pos, pos + size)[0].encode(), pos + size
             if not name or name.startswith(b".") or name in self.clients:
-                self.transport.write(b"\x76" if name in self.clients else b"\x72")
+                self.transport.write(codec.encode_result(Code.BUSY if name in self.clients else Code.DATA))
                 self.transport.close()
                 return
             self.name, self.clients[name], self.stage = name, self, 2
-            self.transport.write(b"\x01")
+            self.transport.write(codec.RESULT_OK)
             self.buf = buf[pos:]
             return self.data_received(b"")  # frames pipelined behind the name
         self.buf = buf[pos:]

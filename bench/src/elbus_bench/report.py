@@ -1,4 +1,4 @@
-"""The results as a text table (stdout) and as JSON (a file): medians, ratios to the ceiling and to NATS."""
+"""The results as a text table (stdout) and as JSON (a file): medians and ratios to the ceiling."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _kib(value: float) -> str:
 
 
 def table(results: Results) -> str:
-    """The whole report as text: stage rows, then memory, publish cost, fan-out cost, codec, peers, profile."""
+    """The whole report as text: stage rows, then memory, publish cost, fan-out cost, codec, profile."""
     c = results.config
     lines = [
         f"elbus benchmark: payload {c.payload_size} B, {c.workers} workers, {c.transport.upper()} socket, "
@@ -45,10 +45,7 @@ def table(results: Results) -> str:
         "rpc.latency: 1 caller, sequential calls",
         "",
     ]
-    has_nats = any(k[0] == "nats" for k in results.measurements)
     head = f"{'stage':<25} {'form':<7} {'unit':<13} {'ours':>32} {'ceiling':>32} {'ours/ceiling':>12}"
-    if has_nats:
-        head += f" {'NATS':>32} {'ours/NATS':>10}"
     lines += [head, "-" * len(head)]
     for stage in (s for s in STAGES if s in c.stages):
         for form in c.forms:
@@ -59,9 +56,6 @@ def table(results: Results) -> str:
             ours_text = results.failures.get(("ours", form, stage), "")[:32] or _value(ours)
             ceiling_text = results.failures.get(("ceiling", form, stage), "")[:32] or _value(ceiling)
             row = f"{stage:<25} {form:<7} {unit:<13} {ours_text:>32} {ceiling_text:>32} {_ratio(ours, ceiling):>12}"
-            if has_nats:
-                nats = results.median("nats", "client", stage) if form == "client" else None
-                row += f" {_value(nats) if nats else '':>32} {_ratio(ours, nats):>10}"
             lines.append(row)
     if results.memory:
         lines += ["", "broker memory per idle connected client (RSS delta / clients)"]
@@ -87,10 +81,10 @@ def table(results: Results) -> str:
         ]
     if results.codec:
         lines += ["", f"{'codec (frames/s)':<32} {'generated':>12} {'construct':>12} {'ratio':>8}"]
-        for row in results.codec:
-            construct = f"{row.construct_rate:,.0f}" if row.construct_rate else "n/a"
-            ratio = f"{row.ratio:.1f}x" if row.ratio else ""
-            lines.append(f"{row.operation:<32} {row.codec_rate:>12,.0f} {construct:>12} {ratio:>8}")
+        for codec_row in results.codec:
+            construct = f"{codec_row.construct_rate:,.0f}" if codec_row.construct_rate else "n/a"
+            ratio = f"{codec_row.ratio:.1f}x" if codec_row.ratio else ""
+            lines.append(f"{codec_row.operation:<32} {codec_row.codec_rate:>12,.0f} {construct:>12} {ratio:>8}")
     if results.profile:
         lines += [
             "",
@@ -124,7 +118,7 @@ def to_json(results: Results) -> dict[str, Any]:
                 "stage": stage,
                 "payload_size": c.payload_size,
                 "workers": c.workers_of(stage),
-                "transport": "tcp" if broker == "nats" else c.transport,
+                "transport": c.transport,
                 "median": median,
                 "ratio_to_ceiling": median["rate"] / ceiling["rate"] if median and ceiling and broker != "ceiling" else None,
                 "runs": [

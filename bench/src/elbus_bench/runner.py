@@ -3,8 +3,8 @@
 `Config` is what the command line chose; `run(config, progress)` starts each
 broker in its own subprocess, runs every selected stage in both forms (our
 client, the wire-level generator) for ``config.runs`` rounds, interleaving the
-brokers so they see the same machine conditions, then the memory, subscription,
-codec and peer measurements. A stage that fails is recorded with its error and
+brokers so they see the same machine conditions, then the memory, subscription
+and codec measurements (the comparison with NATS is `elbus_bench.peers`). A stage that fails is recorded with its error and
 the run goes on.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import codec_speed, wire
-from .brokers import BrokerProcess, BrokerStartError, nats_available, ours_available, sync_available
+from .brokers import BrokerProcess, BrokerStartError, ours_available, sync_available
 from .measure import FANOUT_SUBSCRIBERS, RPC_BROKER_STAGES, STAGES, SYNC_STAGES, Measurement
 from .profile import Profiler
 
@@ -46,7 +46,6 @@ class Config:
     memory_clients: tuple[int, ...] = (1_000, 10_000)
     subscriptions: int = 100_000  # 0: no publish-cost measurement
     codec: bool = True
-    peers: bool = False
     profile_path: str | None = None
     client_busy_poll: float = 0.0  # seconds; our async clients' busy_poll (0: their default, off)
 
@@ -110,10 +109,6 @@ async def run(config: Config, progress: Progress) -> Results:
     forms = [f for f in config.forms if f == "wire" or (ours_available() and (f == "client" or sync_available()))]
     for skipped in set(config.forms) - set(forms):
         results.notes.append(f"the {skipped!r} form was skipped: our client for it is not installed")
-    peers = config.peers and ours_available() and "client" in forms
-    if config.peers and not nats_available():
-        results.notes.append("nats-server or nats-py is not installed: the peer comparison was skipped")
-        peers = False
     for round_no in range(config.runs):
         for broker in brokers:
             process = BrokerProcess(broker, tcp=config.tcp, loop=_loop(config, broker))
@@ -130,8 +125,6 @@ async def run(config: Config, progress: Progress) -> Results:
                             await _measure(results, (broker, form, stage), process.address, config)
             finally:
                 await process.stop()
-        if peers:
-            await _peers(results, config, progress, round_no)
     for broker in brokers:
         await _memory_and_subscriptions(results, config, broker, progress)
     if config.profile_path and "ours" in brokers:
@@ -170,29 +163,6 @@ async def _measure(results: Results, key: tuple[str, str, str], address: str, co
         results.failures[key] = _error(exc)
         return
     results.measurements.setdefault(key, []).append(m)
-
-
-async def _peers(results: Results, config: Config, progress: Progress, round_no: int) -> None:
-    from . import peers
-
-    async with BrokerProcess("nats") as nats_server:
-        for stage in peers.PEER_STAGES:
-            if stage not in config.stages:
-                continue
-            progress(f"run {round_no + 1}/{config.runs} nats client {stage}")
-            key = ("nats", "client", stage)
-            try:
-                m = await peers.run_stage(
-                    stage,
-                    nats_server.url,
-                    count=config.count("client", stage),
-                    payload_size=config.payload_size,
-                    window=config.window,
-                )
-            except Exception as exc:  # reported, like our own failed stages
-                results.failures[key] = _error(exc)
-                continue
-            results.measurements.setdefault(key, []).append(m)
 
 
 async def _memory_and_subscriptions(results: Results, config: Config, broker: str, progress: Progress) -> None:

@@ -17,6 +17,7 @@ import sys
 import uvloop
 
 from . import ceiling
+from .broker_settings import WINDOWED
 
 __all__ = ["main", "raise_fd_limit"]
 
@@ -40,7 +41,8 @@ async def _run(kind: str, address: str) -> None:
         return
     import elbus_server  # only needed, and only importable, when our broker is installed
 
-    broker = elbus_server.Broker()
+    broker = elbus_server.Broker(**WINDOWED.kwargs())
+    serving: asyncio.Future[object]
     if address.startswith("/"):
         serving = asyncio.ensure_future(broker.serve_unix(address))
     else:

@@ -12,7 +12,6 @@ counts are exact.
 from __future__ import annotations
 
 import asyncio
-import struct
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick
 
 __all__ = ["FrameCounter", "WireClient", "connect", "run_stage", "idle_memory", "publish_cost"]
 
-_SERVER_HEADER = struct.Struct("<BIB")
+_SERVER_HEADER = codec.SERVER_HEADER
 _ACK, _NOP, _MESSAGE, _PUBLICATION = 0xFE, 0x00, 0x12, 0x01
 _RPC_REPLY = 0x11
 DEFAULT_WINDOW = 4096  # half the broker's default per-client queue
@@ -136,11 +135,11 @@ class WireClient(asyncio.Protocol):
                 self._handshake = buf
                 return b""
             head, buf = buf[:need], buf[need:]
-            if self._stage == 0 and head == codec.encode_greeting(1):
+            if self._stage == 0 and head == codec.PROTOCOL_GREETING:
                 self.transport.write(head)
-            elif self._stage == 1 and head == b"\x01":
+            elif self._stage == 1 and head == codec.RESULT_OK:
                 self.transport.write(codec.encode_registration(self.name))
-            elif self._stage == 2 and head == b"\x01":
+            elif self._stage == 2 and head == codec.RESULT_OK:
                 self.ready.set_result(None)
             else:
                 self.ready.set_exception(StageError(f"{self.name}: handshake refused at step {self._stage}: {head.hex()}"))
@@ -191,10 +190,14 @@ async def _pump(client: WireClient, frame: bytes, n: int, progress: Callable[[],
         k = min(chunk, n - sent)
         floor = sent + k - window  # progress needed before this chunk may go
         if progress() < floor:
-            await client.tick.until(
-                lambda floor=floor: client.lost or progress() >= floor,
-                lambda sent=sent: f"{client.name} sent {sent}, done {progress()}",
-            )
+
+            def caught_up(floor: int = floor) -> bool:
+                return client.lost or progress() >= floor
+
+            def describe(sent: int = sent) -> str:
+                return f"{client.name} sent {sent}, done {progress()}"
+
+            await client.tick.until(caught_up, describe)
             if client.lost:
                 raise StageError(f"{client.name}: connection lost after {sent} frames")
         client.transport.write(block if k == chunk else frame * k)
@@ -396,7 +399,11 @@ async def _latency(address: str, tick: Tick, clients: list[WireClient], count: i
     for i in range(1, count + 1):
         t0 = time.perf_counter()
         caller.transport.write(request)
-        await tick.until(lambda i=i: alive() and c.messages >= i, lambda: f"replies {c.messages}")
+
+        def replied(i: int = i) -> bool:
+            return alive() and c.messages >= i
+
+        await tick.until(replied, lambda: f"replies {c.messages}")
         latencies.append(time.perf_counter() - t0)
     seconds = time.perf_counter() - start
     if c.rpc_errors or c.messages != count:

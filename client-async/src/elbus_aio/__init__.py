@@ -2,7 +2,7 @@
 
 ::
 
-    async with await elbus_aio.connect("/tmp/elbus.sock", "app") as client:
+    async with await elbus_aio.connect("/tmp/elbus/elbus.sock", "app") as client:
         await client.subscribe("sensors/#")
         await client.send("other", b"hello")
         async for frame in client:

@@ -1,6 +1,6 @@
 """elbus blocking client: thread-safe sends with ack waits, frames by iterator, queue or callback.
 
-    with elbus_client.connect("/tmp/elbus.sock", "worker") as client:
+    with elbus_client.connect("/tmp/elbus/elbus.sock", "worker") as client:
         client.subscribe("sensors/#")
         for frame in client:
             print(frame.sender, frame.topic, frame.payload)

@@ -70,8 +70,6 @@ _Encoder = Callable[[ClientConnection], tuple[int, bytes]]
 def _as_bytes(payload: Payload) -> bytes | bytearray | memoryview:
     if isinstance(payload, str):
         return payload.encode()
-    if isinstance(payload, memoryview) and (payload.format != "B" or not payload.c_contiguous):
-        return payload.tobytes()  # the codec counts bytes with len(): only a flat byte view has the right length
     return payload
 
 

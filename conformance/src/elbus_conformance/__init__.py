@@ -1,7 +1,7 @@
 """elbus conformance suite: frame traces replayed against any broker and any client.
 
 Traces are text files (see the package README for the format): recorded
-from the original broker, or authored from PROTOCOL.md. Broker mode plays
+from the original broker, or authored from the protocol reference. Broker mode plays
 their client side against a running broker; the trace player plays their
 broker side, to exercise a client or to prove the runner itself.
 

@@ -1,4 +1,4 @@
-"""The authored traces: the rows of PROTOCOL.md that the recorded captures do not cover.
+"""The authored traces: the rules of the protocol reference that the recorded captures do not cover.
 
 Each function writes one trace with `TraceBuilder`; `write_authored` turns
 them into ``traces/authored/*.trace`` (a test fails if the files are stale).
@@ -52,7 +52,7 @@ def handshake_pipelined() -> Trace:
     a = t.connect("a", None)
     a.expect(codec.encode_greeting(1), note="greeting")
     a.raw(codec.encode_greeting(1) + codec.encode_registration("t.hp.a"), note="greeting echo and name together")
-    a.expect(b"\x01\x01", note="handshake result, then registration result")
+    a.expect(codec.RESULT_OK * 2, note="handshake result, then registration result")
     b = t.connect("b", None)
     b.expect(codec.encode_greeting(1))
     frame = codec.encode_message_frame(1, 1, "t.hp.a", b"early")
@@ -60,7 +60,7 @@ def handshake_pipelined() -> Trace:
         codec.encode_greeting(1) + codec.encode_registration("t.hp.b") + frame,
         note="greeting, name and a first frame in one write",
     )
-    b.expect(b"\x01\x01")
+    b.expect(codec.RESULT_OK * 2)
     b.ack(1)
     a.got_message("t.hp.b", "early")
     c = t.connect("c", None)
@@ -70,7 +70,7 @@ def handshake_pipelined() -> Trace:
         bytewise=True,
         note="handshake trickled one byte at a time",
     )
-    c.expect(b"\x01\x01")
+    c.expect(codec.RESULT_OK * 2)
     for client in (a, b, c):
         client.close()
     return t.build()
@@ -407,11 +407,11 @@ def handshake_timeouts() -> Trace:
     half = t.connect("half", None)
     half.expect(codec.encode_greeting(1))
     half.write(codec.encode_greeting(1))
-    half.expect(b"\x01", note="handshake result, then the client never sends its name")
+    half.expect(codec.RESULT_OK, note="handshake result, then the client never sends its name")
     partial = t.connect("partial", None)
     partial.expect(codec.encode_greeting(1))
     partial.write(codec.encode_greeting(1))
-    partial.expect(b"\x01")
+    partial.expect(codec.RESULT_OK)
     partial.raw(b"\x08\x00t.", note="half a name")
     header = t.connect("header", "t.ht.h")
     header.raw(codec.encode_client_header(1, 1, 0x12, 5)[:5], note="half a frame header")

@@ -1,4 +1,4 @@
-"""Write traces from PROTOCOL.md in Python: frames are encoded by the spec's codec, fields labelled like recordings.
+"""Write traces from the protocol reference in Python: frames are encoded by the spec's codec, fields labelled like recordings.
 
 A `TraceBuilder` hands out one `Client` per connection; each client method
 appends the steps of one protocol exchange, with op ids counted from 1 as
@@ -10,7 +10,7 @@ has its actions left out, since no library call produces them.
 
 from __future__ import annotations
 
-from elbus_spec import BROKER_NAME, Code, codec
+from elbus_spec import BROKER_NAME, Code, Kind, codec
 
 from ._model import Close, Closed, Comment, Connect, Do, Expect, Send, Silence, Step, Trace
 from ._pattern import Length, Literal, MsgPack, Unit, parse_template
@@ -18,7 +18,7 @@ from ._stream import Side, Splitter, dissect
 
 __all__ = ["TraceBuilder", "Client", "AUTHORED"]
 
-AUTHORED = "authored from PROTOCOL.md (not recorded)"
+AUTHORED = "authored from the protocol reference (not recorded)"
 
 
 def _labelled(splitter: Splitter, data: bytes) -> tuple[Unit, ...]:
@@ -62,9 +62,9 @@ class TraceBuilder:
         if name is not None:
             client.expect(codec.encode_greeting(1), note="greeting")
             client.write(codec.encode_greeting(1))
-            client.expect(b"\x01")
+            client.expect(codec.RESULT_OK)
             client.write(codec.encode_registration(name), note=f"register {name!r}")
-            client.expect(bytes([refused or Code.OK]), note="refused" if refused else "registered")
+            client.expect(codec.encode_result(refused or Code.OK), note="refused" if refused else "registered")
             if refused:
                 client.closed()
         return client
@@ -205,12 +205,12 @@ class Client:
 
     def got_reply(self, call_id: int, template: str, *, realtime: bool = False, note: str = "") -> None:
         """A reply of the core service whose MessagePack result matches ``template``."""
-        self.expect_unit(_broker_reply(b"\x11", call_id, MsgPack(parse_template(template)), realtime), note=note)
+        self.expect_unit(_broker_reply(call_id, MsgPack(parse_template(template)), realtime), note=note)
 
     def got_announcement(self, topic: str, template: str, *, note: str = "") -> None:
         """A publication by the core service on ``topic`` whose MessagePack payload matches ``template``."""
         name = BROKER_NAME.encode()
-        pieces = (Literal(b"\x01"), Length(), Literal(b"\x00"), Literal(name, text=True), Literal(b"\x00"))
+        pieces = (Literal(bytes([Kind.PUBLISH])), Length(), Literal(b"\x00"), Literal(name, text=True), Literal(b"\x00"))
         self.expect_unit(
             (*pieces, Literal(topic.encode(), text=True), Literal(b"\x00"), MsgPack(parse_template(template))), note=note
         )
@@ -221,15 +221,16 @@ class Client:
         self.expect(codec.encode_message_delivery(int(realtime), BROKER_NAME, message), note=note)
 
 
-def _broker_reply(kind: bytes, call_id: int, result: MsgPack, realtime: bool) -> Unit:
+def _broker_reply(call_id: int, result: MsgPack, realtime: bool) -> Unit:
+    head = codec.encode_rpc_reply(call_id, b"")  # the type byte, then the call id
     return (
-        Literal(b"\x12"),
+        Literal(bytes([Kind.MESSAGE])),
         Length(),
         Literal(bytes([realtime])),
         Literal(BROKER_NAME.encode(), text=True),
         Literal(b"\x00"),
-        Literal(kind),
-        Literal(call_id.to_bytes(4, "little")),
+        Literal(head[:1]),
+        Literal(head[1:]),
         result,
     )
 

@@ -3,7 +3,7 @@
 The traces directory sits beside the package in a checkout
 (``conformance/traces``) and inside it in a wheel; ``recorded/`` holds the
 traces imported from the captures in ``original/``, ``authored/`` those
-written from PROTOCOL.md.
+written from the protocol reference.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _selection(play)
     commands.add_parser("list", help="list the traces with their group, steps, provenance and how client mode plays them")
-    commands.add_parser("coverage", help="traces, steps and step runs per area of PROTOCOL.md, as a Markdown table")
+    commands.add_parser("coverage", help="traces, steps and step runs per area of the protocol, as a Markdown table")
     render = commands.add_parser("render", help="render the traces to Markdown, one page per group")
     render.add_argument("--out", required=True, type=Path)
     author = commands.add_parser("author", help="rewrite traces/authored from the trace builders")

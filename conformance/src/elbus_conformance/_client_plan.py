@@ -57,7 +57,7 @@ from ._stream import Side, Stage, dissect
 
 __all__ = ["Receive", "ClientPlan", "plan_client_trace"]
 
-_GREETING_ECHO = bytes.fromhex("eb0100")
+_GREETING_ECHO = spec_codec.PROTOCOL_GREETING
 # Units of the handshake: the greeting echo and the name from the client; greeting and two results from the broker.
 _HANDSHAKE_UNITS = {Send: 2, Expect: 3}
 _DELIVERIES = (Kind.MESSAGE, Kind.BROADCAST, Kind.PUBLISH)
@@ -183,7 +183,7 @@ def _derive(indexed: list[tuple[int, Step]]) -> _Conn:
             for unit in step.units:
                 if _is_ack(unit):
                     data = example(unit)
-                    conn.acks.setdefault(int.from_bytes(data[1:5], "little"), data[5])
+                    conn.acks.setdefault(*spec_codec.unpack_ack_from(data, 0))
             continue
         if not isinstance(step, Send):
             continue
@@ -204,7 +204,7 @@ def _derive(indexed: list[tuple[int, Step]]) -> _Conn:
             if op_id in conn.op_ids:
                 raise _Raw(f"op id {op_id:08x} used twice on one connection (a client numbers every operation anew)")
             conn.op_ids[op_id] = len(conn.op_ids) + 1
-            conn.requests[position, unit_index] = (event, conn.op_ids[op_id].to_bytes(4, "little") + _data(unit)[4:])
+            conn.requests[position, unit_index] = (event, _renumbered_frame(_data(unit), conn.op_ids[op_id]))
     for request, _ in conn.requests.values():
         if request.needs_ack and request.op_id not in conn.acks:
             raise _Raw(f"no ack shown for op id {request.op_id:08x}")
@@ -247,9 +247,17 @@ def _connect_action(conn: str, info: _Conn, line: int) -> Do:
 
 
 def _renumbered(unit: Unit, info: _Conn) -> Unit:
-    data = example(unit)
-    new = info.op_ids.get(int.from_bytes(data[1:5], "little"))
-    return unit if new is None else (Literal(data[:1]), Literal(new.to_bytes(4, "little")), Literal(data[5:]))
+    op_id, code = spec_codec.unpack_ack_from(example(unit), 0)
+    new = info.op_ids.get(op_id)
+    if new is None:
+        return unit
+    return tuple(Literal(f.data) for f in dissect(Side.BROKER, Stage.FRAMES, spec_codec.pack_ack(new, code)))
+
+
+def _renumbered_frame(frame: bytes, op_id: int) -> bytes:
+    """A client frame with its op id replaced."""
+    _, flags, length = spec_codec.CLIENT_HEADER.unpack_from(frame)
+    return spec_codec.CLIENT_HEADER.pack(op_id, flags, length) + frame[spec_codec.CLIENT_HEADER_SIZE :]
 
 
 def _is_delivery(unit: Unit) -> bool:

@@ -1,4 +1,4 @@
-"""How much the suite covers, per area of PROTOCOL.md: traces, steps, and the step runs of each mode.
+"""How much the suite covers, per area of the protocol: traces, steps, and the step runs of each mode.
 
 `make test` plays every trace in broker mode and, in client mode, against
 both client libraries (elbus_aio and elbus_client), except the traces that
@@ -16,7 +16,7 @@ from ._report import count_steps
 
 __all__ = ["AREAS", "BROKER_TRANSPORTS", "CLIENT_LIBRARIES", "coverage_table"]
 
-# Trace group -> the area of PROTOCOL.md it covers, in the order of the protocol document.
+# Trace group -> the area of the protocol it covers, in the order of the protocol reference.
 AREAS = {
     "handshake": "handshake",
     "messages": "messages",

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import ast
 import json
-import struct
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+
+from elbus_spec import codec
 
 __all__ = [
     "Literal",
@@ -37,9 +38,10 @@ __all__ = [
     "match_unit",
 ]
 
-_U32 = struct.Struct("<L")
-# LEN is followed by the one-byte realtime flag, which it does not count.
-_AFTER_LEN = 4 + 1
+# LEN is the length field of a broker frame's header: the kind byte comes before it, and the
+# realtime flag, which it does not count, after it.
+_HEADER = codec.SERVER_HEADER
+_AFTER_LEN = _HEADER.size - 1
 
 
 class TemplateError(ValueError):
@@ -171,7 +173,8 @@ def example(unit: Unit) -> bytes:
         else:
             out += msgpack.packb(_example_value(piece.template))
     if length_at is not None:
-        _U32.pack_into(out, length_at, len(out) - length_at - _AFTER_LEN)
+        kind, _, realtime = _HEADER.unpack_from(out, length_at - 1)
+        _HEADER.pack_into(out, length_at - 1, kind, len(out) - length_at - _AFTER_LEN, realtime)
     return bytes(out)
 
 
@@ -241,7 +244,7 @@ def match_unit(unit: Unit, actual: bytes) -> Mismatch | None:
             pos += len(piece.data)
         elif isinstance(piece, Length):
             got, body = actual[pos : pos + 4], len(actual) - pos - _AFTER_LEN
-            if len(got) < 4 or _U32.unpack(got)[0] != body:
+            if len(actual) - pos < _AFTER_LEN or pos < 1 or _HEADER.unpack_from(actual, pos - 1)[1] != body:
                 return Mismatch(pos, f"expected the length of the body ({body}), got {got.hex()}")
             pos += 4
         else:

@@ -4,24 +4,21 @@ A *unit* is what one side says at once: the greeting, a one-byte result,
 the name registration, or one frame. The broker's stream and the client's
 stream are split by different rules (6-byte vs 9-byte headers, different
 handshakes), so each direction has its own `Splitter`. Field names are the
-ones used in PROTOCOL.md; they label the trace files and every mismatch the
+ones of the protocol reference (`elbus_spec.schema`); they label the trace files and every mismatch the
 runner reports.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from enum import Enum
 
-from elbus_spec import BROKER_NAME, GREETING, NOP_FRAME, PROTOCOL_VERSION, Code, Kind, Op, RpcType
+from elbus_spec import BROKER_NAME, NOP_FRAME, PING_FRAME, Code, Kind, Op, RpcType, codec
 
 __all__ = ["Side", "Stage", "Field", "Splitter", "dissect", "is_keepalive", "FrameTooLong"]
 
-_GREETING = bytes([GREETING]) + struct.pack("<H", PROTOCOL_VERSION)
-_U32 = struct.Struct("<L")
-_BROKER_HEADER = 6
-_CLIENT_HEADER = 9
+_BROKER_HEADER = codec.SERVER_HEADER_SIZE
+_CLIENT_HEADER = codec.CLIENT_HEADER_SIZE
 # A frame announcing more than this is reported, not buffered: the runner must not be made to allocate 4 GiB.
 MAX_UNIT = 16 * 1024 * 1024
 
@@ -119,7 +116,7 @@ class Splitter:
         if stage in (Stage.HANDSHAKE_RESULT, Stage.REGISTRATION_RESULT):
             return 1
         if stage is Stage.NAME:
-            return None if len(buf) < 2 else 2 + int.from_bytes(buf[:2], "little")
+            return codec.size_of_registration(buf)
         if stage is Stage.REFUSED:
             return len(buf)
         if self.side is Side.BROKER:
@@ -127,12 +124,12 @@ class Splitter:
                 return None
             if buf[0] in (Kind.NOP, Kind.ACK):
                 return _BROKER_HEADER
-            return self._checked(_BROKER_HEADER, _U32.unpack_from(buf, 1)[0])
+            return self._checked(_BROKER_HEADER, codec.SERVER_HEADER.unpack_from(buf)[1])
         if len(buf) < _CLIENT_HEADER:
             return None
         if buf[4] == 0:  # a ping: the other 8 header bytes are ignored, no body follows
             return _CLIENT_HEADER
-        return self._checked(_CLIENT_HEADER, _U32.unpack_from(buf, 5)[0])
+        return self._checked(_CLIENT_HEADER, codec.CLIENT_HEADER.unpack_from(buf)[2])
 
     def _checked(self, header: int, length: int) -> int:
         if length > self.max_unit:
@@ -149,7 +146,7 @@ class Splitter:
                 return Stage.FRAMES if unit[0] == Code.OK else Stage.REFUSED
             return stage
         if stage is Stage.GREETING:
-            return Stage.NAME if unit == _GREETING else Stage.REFUSED
+            return Stage.NAME if unit == codec.PROTOCOL_GREETING else Stage.REFUSED
         if stage is Stage.NAME:
             return Stage.FRAMES
         return stage
@@ -232,7 +229,7 @@ def _client_frame(unit: bytes) -> list[Field]:
         return [Field("partial header", unit)]
     header = [Field("op id", unit[:4]), Field("flags", unit[4:5]), Field("length", unit[5:9])]
     if unit[4] == 0:
-        return [Field("ping", unit)] if unit == b"\x00" * 9 else header
+        return [Field("ping", unit)] if unit == PING_FRAME else header
     body, op = unit[9:], unit[4] & 0x3F
     if op in _TOPIC_OPS:
         names = ["topic"] * (body.count(b"\x00") + 1)

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import stat
-import struct
 import time
 from collections.abc import Collection
 from typing import Any
@@ -60,8 +59,8 @@ _BACKLOG = 1024  # connections waiting to be accepted, as the original (a burst 
 _OK = Code.OK
 _NOT_REGISTERED = Code.NOT_REGISTERED
 _NOT_DELIVERED = Code.NOT_DELIVERED
-_pack_header = codec._SERVER_HEADER.pack
-_pack_ack = struct.Struct("<BLB").pack  # 0xFE, op id, code: as codec.encode_ack, for an op id already parsed
+_pack_header = codec.SERVER_HEADER.pack
+_pack_ack = codec.pack_ack  # (op id, code): as codec.encode_ack, for an op id already parsed
 _HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body length seen lately)
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
 
@@ -511,9 +510,9 @@ class Broker:
                             written_bytes += 6
                             frames = batch.get(peer)
                             if frames is None:
-                                batch[peer] = [_pack_ack(0xFE, op_id, code)]
+                                batch[peer] = [_pack_ack(op_id, code)]
                             else:
-                                frames.append(_pack_ack(0xFE, op_id, code))
+                                frames.append(_pack_ack(op_id, code))
                             if realtime:
                                 urgent.add(peer)
                         continue
@@ -575,7 +574,7 @@ class Broker:
             peer.w_bytes += 6
             self.w_frames += 1
             self.w_bytes += 6
-            data = _pack_ack(0xFE, event.op_id, _OK)
+            data = _pack_ack(event.op_id, _OK)
             frames = batch.get(peer)
             if frames is None:
                 batch[peer] = [data]

@@ -1,6 +1,6 @@
 """``elbusd``: the standalone broker, with the original server's options.
 
-    elbusd -B /tmp/elbus.sock -B 127.0.0.1:7777 -B fifo:/tmp/elbus.fifo
+    elbusd -B /tmp/elbus/elbus.sock -B 127.0.0.1:7777 -B fifo:/tmp/elbus.fifo
 
 A ``-B`` value ending in ``.sock``, ``.socket`` or ``.ipc``, or starting
 with ``/``, is a UNIX socket; ``fifo:PATH`` is a broker API FIFO; anything

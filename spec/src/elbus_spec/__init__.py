@@ -8,26 +8,36 @@ the runtime codec in ``elbus_spec._codec`` is generated from it.
 
 from . import _codec as codec
 from ._base import State
-from .address import Endpoint, is_unix_address, parse_address
+from ._codec import NOP_FRAME as NOP_FRAME
+from ._codec import PING_FRAME as PING_FRAME
+from .address import Endpoint as Endpoint
+from .address import is_unix_address as is_unix_address
+from .address import parse_address as parse_address
 from .broker_connection import BrokerConnection, RawMessage
-from .client_connection import MAX_OP_ID, ClientConnection
+from .client_connection import ClientConnection
 from .constants import (
     BROKER_NAME,
     DEFAULT_MAX_FRAME_LENGTH,
     DEFAULT_QUEUE_SIZE,
     DEFAULT_TIMEOUT,
-    GREETING,
-    NOP_FRAME,
-    PING_FRAME,
-    PROTOCOL_VERSION,
-    SECONDARY_SEPARATOR,
     Code,
     Kind,
     Op,
     QoS,
     RpcErrorCode,
     RpcType,
-    primary_name,
+)
+from .constants import (
+    GREETING as GREETING,
+)
+from .constants import (
+    PROTOCOL_VERSION as PROTOCOL_VERSION,
+)
+from .constants import (
+    SECONDARY_SEPARATOR as SECONDARY_SEPARATOR,
+)
+from .constants import (
+    primary_name as primary_name,
 )
 from .errors import (
     AccessDenied,
@@ -46,7 +56,9 @@ from .errors import (
     ProtocolError,
     RemoteProtocolError,
     RpcError,
-    error_for_code,
+)
+from .errors import (
+    error_for_code as error_for_code,
 )
 from .events import (
     Ack,
@@ -87,80 +99,76 @@ from .rpc import (
 
 __version__ = "0.1.0"
 
+# What a program built on the sans-IO layer uses. Wire-level values (the greeting,
+# ping and keep-alive bytes) live in `codec`; the address and name helpers the
+# sibling packages share stay importable from here without being advertised.
 __all__ = [
     "codec",
-    "State",
-    "Endpoint",
-    "is_unix_address",
-    "parse_address",
-    "ConnectionClosed",
+    # connections
     "BrokerConnection",
-    "RawMessage",
     "ClientConnection",
-    "MAX_OP_ID",
-    "BROKER_NAME",
-    "DEFAULT_MAX_FRAME_LENGTH",
-    "DEFAULT_QUEUE_SIZE",
-    "DEFAULT_TIMEOUT",
-    "GREETING",
-    "NOP_FRAME",
-    "PING_FRAME",
-    "PROTOCOL_VERSION",
-    "SECONDARY_SEPARATOR",
+    "State",
+    "RawMessage",
+    # events
+    "Event",
+    "Frame",
+    "Message",
+    "Broadcast",
+    "Publication",
+    "Ack",
+    "KeepAlive",
+    "Registered",
+    "Refused",
+    "ProtocolViolation",
+    "HandshakeComplete",
+    "RegistrationRequest",
+    "Request",
+    "Ping",
+    "MessageRequest",
+    "BroadcastRequest",
+    "PublishRequest",
+    "PublishForRequest",
+    "SubscribeRequest",
+    "UnsubscribeRequest",
+    "ExcludeRequest",
+    "UnexcludeRequest",
+    # constants
     "Code",
     "Kind",
     "Op",
     "QoS",
     "RpcErrorCode",
     "RpcType",
-    "primary_name",
-    "AccessDenied",
+    "BROKER_NAME",
+    "DEFAULT_MAX_FRAME_LENGTH",
+    "DEFAULT_QUEUE_SIZE",
+    "DEFAULT_TIMEOUT",
+    # errors
+    "ElbusError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
     "BrokerError",
-    "BrokerIOError",
-    "BrokerTimeout",
+    "AccessDenied",
     "Busy",
     "DataError",
-    "ElbusError",
-    "LocalProtocolError",
     "NotDelivered",
     "NotRegistered",
     "NotSupported",
     "OtherError",
-    "ProtocolError",
-    "RemoteProtocolError",
+    "BrokerIOError",
+    "BrokerTimeout",
+    "ConnectionClosed",
     "RpcError",
-    "error_for_code",
-    "Ack",
-    "Broadcast",
-    "BroadcastRequest",
-    "Event",
-    "ExcludeRequest",
-    "Frame",
-    "HandshakeComplete",
-    "KeepAlive",
-    "Message",
-    "MessageRequest",
-    "Ping",
-    "Publication",
-    "PublishForRequest",
-    "PublishRequest",
-    "ProtocolViolation",
-    "Refused",
-    "Registered",
-    "RegistrationRequest",
-    "Request",
-    "SubscribeRequest",
-    "UnexcludeRequest",
-    "UnsubscribeRequest",
-    "RpcErrorReply",
+    # RPC payloads
     "RpcEvent",
-    "RpcNotification",
-    "RpcReply",
     "RpcRequest",
+    "RpcReply",
+    "RpcErrorReply",
+    "RpcNotification",
+    "parse_rpc",
+    "encode_request",
+    "encode_reply",
     "encode_error",
     "encode_notification",
-    "encode_reply",
-    "encode_request",
-    "parse_rpc",
-    "__version__",
 ]

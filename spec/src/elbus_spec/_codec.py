@@ -5,39 +5,55 @@ do not edit; change the spec and regenerate (``make codegen``).
 
 Plain ``struct`` with precompiled formats: no construct at runtime. Decoders
 take ``bytes`` or ``bytearray`` plus an optional ``[start:end)`` window and
-raise `RemoteProtocolError`; encoders raise `LocalProtocolError`.
+raise `RemoteProtocolError`; encoders raise `LocalProtocolError`. The
+hot-path helpers (``pack_*``, ``unpack_*_from``, the public ``struct.Struct``
+of every fixed prefix) are for code that checks the values itself.
 """
 
 # ruff: noqa: E501
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from .constants import PROTOCOL_VERSION
 from .errors import LocalProtocolError, RemoteProtocolError
 
 Buffer = bytes | bytearray | memoryview
 
 
+def _flat(data: Buffer) -> bytes | bytearray | memoryview:
+    """``data`` as plain bytes for ``len()`` and ``join``.
+
+    A memoryview's ``len()`` counts items, not bytes (a view of an
+    ``array('I')`` is four times longer on the wire than it says) and a
+    non-contiguous view cannot be joined at all.
+    """
+    if type(data) is bytearray:
+        return data
+    view = memoryview(data)
+    return view.cast('B') if view.c_contiguous else view.tobytes()
+
+
 _PREFIX_H = struct.Struct('<H')
 
-_GREETING = struct.Struct('<1sH')
-GREETING_SIZE = _GREETING.size
+GREETING = struct.Struct('<1sH')
+GREETING_SIZE = GREETING.size
 GREETING_FIELDS = ('version',)
 
 
 def encode_greeting(version: int) -> bytes:
     """Encode a `greeting` structure (raises LocalProtocolError on values that do not fit)."""
     try:
-        _head = _GREETING.pack(b'\xeb', version)
+        _head = GREETING.pack(b'\xeb', version)
         return _head
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'greeting: {exc}') from None
 
 
-def decode_greeting(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_greeting(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[int]:
     """Decode a `greeting` structure from ``buf[start:end]`` as a tuple ('version',).
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -46,27 +62,27 @@ def decode_greeting(buf: bytes | bytearray, start: int = 0, end: int | None = No
         end = len(buf)
     if end - start < GREETING_SIZE:
         raise RemoteProtocolError(f'greeting: truncated, {end - start} of {GREETING_SIZE} bytes')
-    _magic, version = _GREETING.unpack_from(buf, start)
+    _magic, version = GREETING.unpack_from(buf, start)
     if _magic != b'\xeb':
         raise RemoteProtocolError('greeting: magic is %r, expected %r' % (_magic, b'\xeb'))
     return (version,)
 
 
-_RESULT = struct.Struct('<B')
-RESULT_SIZE = _RESULT.size
+RESULT = struct.Struct('<B')
+RESULT_SIZE = RESULT.size
 RESULT_FIELDS = ('code',)
 
 
 def encode_result(code: int) -> bytes:
     """Encode a `result` structure (raises LocalProtocolError on values that do not fit)."""
     try:
-        _head = _RESULT.pack(code)
+        _head = RESULT.pack(code)
         return _head
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'result: {exc}') from None
 
 
-def decode_result(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_result(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[int]:
     """Decode a `result` structure from ``buf[start:end]`` as a tuple ('code',).
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -75,7 +91,7 @@ def decode_result(buf: bytes | bytearray, start: int = 0, end: int | None = None
         end = len(buf)
     if end - start < RESULT_SIZE:
         raise RemoteProtocolError(f'result: truncated, {end - start} of {RESULT_SIZE} bytes')
-    code, = _RESULT.unpack_from(buf, start)
+    code, = RESULT.unpack_from(buf, start)
     return (code,)
 
 
@@ -92,7 +108,7 @@ def encode_registration(name: str) -> bytes:
         raise LocalProtocolError(f'registration: {exc}') from None
 
 
-def decode_registration(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_registration(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[str]:
     """Decode a `registration` structure from ``buf[start:end]`` as a tuple ('name',).
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -114,8 +130,18 @@ def decode_registration(buf: bytes | bytearray, start: int = 0, end: int | None 
         raise RemoteProtocolError('registration: a string is not valid UTF-8') from None
 
 
-_CLIENT_HEADER = struct.Struct('<LBL')
-CLIENT_HEADER_SIZE = _CLIENT_HEADER.size
+def size_of_registration(buf: Buffer, start: int = 0) -> int | None:
+    """Bytes the `registration` at ``buf[start:]`` takes, or None while a length prefix is not all there."""
+    pos = start
+    if len(buf) - pos < 2:
+        return None
+    (_n,) = _PREFIX_H.unpack_from(buf, pos)
+    pos += 2 + _n
+    return int(pos - start)
+
+
+CLIENT_HEADER = struct.Struct('<LBL')
+CLIENT_HEADER_SIZE = CLIENT_HEADER.size
 CLIENT_HEADER_FIELDS = ('op_id', 'qos', 'op', 'length')
 
 
@@ -126,13 +152,13 @@ def encode_client_header(op_id: int, qos: int, op: int, length: int) -> bytes:
             raise LocalProtocolError(f'client_header: qos {qos!r} does not fit 2 bits')
         if op >> 6 or op < 0:
             raise LocalProtocolError(f'client_header: op {op!r} does not fit 6 bits')
-        _head = _CLIENT_HEADER.pack(op_id, (qos << 6) | op, length)
+        _head = CLIENT_HEADER.pack(op_id, (qos << 6) | op, length)
         return _head
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'client_header: {exc}') from None
 
 
-def decode_client_header(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_client_header(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[int, int, int, int]:
     """Decode a `client_header` structure from ``buf[start:end]`` as a tuple ('op_id', 'qos', 'op', 'length').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -141,10 +167,16 @@ def decode_client_header(buf: bytes | bytearray, start: int = 0, end: int | None
         end = len(buf)
     if end - start < CLIENT_HEADER_SIZE:
         raise RemoteProtocolError(f'client_header: truncated, {end - start} of {CLIENT_HEADER_SIZE} bytes')
-    op_id, _flags, length = _CLIENT_HEADER.unpack_from(buf, start)
+    op_id, _flags, length = CLIENT_HEADER.unpack_from(buf, start)
     qos = _flags >> 6
     op = (_flags) & 0x3f
     return (op_id, qos, op, length)
+
+
+CLIENT_HEADER_QOS_SHIFT = 6
+CLIENT_HEADER_QOS_MASK = 0x03
+CLIENT_HEADER_OP_SHIFT = 0
+CLIENT_HEADER_OP_MASK = 0x3f
 
 
 ADDRESSED_BODY_FIELDS = ('target', 'payload')
@@ -156,12 +188,14 @@ def encode_addressed_body(target: str, payload: Buffer) -> bytes:
         _target = target.encode()
         if b'\x00' in _target:
             raise LocalProtocolError('addressed_body: target contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         return b''.join((_target, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'addressed_body: {exc}') from None
 
 
-def decode_addressed_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_addressed_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[str, bytes]:
     """Decode a `addressed_body` structure from ``buf[start:end]`` as a tuple ('target', 'payload').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -198,7 +232,7 @@ def encode_topics_body(topics: Sequence[str]) -> bytes:
         raise LocalProtocolError(f'topics_body: {exc}') from None
 
 
-def decode_topics_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_topics_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[list[str]]:
     """Decode a `topics_body` structure from ``buf[start:end]`` as a tuple ('topics',).
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -225,12 +259,14 @@ def encode_publish_for_body(topic: str, receiver: str, payload: Buffer) -> bytes
         _receiver = receiver.encode()
         if b'\x00' in _receiver:
             raise LocalProtocolError('publish_for_body: receiver contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         return b''.join((_topic, b'\x00', _receiver, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'publish_for_body: {exc}') from None
 
 
-def decode_publish_for_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_publish_for_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[str, str, bytes]:
     """Decode a `publish_for_body` structure from ``buf[start:end]`` as a tuple ('topic', 'receiver', 'payload').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -255,21 +291,21 @@ def decode_publish_for_body(buf: bytes | bytearray, start: int = 0, end: int | N
         raise RemoteProtocolError('publish_for_body: a string is not valid UTF-8') from None
 
 
-_SERVER_HEADER = struct.Struct('<BLB')
-SERVER_HEADER_SIZE = _SERVER_HEADER.size
+SERVER_HEADER = struct.Struct('<BLB')
+SERVER_HEADER_SIZE = SERVER_HEADER.size
 SERVER_HEADER_FIELDS = ('kind', 'length', 'realtime')
 
 
 def encode_server_header(kind: int, length: int, realtime: int) -> bytes:
     """Encode a `server_header` structure (raises LocalProtocolError on values that do not fit)."""
     try:
-        _head = _SERVER_HEADER.pack(kind, length, realtime)
+        _head = SERVER_HEADER.pack(kind, length, realtime)
         return _head
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'server_header: {exc}') from None
 
 
-def decode_server_header(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_server_header(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[int, int, int]:
     """Decode a `server_header` structure from ``buf[start:end]`` as a tuple ('kind', 'length', 'realtime').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -278,7 +314,7 @@ def decode_server_header(buf: bytes | bytearray, start: int = 0, end: int | None
         end = len(buf)
     if end - start < SERVER_HEADER_SIZE:
         raise RemoteProtocolError(f'server_header: truncated, {end - start} of {SERVER_HEADER_SIZE} bytes')
-    kind, length, realtime = _SERVER_HEADER.unpack_from(buf, start)
+    kind, length, realtime = SERVER_HEADER.unpack_from(buf, start)
     return (kind, length, realtime)
 
 
@@ -291,12 +327,14 @@ def encode_sender_body(sender: str, payload: Buffer) -> bytes:
         _sender = sender.encode()
         if b'\x00' in _sender:
             raise LocalProtocolError('sender_body: sender contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         return b''.join((_sender, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'sender_body: {exc}') from None
 
 
-def decode_sender_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_sender_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[str, bytes]:
     """Decode a `sender_body` structure from ``buf[start:end]`` as a tuple ('sender', 'payload').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -328,12 +366,14 @@ def encode_publication_body(sender: str, topic: str, payload: Buffer) -> bytes:
         _topic = topic.encode()
         if b'\x00' in _topic:
             raise LocalProtocolError('publication_body: topic contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         return b''.join((_sender, b'\x00', _topic, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'publication_body: {exc}') from None
 
 
-def decode_publication_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_publication_body(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[str, str, bytes]:
     """Decode a `publication_body` structure from ``buf[start:end]`` as a tuple ('sender', 'topic', 'payload').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -358,21 +398,21 @@ def decode_publication_body(buf: bytes | bytearray, start: int = 0, end: int | N
         raise RemoteProtocolError('publication_body: a string is not valid UTF-8') from None
 
 
-_ACK = struct.Struct('<1sLB')
-ACK_SIZE = _ACK.size
+ACK = struct.Struct('<1sLB')
+ACK_SIZE = ACK.size
 ACK_FIELDS = ('op_id', 'code')
 
 
 def encode_ack(op_id: int, code: int) -> bytes:
     """Encode a `ack` structure (raises LocalProtocolError on values that do not fit)."""
     try:
-        _head = _ACK.pack(b'\xfe', op_id, code)
+        _head = ACK.pack(b'\xfe', op_id, code)
         return _head
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'ack: {exc}') from None
 
 
-def decode_ack(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_ack(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[int, int]:
     """Decode a `ack` structure from ``buf[start:end]`` as a tuple ('op_id', 'code').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -381,27 +421,34 @@ def decode_ack(buf: bytes | bytearray, start: int = 0, end: int | None = None) -
         end = len(buf)
     if end - start < ACK_SIZE:
         raise RemoteProtocolError(f'ack: truncated, {end - start} of {ACK_SIZE} bytes')
-    _kind, op_id, code = _ACK.unpack_from(buf, start)
+    _kind, op_id, code = ACK.unpack_from(buf, start)
     if _kind != b'\xfe':
         raise RemoteProtocolError('ack: kind is %r, expected %r' % (_kind, b'\xfe'))
     return (op_id, code)
 
 
-_NOP = struct.Struct('<6s')
-NOP_SIZE = _NOP.size
+ACK_TAG = 0xfe
+pack_ack: Callable[[int, int], bytes] = functools.partial(ACK.pack, b'\xfe')
+"""Pack a `ack` from (op_id, code) as fast as ``struct``: for values already checked."""
+unpack_ack_from: Callable[[Buffer, int], tuple[int, int]] = struct.Struct('<xLB').unpack_from
+"""(op_id, code) of the `ack` at an offset whose tag the caller has checked."""
+
+
+NOP = struct.Struct('<6s')
+NOP_SIZE = NOP.size
 NOP_FIELDS = ()
 
 
 def encode_nop() -> bytes:
     """Encode a `nop` structure (raises LocalProtocolError on values that do not fit)."""
     try:
-        _head = _NOP.pack(b'\x00\x00\x00\x00\x00\x00')
+        _head = NOP.pack(b'\x00\x00\x00\x00\x00\x00')
         return _head
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'nop: {exc}') from None
 
 
-def decode_nop(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_nop(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[()]:
     """Decode a `nop` structure from ``buf[start:end]`` as a tuple ().
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -410,27 +457,29 @@ def decode_nop(buf: bytes | bytearray, start: int = 0, end: int | None = None) -
         end = len(buf)
     if end - start < NOP_SIZE:
         raise RemoteProtocolError(f'nop: truncated, {end - start} of {NOP_SIZE} bytes')
-    _nop, = _NOP.unpack_from(buf, start)
+    _nop, = NOP.unpack_from(buf, start)
     if _nop != b'\x00\x00\x00\x00\x00\x00':
         raise RemoteProtocolError('nop: nop is %r, expected %r' % (_nop, b'\x00\x00\x00\x00\x00\x00'))
     return ()
 
 
-_RPC_NOTIFICATION = struct.Struct('<1s')
-RPC_NOTIFICATION_SIZE = _RPC_NOTIFICATION.size
+RPC_NOTIFICATION = struct.Struct('<1s')
+RPC_NOTIFICATION_SIZE = RPC_NOTIFICATION.size
 RPC_NOTIFICATION_FIELDS = ('data',)
 
 
 def encode_rpc_notification(data: Buffer) -> bytes:
     """Encode a `rpc_notification` structure (raises LocalProtocolError on values that do not fit)."""
     try:
-        _head = _RPC_NOTIFICATION.pack(b'\x00')
+        if type(data) is not bytes:  # len() of a memoryview counts items, not bytes
+            data = _flat(data)
+        _head = RPC_NOTIFICATION.pack(b'\x00')
         return b''.join((_head, data))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'rpc_notification: {exc}') from None
 
 
-def decode_rpc_notification(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_rpc_notification(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[bytes]:
     """Decode a `rpc_notification` structure from ``buf[start:end]`` as a tuple ('data',).
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -439,7 +488,7 @@ def decode_rpc_notification(buf: bytes | bytearray, start: int = 0, end: int | N
         end = len(buf)
     if end - start < RPC_NOTIFICATION_SIZE:
         raise RemoteProtocolError(f'rpc_notification: truncated, {end - start} of {RPC_NOTIFICATION_SIZE} bytes')
-    _type, = _RPC_NOTIFICATION.unpack_from(buf, start)
+    _type, = RPC_NOTIFICATION.unpack_from(buf, start)
     if _type != b'\x00':
         raise RemoteProtocolError('rpc_notification: type is %r, expected %r' % (_type, b'\x00'))
     pos = start + RPC_NOTIFICATION_SIZE
@@ -447,8 +496,8 @@ def decode_rpc_notification(buf: bytes | bytearray, start: int = 0, end: int | N
     return (data,)
 
 
-_RPC_REQUEST = struct.Struct('<1sL')
-RPC_REQUEST_SIZE = _RPC_REQUEST.size
+RPC_REQUEST = struct.Struct('<1sL')
+RPC_REQUEST_SIZE = RPC_REQUEST.size
 RPC_REQUEST_FIELDS = ('call_id', 'method', 'params')
 
 
@@ -458,13 +507,15 @@ def encode_rpc_request(call_id: int, method: str, params: Buffer) -> bytes:
         _method = method.encode()
         if b'\x00' in _method:
             raise LocalProtocolError('rpc_request: method contains NUL')
-        _head = _RPC_REQUEST.pack(b'\x01', call_id)
+        if type(params) is not bytes:  # len() of a memoryview counts items, not bytes
+            params = _flat(params)
+        _head = RPC_REQUEST.pack(b'\x01', call_id)
         return b''.join((_head, _method, b'\x00', params))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'rpc_request: {exc}') from None
 
 
-def decode_rpc_request(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_rpc_request(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[int, str, bytes]:
     """Decode a `rpc_request` structure from ``buf[start:end]`` as a tuple ('call_id', 'method', 'params').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -474,7 +525,7 @@ def decode_rpc_request(buf: bytes | bytearray, start: int = 0, end: int | None =
     try:
         if end - start < RPC_REQUEST_SIZE:
             raise RemoteProtocolError(f'rpc_request: truncated, {end - start} of {RPC_REQUEST_SIZE} bytes')
-        _type, call_id = _RPC_REQUEST.unpack_from(buf, start)
+        _type, call_id = RPC_REQUEST.unpack_from(buf, start)
         if _type != b'\x01':
             raise RemoteProtocolError('rpc_request: type is %r, expected %r' % (_type, b'\x01'))
         pos = start + RPC_REQUEST_SIZE
@@ -489,21 +540,23 @@ def decode_rpc_request(buf: bytes | bytearray, start: int = 0, end: int | None =
         raise RemoteProtocolError('rpc_request: a string is not valid UTF-8') from None
 
 
-_RPC_REPLY = struct.Struct('<1sL')
-RPC_REPLY_SIZE = _RPC_REPLY.size
+RPC_REPLY = struct.Struct('<1sL')
+RPC_REPLY_SIZE = RPC_REPLY.size
 RPC_REPLY_FIELDS = ('call_id', 'result')
 
 
 def encode_rpc_reply(call_id: int, result: Buffer) -> bytes:
     """Encode a `rpc_reply` structure (raises LocalProtocolError on values that do not fit)."""
     try:
-        _head = _RPC_REPLY.pack(b'\x11', call_id)
+        if type(result) is not bytes:  # len() of a memoryview counts items, not bytes
+            result = _flat(result)
+        _head = RPC_REPLY.pack(b'\x11', call_id)
         return b''.join((_head, result))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'rpc_reply: {exc}') from None
 
 
-def decode_rpc_reply(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_rpc_reply(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[int, bytes]:
     """Decode a `rpc_reply` structure from ``buf[start:end]`` as a tuple ('call_id', 'result').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -512,7 +565,7 @@ def decode_rpc_reply(buf: bytes | bytearray, start: int = 0, end: int | None = N
         end = len(buf)
     if end - start < RPC_REPLY_SIZE:
         raise RemoteProtocolError(f'rpc_reply: truncated, {end - start} of {RPC_REPLY_SIZE} bytes')
-    _type, call_id = _RPC_REPLY.unpack_from(buf, start)
+    _type, call_id = RPC_REPLY.unpack_from(buf, start)
     if _type != b'\x11':
         raise RemoteProtocolError('rpc_reply: type is %r, expected %r' % (_type, b'\x11'))
     pos = start + RPC_REPLY_SIZE
@@ -520,21 +573,23 @@ def decode_rpc_reply(buf: bytes | bytearray, start: int = 0, end: int | None = N
     return (call_id, result)
 
 
-_RPC_ERROR = struct.Struct('<1sLh')
-RPC_ERROR_SIZE = _RPC_ERROR.size
+RPC_ERROR = struct.Struct('<1sLh')
+RPC_ERROR_SIZE = RPC_ERROR.size
 RPC_ERROR_FIELDS = ('call_id', 'code', 'message')
 
 
 def encode_rpc_error(call_id: int, code: int, message: Buffer) -> bytes:
     """Encode a `rpc_error` structure (raises LocalProtocolError on values that do not fit)."""
     try:
-        _head = _RPC_ERROR.pack(b'\x12', call_id, code)
+        if type(message) is not bytes:  # len() of a memoryview counts items, not bytes
+            message = _flat(message)
+        _head = RPC_ERROR.pack(b'\x12', call_id, code)
         return b''.join((_head, message))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'rpc_error: {exc}') from None
 
 
-def decode_rpc_error(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:
+def decode_rpc_error(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[int, int, bytes]:
     """Decode a `rpc_error` structure from ``buf[start:end]`` as a tuple ('call_id', 'code', 'message').
 
     Raises RemoteProtocolError (with the reason) on any malformed input.
@@ -543,12 +598,78 @@ def decode_rpc_error(buf: bytes | bytearray, start: int = 0, end: int | None = N
         end = len(buf)
     if end - start < RPC_ERROR_SIZE:
         raise RemoteProtocolError(f'rpc_error: truncated, {end - start} of {RPC_ERROR_SIZE} bytes')
-    _type, call_id, code = _RPC_ERROR.unpack_from(buf, start)
+    _type, call_id, code = RPC_ERROR.unpack_from(buf, start)
     if _type != b'\x12':
         raise RemoteProtocolError('rpc_error: type is %r, expected %r' % (_type, b'\x12'))
     pos = start + RPC_ERROR_SIZE
     message = bytes(buf[pos:end])
     return (call_id, code, message)
+
+
+STRING_CACHE_SIZE = 64
+
+
+PROTOCOL_GREETING = encode_greeting(version=PROTOCOL_VERSION)
+"""The greeting of the one protocol version spoken: the broker sends it, the client echoes it."""
+RESULT_OK = encode_result(code=0x01)
+"""The result that accepts a greeting echo or a registration (a refusal is ``encode_result(code)``)."""
+PING_FRAME = encode_client_header(op_id=0, qos=0, op=0, length=0)
+"""A ping: a client header whose FLAGS byte is 0 (the broker ignores its other 8 bytes; no body follows)."""
+NOP_FRAME = encode_nop()
+"""The broker's keep-alive, sent every timeout."""
+
+
+def check_greeting(buf: Buffer, start: int = 0) -> None:
+    """Raise RemoteProtocolError unless ``buf[start:]`` begins with `PROTOCOL_GREETING`."""
+    got = bytes(buf[start:start + GREETING_SIZE])
+    if got != PROTOCOL_GREETING:
+        raise RemoteProtocolError(f'unsupported greeting {got.hex()}')
+
+
+def decode_message_frames(
+    buf: bytes,
+    pos: int,
+    end: int,
+    max_length: int,
+    cache: dict[bytes, str],
+    out: list[tuple[int, int, str, bytes, int]],
+) -> int:
+    """Decode the whole MESSAGE frames from ``buf[pos:end]`` on; return where they stop.
+
+    Appends ``(op_id, qos, target, payload, length)`` per frame to ``out`` and stops at the first
+    unit that is not a whole MESSAGE frame of at most ``max_length`` bytes (a ping, another
+    op, a partial frame, an oversized one), leaving it to the caller. ``cache`` maps the
+    encoded targets seen lately to their text (emptied when it holds `STRING_CACHE_SIZE`, so
+    its memory is bounded). Raises RemoteProtocolError for a malformed body, as
+    `decode_addressed_body` does; the frames before it are already in ``out``.
+    """
+    unpack = CLIENT_HEADER.unpack_from
+    find = buf.find
+    append = out.append
+    while end - pos >= CLIENT_HEADER_SIZE:
+        op_id, flags, length = unpack(buf, pos)
+        if flags & 0x3f != 0x12 or length > max_length:
+            return pos
+        start = pos + CLIENT_HEADER_SIZE
+        stop = start + length
+        if stop > end:
+            return pos
+        sep = find(b'\x00', start, stop)
+        if sep < 0:
+            raise RemoteProtocolError('addressed_body: target is not NUL-terminated')
+        raw = buf[start:sep]
+        value = cache.get(raw)
+        if value is None:
+            try:
+                value = str(raw, 'utf-8')
+            except UnicodeDecodeError:
+                raise RemoteProtocolError('addressed_body: a string is not valid UTF-8') from None
+            if len(cache) >= STRING_CACHE_SIZE:
+                cache.clear()
+            cache[raw] = value
+        append((op_id, flags >> 6, value, buf[sep + 1 : stop], length))
+        pos = stop
+    return pos
 
 
 def encode_message_frame(op_id: int, qos: int, target: str, payload: Buffer) -> bytes:
@@ -559,8 +680,10 @@ def encode_message_frame(op_id: int, qos: int, target: str, payload: Buffer) -> 
         _target = target.encode()
         if b'\x00' in _target:
             raise LocalProtocolError('message_frame: target contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         _length = len(_target) + 1 + len(payload)
-        _head = _CLIENT_HEADER.pack(op_id, (qos << 6) | 0x12, _length)
+        _head = CLIENT_HEADER.pack(op_id, (qos << 6) | 0x12, _length)
         return b''.join((_head, _target, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'message_frame: {exc}') from None
@@ -574,8 +697,10 @@ def encode_broadcast_frame(op_id: int, qos: int, target: str, payload: Buffer) -
         _target = target.encode()
         if b'\x00' in _target:
             raise LocalProtocolError('broadcast_frame: target contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         _length = len(_target) + 1 + len(payload)
-        _head = _CLIENT_HEADER.pack(op_id, (qos << 6) | 0x13, _length)
+        _head = CLIENT_HEADER.pack(op_id, (qos << 6) | 0x13, _length)
         return b''.join((_head, _target, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'broadcast_frame: {exc}') from None
@@ -589,8 +714,10 @@ def encode_publish_frame(op_id: int, qos: int, target: str, payload: Buffer) -> 
         _target = target.encode()
         if b'\x00' in _target:
             raise LocalProtocolError('publish_frame: target contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         _length = len(_target) + 1 + len(payload)
-        _head = _CLIENT_HEADER.pack(op_id, (qos << 6) | 0x01, _length)
+        _head = CLIENT_HEADER.pack(op_id, (qos << 6) | 0x01, _length)
         return b''.join((_head, _target, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'publish_frame: {exc}') from None
@@ -608,7 +735,7 @@ def encode_subscribe_frame(op_id: int, qos: int, topics: Sequence[str]) -> bytes
             raise LocalProtocolError('subscribe_frame: an item of topics contains NUL')
         _topics = b'\x00'.join(_topics_items)
         _length = len(_topics)
-        _head = _CLIENT_HEADER.pack(op_id, (qos << 6) | 0x02, _length)
+        _head = CLIENT_HEADER.pack(op_id, (qos << 6) | 0x02, _length)
         return b''.join((_head, _topics))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'subscribe_frame: {exc}') from None
@@ -626,7 +753,7 @@ def encode_unsubscribe_frame(op_id: int, qos: int, topics: Sequence[str]) -> byt
             raise LocalProtocolError('unsubscribe_frame: an item of topics contains NUL')
         _topics = b'\x00'.join(_topics_items)
         _length = len(_topics)
-        _head = _CLIENT_HEADER.pack(op_id, (qos << 6) | 0x03, _length)
+        _head = CLIENT_HEADER.pack(op_id, (qos << 6) | 0x03, _length)
         return b''.join((_head, _topics))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'unsubscribe_frame: {exc}') from None
@@ -644,7 +771,7 @@ def encode_exclude_frame(op_id: int, qos: int, topics: Sequence[str]) -> bytes:
             raise LocalProtocolError('exclude_frame: an item of topics contains NUL')
         _topics = b'\x00'.join(_topics_items)
         _length = len(_topics)
-        _head = _CLIENT_HEADER.pack(op_id, (qos << 6) | 0x04, _length)
+        _head = CLIENT_HEADER.pack(op_id, (qos << 6) | 0x04, _length)
         return b''.join((_head, _topics))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'exclude_frame: {exc}') from None
@@ -662,7 +789,7 @@ def encode_unexclude_frame(op_id: int, qos: int, topics: Sequence[str]) -> bytes
             raise LocalProtocolError('unexclude_frame: an item of topics contains NUL')
         _topics = b'\x00'.join(_topics_items)
         _length = len(_topics)
-        _head = _CLIENT_HEADER.pack(op_id, (qos << 6) | 0x05, _length)
+        _head = CLIENT_HEADER.pack(op_id, (qos << 6) | 0x05, _length)
         return b''.join((_head, _topics))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'unexclude_frame: {exc}') from None
@@ -679,8 +806,10 @@ def encode_publish_for_frame(op_id: int, qos: int, topic: str, receiver: str, pa
         _receiver = receiver.encode()
         if b'\x00' in _receiver:
             raise LocalProtocolError('publish_for_frame: receiver contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         _length = len(_topic) + 1 + len(_receiver) + 1 + len(payload)
-        _head = _CLIENT_HEADER.pack(op_id, (qos << 6) | 0x06, _length)
+        _head = CLIENT_HEADER.pack(op_id, (qos << 6) | 0x06, _length)
         return b''.join((_head, _topic, b'\x00', _receiver, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'publish_for_frame: {exc}') from None
@@ -692,8 +821,10 @@ def encode_message_delivery(realtime: int, sender: str, payload: Buffer) -> byte
         _sender = sender.encode()
         if b'\x00' in _sender:
             raise LocalProtocolError('message_delivery: sender contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         _length = len(_sender) + 1 + len(payload)
-        _head = _SERVER_HEADER.pack(0x12, _length, realtime)
+        _head = SERVER_HEADER.pack(0x12, _length, realtime)
         return b''.join((_head, _sender, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'message_delivery: {exc}') from None
@@ -705,8 +836,10 @@ def encode_broadcast_delivery(realtime: int, sender: str, payload: Buffer) -> by
         _sender = sender.encode()
         if b'\x00' in _sender:
             raise LocalProtocolError('broadcast_delivery: sender contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         _length = len(_sender) + 1 + len(payload)
-        _head = _SERVER_HEADER.pack(0x13, _length, realtime)
+        _head = SERVER_HEADER.pack(0x13, _length, realtime)
         return b''.join((_head, _sender, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'broadcast_delivery: {exc}') from None
@@ -721,43 +854,68 @@ def encode_publication_delivery(realtime: int, sender: str, topic: str, payload:
         _topic = topic.encode()
         if b'\x00' in _topic:
             raise LocalProtocolError('publication_delivery: topic contains NUL')
+        if type(payload) is not bytes:  # len() of a memoryview counts items, not bytes
+            payload = _flat(payload)
         _length = len(_sender) + 1 + len(_topic) + 1 + len(payload)
-        _head = _SERVER_HEADER.pack(0x01, _length, realtime)
+        _head = SERVER_HEADER.pack(0x01, _length, realtime)
         return b''.join((_head, _sender, b'\x00', _topic, b'\x00', payload))
     except (struct.error, UnicodeEncodeError, OverflowError) as exc:
         raise LocalProtocolError(f'publication_delivery: {exc}') from None
 
 __all__ = [
+    'ACK',
     'ACK_FIELDS',
     'ACK_SIZE',
+    'ACK_TAG',
     'ADDRESSED_BODY_FIELDS',
+    'CLIENT_HEADER',
     'CLIENT_HEADER_FIELDS',
+    'CLIENT_HEADER_OP_MASK',
+    'CLIENT_HEADER_OP_SHIFT',
+    'CLIENT_HEADER_QOS_MASK',
+    'CLIENT_HEADER_QOS_SHIFT',
     'CLIENT_HEADER_SIZE',
+    'GREETING',
     'GREETING_FIELDS',
     'GREETING_SIZE',
+    'NOP',
     'NOP_FIELDS',
+    'NOP_FRAME',
     'NOP_SIZE',
+    'PING_FRAME',
+    'PROTOCOL_GREETING',
     'PUBLICATION_BODY_FIELDS',
     'PUBLISH_FOR_BODY_FIELDS',
     'REGISTRATION_FIELDS',
+    'RESULT',
     'RESULT_FIELDS',
+    'RESULT_OK',
     'RESULT_SIZE',
+    'RPC_ERROR',
     'RPC_ERROR_FIELDS',
     'RPC_ERROR_SIZE',
+    'RPC_NOTIFICATION',
     'RPC_NOTIFICATION_FIELDS',
     'RPC_NOTIFICATION_SIZE',
+    'RPC_REPLY',
     'RPC_REPLY_FIELDS',
     'RPC_REPLY_SIZE',
+    'RPC_REQUEST',
     'RPC_REQUEST_FIELDS',
     'RPC_REQUEST_SIZE',
     'SENDER_BODY_FIELDS',
+    'SERVER_HEADER',
     'SERVER_HEADER_FIELDS',
     'SERVER_HEADER_SIZE',
+    'STRING_CACHE_SIZE',
     'TOPICS_BODY_FIELDS',
+    '_flat',
+    'check_greeting',
     'decode_ack',
     'decode_addressed_body',
     'decode_client_header',
     'decode_greeting',
+    'decode_message_frames',
     'decode_nop',
     'decode_publication_body',
     'decode_publish_for_body',
@@ -797,4 +955,7 @@ __all__ = [
     'encode_topics_body',
     'encode_unexclude_frame',
     'encode_unsubscribe_frame',
+    'pack_ack',
+    'size_of_registration',
+    'unpack_ack_from',
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import _codec as codec
 from ._base import ConnectionBase, State
-from .constants import DEFAULT_MAX_FRAME_LENGTH, GREETING, PROTOCOL_VERSION, Code, Op
+from .constants import DEFAULT_MAX_FRAME_LENGTH, Code, Op
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
     BroadcastRequest,
@@ -36,18 +36,18 @@ __all__ = ["BrokerConnection", "RawMessage"]
 RawMessage = tuple[int, int, str, bytes, int]
 """A MESSAGE frame from `BrokerConnection.receive_frames`: ``(op_id, qos, target, payload, body_length)``."""
 
-_HEADER = codec._CLIENT_HEADER
+_HEADER = codec.CLIENT_HEADER
 _HEADER_SIZE = codec.CLIENT_HEADER_SIZE
+_QOS_SHIFT, _QOS_MASK = codec.CLIENT_HEADER_QOS_SHIFT, codec.CLIENT_HEADER_QOS_MASK
+_OP_SHIFT, _OP_MASK = codec.CLIENT_HEADER_OP_SHIFT, codec.CLIENT_HEADER_OP_MASK
 _PING = Ping()
-_GREETING = codec.encode_greeting(PROTOCOL_VERSION)
 _MESSAGE = Op.MESSAGE.value
-_TARGET_CACHE_SIZE = 64  # encoded targets -> names, per connection; emptied when full: bounded memory per client
 
-_Parser = Callable[[int, int, bytearray, int, int], Request]
+_Parser = Callable[[int, int, bytes, int, int], Request]
 
 
 def _addressed(cls: type) -> _Parser:
-    def parse(op_id: int, qos: int, buf: bytearray, start: int, end: int) -> Request:
+    def parse(op_id: int, qos: int, buf: bytes, start: int, end: int) -> Request:
         target, payload = codec.decode_addressed_body(buf, start, end)
         return cls(op_id, qos, target, payload)  # type: ignore[no-any-return]
 
@@ -55,14 +55,14 @@ def _addressed(cls: type) -> _Parser:
 
 
 def _topics(cls: type) -> _Parser:
-    def parse(op_id: int, qos: int, buf: bytearray, start: int, end: int) -> Request:
+    def parse(op_id: int, qos: int, buf: bytes, start: int, end: int) -> Request:
         (topics,) = codec.decode_topics_body(buf, start, end)
         return cls(op_id, qos, topics)  # type: ignore[no-any-return]
 
     return parse
 
 
-def _publish_for(op_id: int, qos: int, buf: bytearray, start: int, end: int) -> Request:
+def _publish_for(op_id: int, qos: int, buf: bytes, start: int, end: int) -> Request:
     topic, receiver, payload = codec.decode_publish_for_body(buf, start, end)
     return PublishForRequest(op_id, qos, topic, receiver, payload)
 
@@ -93,20 +93,20 @@ class BrokerConnection(ConnectionBase):
     def __init__(self, *, max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH, extensions: bool = True) -> None:
         super().__init__(State.AWAIT_GREETING, max_frame_length)
         self.name: str | None = None
-        self._targets: dict[bytes, str] = {}
+        self._targets: dict[bytes, str] = {}  # for codec.decode_message_frames, bounded by the codec
         # Without extensions, ops 0x04-0x06 are unknown, as in the original elbus broker.
         self._parsers = _PARSERS if extensions else {op: p for op, p in _PARSERS.items() if op >= Op.MESSAGE or op <= 3}
 
     @staticmethod
     def greeting() -> bytes:
         """The bytes to send as soon as the connection is accepted."""
-        return _GREETING
+        return codec.PROTOCOL_GREETING
 
     def accept(self) -> bytes:
-        """Accept the requested name; returns the ``01`` to send."""
+        """Accept the requested name; returns the result to send."""
         self._expect_registration()
         self.state = State.READY
-        return b"\x01"
+        return codec.RESULT_OK
 
     def refuse(self, code: int) -> bytes:
         """Refuse the requested name with ``code``; returns the byte to send, then close."""
@@ -146,26 +146,21 @@ class BrokerConnection(ConnectionBase):
 
     def _receive(self, data: bytes | bytearray | memoryview, raw: bool) -> list[Event | RawMessage]:
         self._check_open()
-        buf = self._buf
         events: list[Any] = []
-        if self.state is not State.READY:
-            buf += data
-            data = b""
-            if not self._handshake(events):
-                return events
-        # parse an immutable copy: slices of it are the payloads, with no second copy
-        if buf:
-            buf += data
-            view = bytes(buf)
-        else:
-            view = data if type(data) is bytes else bytes(data)
-        pos = 0
+        if self.state is State.AWAIT_REGISTRATION:  # frames wait, unparsed, for accept()
+            self._rx.append(data)
+            return events
+        received = self._frames(data, events)
+        if received is None:
+            return events
+        view, pos = received
         end = len(view)
+        need = _HEADER_SIZE
         max_len = self.max_frame_length
         parsers = self._parsers
         targets = self._targets
         unpack = _HEADER.unpack_from
-        find = view.find
+        messages = codec.decode_message_frames
         append = events.append
         while end - pos >= _HEADER_SIZE:
             op_id, flags, length = unpack(view, pos)
@@ -173,69 +168,51 @@ class BrokerConnection(ConnectionBase):
                 append(_PING)
                 pos += _HEADER_SIZE
                 continue
-            op = flags & 0x3F
+            op = (flags >> _OP_SHIFT) & _OP_MASK
             parser = parsers.get(op)
             if parser is None:
-                return self._violate(events, f"unknown operation 0x{op:02x}")
+                self._violate(events, f"unknown operation 0x{op:02x}")
+                return events
             if length > max_len:  # checked before a single body byte is buffered
-                return self._violate(events, f"frame length {length} exceeds the maximum {max_len}")
+                self._violate(events, f"frame length {length} exceeds the maximum {max_len}")
+                return events
             start = pos + _HEADER_SIZE
             if end - start < length:
+                need = _HEADER_SIZE + length
                 break
-            if raw and op == _MESSAGE:
-                sep = find(b"\0", start, start + length)
-                if sep < 0:
-                    return self._violate(events, "addressed_body: target is not NUL-terminated")
-                name = view[start:sep]
-                target = targets.get(name)
-                if target is None:  # a target not seen lately: decode and check it once
-                    try:
-                        target = name.decode()
-                    except UnicodeDecodeError:
-                        return self._violate(events, "addressed_body: a string is not valid UTF-8")
-                    if len(targets) >= _TARGET_CACHE_SIZE:
-                        targets.clear()
-                    targets[name] = target
-                pos = start + length
-                append((op_id, flags >> 6, target, view[sep + 1 : pos], length))
-                continue
-            pos = start + length
             try:
-                append(parser(op_id, flags >> 6, view, start, pos))
+                if raw and op == _MESSAGE:  # this frame and every MESSAGE frame right after it
+                    pos = messages(view, pos, end, max_len, targets, events)
+                else:
+                    append(parser(op_id, (flags >> _QOS_SHIFT) & _QOS_MASK, view, start, start + length))
+                    pos = start + length
             except RemoteProtocolError as exc:
-                return self._violate(events, exc.reason)
-        if buf:
-            del buf[:pos]
-        elif pos < end:
-            buf += view[pos:]
+                self._violate(events, exc.reason)
+                return events
+        self._rx.keep(view, pos, need)
         return events
 
-    def _handshake(self, events: list[Event]) -> bool:
-        """Advance the handshake; True once frames may be parsed."""
-        buf = self._buf
+    def _handshake(self, view: bytes, events: list[Event]) -> int | None:
+        pos = 0
         if self.state is State.AWAIT_GREETING:
-            if len(buf) < codec.GREETING_SIZE:
-                return False
-            if buf[0] != GREETING or int.from_bytes(buf[1:3], "little") != PROTOCOL_VERSION:
-                self._out += codec.encode_result(Code.NOT_SUPPORTED)
-                self._violate(events, f"unsupported greeting {bytes(buf[:3]).hex()}")
-                return False
-            del buf[: codec.GREETING_SIZE]
-            self._out += codec.encode_result(Code.OK)
+            if not self._greeting(view, events, refusal=codec.encode_result(Code.NOT_SUPPORTED)):
+                return None
+            pos = codec.GREETING_SIZE
+            self._out += codec.RESULT_OK
             self.state = State.AWAIT_NAME
             events.append(HandshakeComplete())
         if self.state is State.AWAIT_NAME:
-            if len(buf) < 2:
-                return False
-            size = 2 + int.from_bytes(buf[:2], "little")
-            if len(buf) < size:
-                return False
+            size = codec.size_of_registration(view, pos)
+            if size is None or len(view) - pos < size:
+                self._wait(view, pos, size or len(view) - pos + 1)
+                return None
             try:
-                (self.name,) = codec.decode_registration(buf, 0, size)
+                (self.name,) = codec.decode_registration(view, pos, pos + size)
             except RemoteProtocolError as exc:
                 self._violate(events, exc.reason)
-                return False
-            del buf[:size]
+                return None
+            pos += size
             self.state = State.AWAIT_REGISTRATION
             events.append(RegistrationRequest(self.name))
-        return self.state is State.READY
+        self._wait(view, pos, 0)  # frames that came with the name wait for accept()
+        return None

@@ -13,15 +13,17 @@ from collections.abc import Sequence
 
 from . import _codec as codec
 from ._base import ConnectionBase, State
-from .constants import DEFAULT_MAX_FRAME_LENGTH, GREETING, PING_FRAME, PROTOCOL_VERSION, Code, Kind, QoS
+from .constants import DEFAULT_MAX_FRAME_LENGTH, Code, Kind, QoS
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Ack, Broadcast, Event, KeepAlive, Message, Publication, Refused, Registered
 
 __all__ = ["ClientConnection", "MAX_OP_ID"]
 
 MAX_OP_ID = 0xFFFF_FFFF
-_HEADER = codec._SERVER_HEADER
+_HEADER = codec.SERVER_HEADER
 _HEADER_SIZE = codec.SERVER_HEADER_SIZE
+_ACK, _ACK_SIZE = codec.ACK_TAG, codec.ACK_SIZE
+_NOP = Kind.NOP.value
 _KEEPALIVE = KeepAlive()
 
 Payload = bytes | bytearray | memoryview
@@ -48,81 +50,80 @@ class ClientConnection(ConnectionBase):
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Add received bytes; return every event that is now complete."""
         self._check_open()
-        buf = self._buf
-        if data:
-            buf += data
         events: list[Event] = []
-        if self.state is not State.READY and not self._handshake(events):
+        received = self._frames(data, events)
+        if received is None:
             return events
-        pos = 0
-        end = len(buf)
+        view, pos = received
+        end = len(view)
+        need = _HEADER_SIZE
         unpack = _HEADER.unpack_from
+        unpack_ack = codec.unpack_ack_from
         append = events.append
         while end - pos >= _HEADER_SIZE:
-            kind, length, flag = unpack(buf, pos)
-            if kind == Kind.ACK:  # bytes 1-4 are the op id, byte 5 the code
-                self.pending.discard(length)
-                append(Ack(length, flag))
-                pos += _HEADER_SIZE
+            kind = view[pos]
+            if kind == _ACK:
+                op_id, code = unpack_ack(view, pos)
+                self.pending.discard(op_id)
+                append(Ack(op_id, code))
+                pos += _ACK_SIZE
                 continue
-            if kind == Kind.NOP:
+            if kind == _NOP:
                 append(_KEEPALIVE)
-                pos += _HEADER_SIZE
+                pos += codec.NOP_SIZE
                 continue
+            kind, length, flag = unpack(view, pos)
             if length > self.max_frame_length:
                 return self._violate(events, f"frame length {length} exceeds the maximum {self.max_frame_length}")
             start = pos + _HEADER_SIZE
             if end - start < length:
+                need = _HEADER_SIZE + length
                 break
             pos = start + length
             try:
                 if kind == Kind.MESSAGE:
-                    sender, payload = codec.decode_sender_body(buf, start, pos)
+                    sender, payload = codec.decode_sender_body(view, start, pos)
                     append(Message(sender, None, payload, flag != 0))
                 elif kind == Kind.PUBLISH:
-                    sender, topic, payload = codec.decode_publication_body(buf, start, pos)
+                    sender, topic, payload = codec.decode_publication_body(view, start, pos)
                     append(Publication(sender, topic, payload, flag != 0))
                 elif kind == Kind.BROADCAST:
-                    sender, payload = codec.decode_sender_body(buf, start, pos)
+                    sender, payload = codec.decode_sender_body(view, start, pos)
                     append(Broadcast(sender, None, payload, flag != 0))
                 else:
                     return self._violate(events, f"unknown frame kind 0x{kind:02x}")
             except RemoteProtocolError as exc:
                 return self._violate(events, exc.reason)
-        if pos:
-            del buf[:pos]
+        self._rx.keep(view, pos, need)
         return events
 
-    def _handshake(self, events: list[Event]) -> bool:
-        buf = self._buf
+    def _handshake(self, view: bytes, events: list[Event]) -> int | None:
+        pos = 0
         if self.state is State.AWAIT_GREETING:
-            if len(buf) < codec.GREETING_SIZE:
-                return False
-            if buf[0] != GREETING or int.from_bytes(buf[1:3], "little") != PROTOCOL_VERSION:
-                self._violate(events, f"unsupported greeting {bytes(buf[:3]).hex()}")
-                return False
-            self._out += buf[: codec.GREETING_SIZE]
-            del buf[: codec.GREETING_SIZE]
+            if not self._greeting(view, events):
+                return None
+            self._out += codec.PROTOCOL_GREETING
+            pos = codec.GREETING_SIZE
             self.state = State.AWAIT_HANDSHAKE_RESULT
         for state, stage in ((State.AWAIT_HANDSHAKE_RESULT, "handshake"), (State.AWAIT_REGISTRATION, "registration")):
             if self.state is not state:
                 continue
-            if not buf:
-                return False
-            code = buf[0]
-            del buf[:1]
+            if len(view) - pos < codec.RESULT_SIZE:
+                self._wait(view, pos, codec.RESULT_SIZE)
+                return None
+            (code,) = codec.decode_result(view, pos)
+            pos += codec.RESULT_SIZE
             if code != Code.OK:
                 self.state = State.CLOSED
-                buf.clear()
                 events.append(Refused(code, stage))
-                return False
+                return None
             if state is State.AWAIT_HANDSHAKE_RESULT:
                 self._out += self._registration
                 self.state = State.AWAIT_REGISTRATION
             else:
                 self.state = State.READY
                 events.append(Registered())
-        return self.state is State.READY
+        return pos
 
     # --- sending ---------------------------------------------------------------
 
@@ -188,4 +189,4 @@ class ClientConnection(ConnectionBase):
         """The 9-byte ping frame."""
         if self.state is not State.READY:
             raise LocalProtocolError(f"cannot ping in state {self.state.value}")
-        return PING_FRAME
+        return codec.PING_FRAME

@@ -12,7 +12,16 @@ cannot slip into the spec without the codec learning it:
 
 The emitted code validates everything explicitly: decoders raise
 `RemoteProtocolError` with a reason, encoders `LocalProtocolError`; no
-``struct.error``, ``IndexError`` or ``UnicodeDecodeError`` escapes.
+``struct.error``, ``IndexError`` or ``UnicodeDecodeError`` escapes. Decoders
+return plain tuples typed field by field; encoders count a payload's bytes,
+whatever the item size of a ``memoryview``.
+
+It also emits what the hot paths of the broker and the clients need, so that
+no other module spells a layout: the public ``struct.Struct`` of every fixed
+prefix, bit positions of bit fields, fast pack/unpack of the tagged fixed
+structures (`HOT_TAGGED`), a decoder of runs of the frames a router parses most (`HOT_RUNS`),
+the size of a length-prefixed structure, and the handshake's fixed units and
+greeting check.
 """
 
 from __future__ import annotations
@@ -23,23 +32,35 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from construct import (
-    Bytes,
-    Const,
-    Construct,
-    FormatField,
-    GreedyBytes,
-    NullTerminated,
-    Prefixed,
-    Renamed,
-    StringEncoded,
-    Struct,
-    Transformed,
-)
+from .constants import Code
 
-from . import schema
+NO_CONSTRUCT = "the codec generator needs construct, which the [spec] extra installs: pip install 'elbus-spec[spec]'"
 
-__all__ = ["Field", "layout", "generate", "main"]
+try:
+    from construct import (
+        Bytes,
+        Const,
+        Construct,
+        FormatField,
+        GreedyBytes,
+        NullTerminated,
+        Prefixed,
+        Renamed,
+        StringEncoded,
+        Struct,
+        Transformed,
+    )
+
+    from . import schema
+except ModuleNotFoundError as exc:
+    if exc.name != "construct":
+        raise
+    if __name__ == "__main__":  # a command line gets the remedy, not a traceback
+        print(NO_CONSTRUCT, file=sys.stderr)
+        sys.exit(2)
+    raise ModuleNotFoundError(NO_CONSTRUCT, name="construct") from exc
+
+__all__ = ["Field", "layout", "generate", "main", "NO_CONSTRUCT"]
 
 TARGET = Path(__file__).with_name("_codec.py")
 
@@ -147,7 +168,8 @@ def _fmt(fields: list[Field]) -> str:
 
 
 def _const_name(name: str) -> str:
-    return "_" + name.upper()
+    """The public ``struct.Struct`` of a structure's fixed prefix: ``CLIENT_HEADER`` for ``client_header``."""
+    return name.upper()
 
 
 def _encode_lines(
@@ -191,6 +213,8 @@ def _encode_lines(
             lines.append(f"_{f.name} = b'\\x00'.join(_{f.name}_items)")
             pieces.append(f"_{f.name}")
         elif f.kind == "greedy":
+            lines.append(f"if type({f.name}) is not bytes:  # len() of a memoryview counts items, not bytes")
+            lines.append(f"    {f.name} = _flat({f.name})")
             pieces.append(f.name)
     return lines, pack_args, pieces
 
@@ -209,6 +233,13 @@ def _params(fields: list[Field], fixed_values: dict[str, str]) -> list[str]:
 
 def _annotation(kind: str) -> str:
     return {"cstring": "str", "pascal": "str", "nuljoined": "Sequence[str]", "greedy": "Buffer"}.get(kind, "int")
+
+
+def _decoded_type(fields: list[Field]) -> str:
+    """The exact tuple type a decoder returns: plain tuples, typed per field, as fast as untyped ones."""
+    kinds = {"cstring": "str", "pascal": "str", "nuljoined": "list[str]", "greedy": "bytes"}
+    types = [kinds.get(f.kind, "int") for f in fields for _ in f.decoded]
+    return f"tuple[{', '.join(types)}]" if types else "tuple[()]"
 
 
 def _signature(fields: list[Field], params: list[str]) -> str:
@@ -265,7 +296,9 @@ def _render_struct(name: str, fields: list[Field]) -> list[str]:
     out.append("")
     # decoder
     decoded = [n for f in fields for n in f.decoded]
-    out.append(f"def decode_{name}(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Any, ...]:")
+    out.append(
+        f"def decode_{name}(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> {_decoded_type(fields)}:"
+    )
     out.append(
         f'    """Decode a `{name}` structure from ``buf[start:end]`` as a tuple {tuple(decoded)!r}.\n\n'
         "    Raises RemoteProtocolError (with the reason) on any malformed input.\n"
@@ -351,6 +384,180 @@ def _render_frame(
     return out
 
 
+# Fixed structures the broker and the clients pack or unpack once per frame, whose first
+# field is a one-byte constant (a tag): each gets ``<NAME>_TAG``, ``pack_<name>`` (the
+# other fields, no checks) and ``unpack_<name>_from`` (the other fields at an offset).
+HOT_TAGGED = ("ack",)
+# Client frames a router parses most: each gets ``decode_<name>_frames``, which decodes a
+# run of them in one call, their leading string once per `STRING_CACHE_SIZE` distinct ones.
+HOT_RUNS = ("message",)
+STRING_CACHE_SIZE = 64
+
+
+def _render_tagged(name: str, fields: list[Field]) -> list[str]:
+    """``<NAME>_TAG``, ``pack_<name>`` and ``unpack_<name>_from`` of a fixed structure led by a one-byte constant."""
+    tag, rest = fields[0], fields[1:]
+    if tag.kind != "const" or tag.size != 1 or not isinstance(tag.value, bytes) or any(f.kind != "int" for f in rest):
+        raise TypeError(f"{name}: a hot-path structure needs a one-byte constant, then integers")
+    sname = _const_name(name)
+    ints = ", ".join("int" for _ in rest)
+    fmt = "<x" + "".join(f.fmt for f in rest)
+    return [
+        f"{sname}_TAG = {tag.value[0]:#04x}",
+        f"pack_{name}: Callable[[{ints}], bytes] = functools.partial({sname}.pack, {tag.value!r})",
+        f'"""Pack a `{name}` from ({", ".join(f.name for f in rest)}) as fast as ``struct``: for values already checked."""',
+        f"unpack_{name}_from: Callable[[Buffer, int], tuple[{ints}]] = struct.Struct({fmt!r}).unpack_from",
+        f'"""({", ".join(f.name for f in rest)}) of the `{name}` at an offset whose tag the caller has checked."""',
+        "",
+        "",
+    ]
+
+
+def _render_frame_run(name: str, op: int, header: list[Field], where: str, body: list[Field]) -> list[str]:
+    """``decode_<name>_frames``: a run of whole client frames of one op whose body is a string then bytes.
+
+    What a router parses most: one call decodes every consecutive such frame
+    of a received chunk (no call per frame), reading each leading string
+    through a per-connection cache so that it is checked and decoded once.
+    """
+    names = [n for f in header for n in f.decoded]
+    if names != ["op_id", "qos", "op", "length"] or [f.kind for f in body] != ["cstring", "greedy"]:
+        raise TypeError(f"{name}: a frame run needs the client header and a string-then-bytes body")
+    head, tail = body[0].name, body[1].name
+    hname = "CLIENT_HEADER"
+    bits = _bit_expressions(header, "flags")
+    return [
+        f"def decode_{name}_frames(",
+        "    buf: bytes,",
+        "    pos: int,",
+        "    end: int,",
+        "    max_length: int,",
+        "    cache: dict[bytes, str],",
+        "    out: list[tuple[int, int, str, bytes, int]],",
+        ") -> int:",
+        f'    """Decode the whole {name.upper()} frames from ``buf[pos:end]`` on; return where they stop.',
+        "",
+        f"    Appends ``(op_id, qos, {head}, {tail}, length)`` per frame to ``out`` and stops at the first",
+        f"    unit that is not a whole {name.upper()} frame of at most ``max_length`` bytes (a ping, another",
+        "    op, a partial frame, an oversized one), leaving it to the caller. ``cache`` maps the",
+        f"    encoded {head}s seen lately to their text (emptied when it holds `STRING_CACHE_SIZE`, so",
+        "    its memory is bounded). Raises RemoteProtocolError for a malformed body, as",
+        f"    `decode_{where}` does; the frames before it are already in ``out``.",
+        '    """',
+        f"    unpack = {hname}.unpack_from",
+        "    find = buf.find",
+        "    append = out.append",
+        f"    while end - pos >= {hname}_SIZE:",
+        "        op_id, flags, length = unpack(buf, pos)",
+        f"        if {bits['op']} != {op:#04x} or length > max_length:",
+        "            return pos",
+        f"        start = pos + {hname}_SIZE",
+        "        stop = start + length",
+        "        if stop > end:",
+        "            return pos",
+        "        sep = find(b'\\x00', start, stop)",
+        "        if sep < 0:",
+        f"            raise RemoteProtocolError('{where}: {head} is not NUL-terminated')",
+        "        raw = buf[start:sep]",
+        "        value = cache.get(raw)",
+        "        if value is None:",
+        "            try:",
+        "                value = str(raw, 'utf-8')",
+        "            except UnicodeDecodeError:",
+        f"                raise RemoteProtocolError('{where}: a string is not valid UTF-8') from None",
+        "            if len(cache) >= STRING_CACHE_SIZE:",
+        "                cache.clear()",
+        "            cache[raw] = value",
+        f"        append((op_id, {bits['qos']}, value, buf[sep + 1 : stop], length))",
+        "        pos = stop",
+        "    return pos",
+        "",
+        "",
+    ]
+
+
+def _bit_expressions(fields: list[Field], var: str) -> dict[str, str]:
+    """Each bit field's value out of its byte held in ``var``, with no shift or mask that is not needed."""
+    out = {}
+    for f in fields:
+        shift = 8
+        for bname, width, _ in f.bits:
+            shift -= width
+            expr = f"{var} >> {shift}" if shift else var
+            mask = f"{(1 << width) - 1:#04x}"
+            out[bname] = expr if shift + width == 8 else f"({expr}) & {mask}" if shift else f"{expr} & {mask}"
+    return out
+
+
+def _render_bits(name: str, fields: list[Field]) -> list[str]:
+    """``<NAME>_<BIT>_SHIFT`` and ``_MASK`` of every bit field, for code that unpacks the byte itself."""
+    out = []
+    for f in fields:
+        if f.kind != "bits":
+            continue
+        shift = 8
+        for bname, width, _ in f.bits:
+            shift -= width
+            out.append(f"{name.upper()}_{bname.upper()}_SHIFT = {shift}")
+            out.append(f"{name.upper()}_{bname.upper()}_MASK = {(1 << width) - 1:#04x}")
+    return [*out, "", ""] if out else []
+
+
+def _render_size(name: str, fields: list[Field]) -> list[str]:
+    """``size_of_<name>``: how long a structure of fixed fields and length-prefixed strings is, once its prefixes are in."""
+    out = [
+        f"def size_of_{name}(buf: Buffer, start: int = 0) -> int | None:",
+        f'    """Bytes the `{name}` at ``buf[start:]`` takes, or None while a length prefix is not all there."""',
+        f"    pos = start + {name.upper()}_SIZE" if _fixed(fields) else "    pos = start",
+    ]
+    for f in fields:
+        if f.kind == "pascal":
+            size = struct.calcsize("<" + f.fmt)
+            out.append(f"    if len(buf) - pos < {size}:")
+            out.append("        return None")
+            out.append(f"    (_n,) = _PREFIX_{f.fmt}.unpack_from(buf, pos)")
+            out.append(f"    pos += {size} + _n")
+    return [*out, "    return int(pos - start)", "", ""]
+
+
+def _render_handshake() -> list[str]:
+    """The fixed units (handshake results, ping, keep-alive) and the greeting check, from their structures."""
+    return [
+        "PROTOCOL_GREETING = encode_greeting(version=PROTOCOL_VERSION)",
+        '"""The greeting of the one protocol version spoken: the broker sends it, the client echoes it."""',
+        f"RESULT_OK = encode_result(code={int(Code.OK):#04x})",
+        '"""The result that accepts a greeting echo or a registration (a refusal is ``encode_result(code)``)."""',
+        "PING_FRAME = encode_client_header(op_id=0, qos=0, op=0, length=0)",
+        '"""A ping: a client header whose FLAGS byte is 0 (the broker ignores its other 8 bytes; no body follows)."""',
+        "NOP_FRAME = encode_nop()",
+        '"""The broker\'s keep-alive, sent every timeout."""',
+        "",
+        "",
+        "def check_greeting(buf: Buffer, start: int = 0) -> None:",
+        '    """Raise RemoteProtocolError unless ``buf[start:]`` begins with `PROTOCOL_GREETING`."""',
+        "    got = bytes(buf[start:start + GREETING_SIZE])",
+        "    if got != PROTOCOL_GREETING:",
+        "        raise RemoteProtocolError(f'unsupported greeting {got.hex()}')",
+        "",
+        "",
+    ]
+
+
+FLAT = '''def _flat(data: Buffer) -> bytes | bytearray | memoryview:
+    """``data`` as plain bytes for ``len()`` and ``join``.
+
+    A memoryview's ``len()`` counts items, not bytes (a view of an
+    ``array('I')`` is four times longer on the wire than it says) and a
+    non-contiguous view cannot be joined at all.
+    """
+    if type(data) is bytearray:
+        return data
+    view = memoryview(data)
+    return view.cast('B') if view.c_contiguous else view.tobytes()
+
+'''
+
+
 HEADER = '''"""Runtime codec for every elbus wire structure.
 
 GENERATED by ``python -m elbus_spec.codegen`` from `elbus_spec.schema`:
@@ -358,17 +565,20 @@ do not edit; change the spec and regenerate (``make codegen``).
 
 Plain ``struct`` with precompiled formats: no construct at runtime. Decoders
 take ``bytes`` or ``bytearray`` plus an optional ``[start:end)`` window and
-raise `RemoteProtocolError`; encoders raise `LocalProtocolError`.
+raise `RemoteProtocolError`; encoders raise `LocalProtocolError`. The
+hot-path helpers (``pack_*``, ``unpack_*_from``, the public ``struct.Struct``
+of every fixed prefix) are for code that checks the values itself.
 """
 
 # ruff: noqa: E501
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from .constants import PROTOCOL_VERSION
 from .errors import LocalProtocolError, RemoteProtocolError
 
 Buffer = bytes | bytearray | memoryview
@@ -378,7 +588,7 @@ Buffer = bytes | bytearray | memoryview
 
 def generate() -> str:
     """The full text of the generated codec module."""
-    out: list[str] = [HEADER]
+    out: list[str] = [HEADER, FLAT]
     layouts = {name: layout(st) for name, st in schema.STRUCTS.items()}
     prefixes = sorted({f.fmt for fs in layouts.values() for f in fs if f.kind == "pascal"})
     for fmt in prefixes:
@@ -386,6 +596,17 @@ def generate() -> str:
     out.append("")
     for name, fields in layouts.items():
         out += _render_struct(name, fields)
+        if name in HOT_TAGGED:
+            out += _render_tagged(name, fields)
+        out += _render_bits(name, fields)
+        if any(f.kind == "pascal" for f in fields) and all(f.kind in (*FIXED_KINDS, "pascal") for f in fields):
+            out += _render_size(name, fields)
+    out += [f"STRING_CACHE_SIZE = {STRING_CACHE_SIZE}", "", ""]
+    out += _render_handshake()
+    for name in HOT_RUNS:
+        op, body = schema.CLIENT_FRAMES[name]
+        body_name = next(key for key, value in schema.STRUCTS.items() if value is body)
+        out += _render_frame_run(name, int(op), layouts["client_header"], body_name, layouts[body_name])
     for name, (op, body) in schema.CLIENT_FRAMES.items():
         out += _render_frame(
             f"{name}_frame",
@@ -406,9 +627,9 @@ def generate() -> str:
         )
     text = "\n".join(out).rstrip() + "\n"
     names = sorted(
-        line.split("(")[0].split()[1] if line.startswith("def ") else line.split(" = ")[0]
+        line.split("(")[0].split()[1] if line.startswith("def ") else line.split(" = ")[0].split(":")[0]
         for line in text.splitlines()
-        if (line.startswith("def ") or (line[:1].isupper() and " = " in line)) and not line.startswith("Buffer")
+        if (line.startswith("def ") or (line[:1].isalpha() and " = " in line)) and not line.startswith("Buffer")
     )
     return text + "\n__all__ = [\n" + "".join(f"    {n!r},\n" for n in names) + "]\n"
 

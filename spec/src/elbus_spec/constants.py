@@ -12,8 +12,6 @@ from enum import IntEnum
 __all__ = [
     "GREETING",
     "PROTOCOL_VERSION",
-    "PING_FRAME",
-    "NOP_FRAME",
     "DEFAULT_MAX_FRAME_LENGTH",
     "DEFAULT_QUEUE_SIZE",
     "DEFAULT_TIMEOUT",
@@ -32,12 +30,6 @@ __all__ = [
 GREETING = 0xEB
 # The only protocol version the original broker speaks; anything else gets 0x75.
 PROTOCOL_VERSION = 1
-
-# A ping is a client frame header whose FLAGS byte is 0; the broker reads
-# exactly these 9 bytes and ignores the other 8.
-PING_FRAME = b"\x00" * 9
-# The broker's keep-alive: a 6-byte header of kind 0 and nothing else.
-NOP_FRAME = b"\x00" * 6
 
 # The wire allows 4 GiB frames; a broker that believed every header could
 # be made to allocate that much by one client, so the default cap is 16 MiB.

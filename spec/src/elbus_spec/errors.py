@@ -157,8 +157,8 @@ class RpcError(ElbusError):
             text, data = message.decode("utf-8", "replace"), bytes(message)
         super().__init__(f"{text} (code: {code})" if text else f"RPC error (code: {code})")
         self.code = code
-        self.message = text
-        self.data = data
+        self.message: str = text
+        self.data: bytes = data
 
 
 class ConnectionClosed(ElbusError):
