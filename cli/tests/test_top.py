@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import html
 import json
 import os
 import pty
+import re
+import shutil
 import signal
 import struct
 import termios
@@ -22,7 +25,10 @@ from pathlib import Path
 import pytest
 
 import elbus_aio
+import elbus_rpc
+from elbus_cli import DEFAULT_ADDRESS
 from elbus_cli.top import ClientCounters, Sample, SampleError, rates, sample_from_result
+from elbus_cli.top_live import Sampler
 from elbus_cli.top_view import save_screenshot
 
 from .broker_thread import BrokerThread
@@ -204,3 +210,74 @@ async def test_live_view_stops_cleanly_on_ctrl_c(broker: BrokerThread) -> None:
         await asyncio.wait_for(reading, CLI_DEADLINE)
     assert code == 130
     assert b"\x1b[?1049l" in rest and b"Traceback" not in rest
+
+
+# --- the documentation's picture ------------------------------------------------------------------
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "assets" / "elbus-top.svg"
+
+
+def svg_text(svg: str) -> str:
+    """The text an SVG written by rich shows, its pieces joined."""
+    return html.unescape("".join(re.findall(r">([^<]*)<", svg))).replace("\xa0", " ")
+
+
+@contextlib.asynccontextmanager
+async def busy_bus(path: str) -> AsyncIterator[list[str]]:
+    """A sensor publishing to two subscribers, and an RPC client calling a service; yields their names."""
+    names = ["sensors.t1", "dashboard", "logger", "svc.calc", "app.ui"]
+    clients = [await elbus_aio.connect(path, name) for name in names]
+    sensor, dashboard, logger, service, app = clients
+    for subscriber in (dashboard, logger):
+        await subscriber.subscribe("sensors/#")
+    server = elbus_rpc.Rpc(service)
+    server.method("add")(lambda params, event: params["a"] + params["b"])
+    caller = elbus_rpc.Rpc(app)
+
+    async def drain(client: elbus_aio.Client) -> None:
+        async for _ in client:
+            pass
+
+    async def publish() -> None:
+        while True:
+            await sensor.publish("sensors/t1", b'{"t": 21.5, "unit": "C"}', qos=0)
+            await asyncio.sleep(0.002)
+
+    async def call() -> None:
+        while True:
+            await caller.call("svc.calc", "add", {"a": 2, "b": 3})
+            await asyncio.sleep(0.01)
+
+    tasks = [asyncio.create_task(work) for work in (drain(dashboard), drain(logger), publish(), call())]
+    try:
+        yield names
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in clients:
+            await client.close()
+
+
+async def test_the_documented_screenshot_is_the_view_of_a_busy_broker(sock_dir: str, tmp_path: Path) -> None:
+    """The view of a real broker at work, rendered as the docs show it; ELBUS_UPDATE_SCREENSHOT=1 writes it there."""
+    running = BrokerThread(sock_dir, "screenshot.sock").start()
+    try:
+        async with busy_bus(running.path) as names, elbus_aio.Client(running.path, "elbus-cli.host.4242") as me:
+            sampler = Sampler(elbus_rpc.Rpc(me), me.name)
+            await asyncio.sleep(0.5)
+            first = await sampler.sample()
+            await asyncio.sleep(1.0)
+            second = await sampler.sample()
+    finally:
+        await asyncio.to_thread(running.stop)
+    fresh = tmp_path / "elbus-top.svg"
+    save_screenshot(str(fresh), DEFAULT_ADDRESS, rates(first, second), second.at - first.at)
+    if os.environ.get("ELBUS_UPDATE_SCREENSHOT"):
+        shutil.copyfile(fresh, SCREENSHOT)
+    busiest = {row.name: row for row in rates(first, second)}
+    assert busiest["app.ui"].in_frames_s > 10 and busiest["dashboard"].out_frames_s > 100, "the traffic stopped"
+    shown, documented = svg_text(fresh.read_text()), svg_text(SCREENSHOT.read_text())
+    assert all(name in shown for name in names) and "elbus-cli.host.4242" not in shown
+    for text in ("elbus top", "in f/s", "in B/s", "out f/s", "out B/s", "queue", "drops", "q quit", "total"):
+        assert text in shown and text in documented, f"{text!r}: run this test with ELBUS_UPDATE_SCREENSHOT=1"
