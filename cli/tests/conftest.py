@@ -7,8 +7,7 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
-
-from .broker_thread import BrokerThread
+from cli_broker import BrokerThread
 
 
 @pytest.fixture(scope="module")

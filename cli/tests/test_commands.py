@@ -23,6 +23,7 @@ from typing import Any
 import busrt
 import msgpack
 import pytest
+from cli_broker import BrokerThread
 
 import elbus_aio
 import elbus_rpc
@@ -30,8 +31,6 @@ from elbus_cli import ENV_ADDRESS
 from elbus_cli.benchmark import STAGES
 from elbus_cli.commands import MAX_INPUT
 from elbus_spec import RpcError
-
-from .broker_thread import BrokerThread
 
 # Generous for a loaded 2-core machine; a healthy run takes a fraction of it.
 CLI_DEADLINE = 20.0

@@ -10,8 +10,7 @@ import venv
 from pathlib import Path
 
 import pytest
-
-from .broker_thread import BrokerThread
+from cli_broker import BrokerThread
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a user who only wants the command installs: the cli and its elbus requirements, no broker.

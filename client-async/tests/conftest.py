@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +53,27 @@ async def kind_broker(broker_kind: str, sock_path: str) -> AsyncIterator[Any]:
     """Every broker kind, over UNIX."""
     async with running_broker(broker_kind, sock_path) as running:
         yield running
+
+
+BROKERS = Path(__file__).with_name("brokers.py")
+
+
+@pytest.fixture
+async def broker_process(broker_kind: str, sock_path: str) -> AsyncIterator[Callable[[], asyncio.subprocess.Process]]:
+    """Start a broker of each kind as its own process (so that it can be SIGKILLed or SIGSTOPped)."""
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(BROKERS), broker_kind, sock_path, stdout=asyncio.subprocess.PIPE
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 10) == b"ready\n"
+        return proc
+
+    yield start  # type: ignore[misc]
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +13,6 @@ from routing_broker import RoutingBroker
 import elbus_aio
 from elbus_aio import ConnectionClosed
 from elbus_spec import NOP_FRAME, PING_FRAME, BrokerConnection, MessageRequest, Ping, ProtocolViolation, RemoteProtocolError
-
-BROKERS = Path(__file__).with_name("brokers.py")
 
 
 class RawBroker:
@@ -121,27 +116,6 @@ async def test_cancelled_sends_leave_the_connection_usable(broker: RoutingBroker
         indexes = [p[0] for p in received]
         assert set(range(1, 12, 2)) <= set(indexes) and len(indexes) == len(set(indexes))
         assert set(range(0, 12, 2)) - set(indexes)  # some cancelled sends never hit the wire
-
-
-@pytest.fixture
-async def broker_process(broker_kind: str, sock_path: str) -> AsyncIterator[Callable[[], asyncio.subprocess.Process]]:
-    """Start a broker of each kind as its own process (so that it can be SIGKILLed)."""
-    procs: list[asyncio.subprocess.Process] = []
-
-    async def start() -> asyncio.subprocess.Process:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(BROKERS), broker_kind, sock_path, stdout=asyncio.subprocess.PIPE
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        assert await asyncio.wait_for(proc.stdout.readline(), 10) == b"ready\n"
-        return proc
-
-    yield start  # type: ignore[misc]
-    for proc in procs:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
 
 
 async def test_killed_broker_fails_waits_promptly(sock_path: str, broker_process) -> None:  # type: ignore[no-untyped-def]

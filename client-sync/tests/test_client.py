@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import errno
 import socket
 import struct
 import threading
@@ -96,9 +97,10 @@ def test_unsupported_greeting_answer_raises_not_supported(sock_path: str) -> Non
 def test_handshake_timeout_and_hang_up(sock_path: str) -> None:
     with ScriptedBroker(sock_path, greet=False):
         started = time.monotonic()
-        with pytest.raises(BrokerTimeout):
+        with pytest.raises(elbus_client.ConnectTimeout, match="no registration reply") as info:
             elbus_client.connect(sock_path, "me", timeout=0.2)
         assert time.monotonic() - started < 1.5
+        assert isinstance(info.value, TimeoutError) and isinstance(info.value, elbus_client.BrokerUnavailable)
     listener = socket.socket(socket.AF_UNIX)
     other = sock_path + ".2"
     listener.bind(other)
@@ -114,8 +116,9 @@ def test_handshake_timeout_and_hang_up(sock_path: str) -> None:
 def test_bad_addresses_and_names_fail_clearly(sock_path: str) -> None:
     with pytest.raises(ValueError, match="host:port"):
         elbus_client.Client("localhost", "me")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(elbus_client.BrokerUnavailable) as info:
         elbus_client.connect(sock_path, "me")
+    assert info.value.errno == errno.ENOENT and isinstance(info.value.__cause__, FileNotFoundError)
     with pytest.raises(LocalProtocolError):
         elbus_client.Client(sock_path, "x" * 70000)
     assert elbus_client.is_unix_address("/run/elbus") and elbus_client.is_unix_address("rel/elbus.ipc")
@@ -196,7 +199,7 @@ def test_every_operation_and_qos_byte_for_byte(sock_path: str) -> None:
 
 
 def test_invalid_arguments_raise_before_anything_is_written(sock_path: str) -> None:
-    with ScriptedBroker(sock_path) as broker, elbus_client.connect(sock_path, "me") as client:
+    with ScriptedBroker(sock_path) as broker, elbus_client.connect(sock_path, "me", max_frame_length=100) as client:
         with pytest.raises(ValueError):
             client.send("x", b"", qos=4)
         with pytest.raises(ValueError, match="at least one topic"):
@@ -205,10 +208,10 @@ def test_invalid_arguments_raise_before_anything_is_written(sock_path: str) -> N
             client.subscribe(["a", "b"])  # type: ignore[arg-type]
         with pytest.raises(LocalProtocolError):
             client.send("bad\x00target", b"")
-        client.max_frame_length = 100
         client.send("x", b"y" * 98)  # 1 + 1 + 98: exactly the limit
-        with pytest.raises(LocalProtocolError, match="101 bytes exceeds 100"):
+        with pytest.raises(elbus_client.FrameTooLarge, match="101 bytes exceeds the limit of 100") as info:
             client.send("x", b"y" * 99)
+        assert (info.value.size, info.value.limit) == (101, 100) and isinstance(info.value, LocalProtocolError)
         client.send("x", b"still fine")
         client.send("x", memoryview(array.array("H", [1, 2])))  # a view of 2-byte items is sent as its 4 bytes
         assert [r.payload for r in broker.peer("me").requests] == [b"y" * 98, b"still fine", b"\x01\x00\x02\x00"]
@@ -501,15 +504,20 @@ def test_close_while_reconnecting_ends_promptly(sock_path: str) -> None:
 
 
 def test_refused_renewal_is_logged_and_the_connection_kept(sock_path: str, caplog: pytest.LogCaptureFixture) -> None:
+    denied: list[tuple[str, Exception]] = []
     with (
         ScriptedBroker(sock_path) as broker,
-        elbus_client.connect(sock_path, "me", reconnect=True, reconnect_delay=0.02) as client,
+        elbus_client.connect(
+            sock_path, "me", reconnect=True, reconnect_delay=0.02, on_subscription_denied=lambda *a: denied.append(a)
+        ) as client,
     ):
         client.subscribe("secret/#")
         broker.ack = Code.ACCESS
         broker.peer("me").hang_up()
         second = broker.peer("me", nth=2)
-        _eventually(lambda: "renewal of the subscriptions to ['secret/#'] got code 0x79" in caplog.text)
+        _eventually(lambda: "renewing the subscription to 'secret/#' refused; the topic is dropped" in caplog.text)
+        _eventually(lambda: len(denied) == 1)
+        assert denied[0][0] == "secret/#" and isinstance(denied[0][1], AccessDenied)
         assert client.is_connected and second.requests == [SubscribeRequest(1, 1, ["secret/#"])]
         time.sleep(0.1)
         assert len([p for p in broker.peers if p.name == "me"]) == 2  # no reconnect churn

@@ -134,7 +134,7 @@ async def test_counters_and_client_list(running: Any, connect: Any) -> None:
     tx = broker.clients["count.tx"]
     body = len(b"count.rx\x0012345")
     assert (tx.r_frames, tx.r_bytes, tx.w_frames, tx.w_bytes) == (1, body, 1, 6)
-    assert (rx.w_frames, rx.w_bytes) == (1, body)
+    assert (broker.clients["count.rx"].w_frames, broker.clients["count.rx"].w_bytes) == (1, body) and rx.queued == 1
     core = await broker.register("caller")
     listed = {}
 

@@ -134,7 +134,8 @@ def test_client_connection_yields_events_or_a_violation(handshake: bytes, frames
             return
 
 
-DECODERS = sorted(n for n in dir(codec) if n.startswith("decode_"))
+# Every body decoder takes (buf, start, end); the MESSAGE run decoder has its own signature, fuzzed below.
+DECODERS = sorted(n for n in dir(codec) if n.startswith("decode_") and n != "decode_message_frames")
 
 
 @FUZZ
@@ -153,3 +154,15 @@ def test_decoders_with_end_beyond_the_buffer(name: str) -> None:
     """Found by the fuzzer (a regression test): a window past the buffer is a truncated one."""
     with pytest.raises(RemoteProtocolError):
         getattr(codec, name)(b"", 0, 9)
+
+
+@FUZZ
+@given(st.binary(max_size=80) | bodies, st.integers(0, 64))
+def test_the_message_run_decoder_raises_only_remote_protocol_error(buf: bytes, max_length: int) -> None:
+    out: list[tuple[int, int, str, bytes, int]] = []
+    try:
+        stop = codec.decode_message_frames(buf, 0, len(buf), max_length, {}, out)
+    except RemoteProtocolError:
+        return
+    assert 0 <= stop <= len(buf)
+    assert all(length <= max_length for *_, length in out)

@@ -6,8 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from routing_rules import mask_matches, topic_matches
 
-from elbus_server import NameTree, TopicTree
-from elbus_server._routing import normalize_topic_pattern
+from elbus_server._routing import NameTree, TopicTree, normalize_topic_pattern
 
 
 def test_broadcast_examples() -> None:

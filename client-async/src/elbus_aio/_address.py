@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from typing import TypeVar
 
 from elbus_spec import parse_address
+
+P = TypeVar("P", bound=asyncio.Protocol)
 
 __all__ = ["open_transport"]
 
 
-async def open_transport(
-    address: str, protocol_factory: Callable[[], asyncio.Protocol]
-) -> tuple[asyncio.Transport, asyncio.Protocol]:
+async def open_transport(address: str, protocol_factory: Callable[[], P]) -> tuple[asyncio.Transport, P]:
     """Connect to ``address``; TCP sockets get TCP_NODELAY (frames are small and latency-bound).
 
     Raises ValueError for an address that is neither a UNIX path nor ``host:port``, and
@@ -29,4 +30,4 @@ async def open_transport(
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return transport, protocol  # type: ignore[return-value]
+    return transport, protocol

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import inspect
 import logging
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -14,35 +14,36 @@ from typing import Any
 
 from elbus_spec import (
     DEFAULT_MAX_FRAME_LENGTH,
+    DEFAULT_PING_INTERVAL,
     DEFAULT_QUEUE_SIZE,
+    DEFAULT_RECONNECT_DELAY,
     DEFAULT_TIMEOUT,
     SECONDARY_SEPARATOR,
+    BrokerError,
+    BrokerTimeout,
+    BrokerUnavailable,
+    ClientConnection,
     ConnectionClosed,
+    ConnectTimeout,
     ElbusError,
     Frame,
     QoS,
+    ReceiveTimeout,
     primary_name,
 )
 
 from ._address import open_transport
 from ._session import Session
 
-__all__ = ["Client", "connect", "connect_secondary", "FrameCallback"]
+__all__ = ["Client", "connect", "connect_secondary", "FrameCallback", "DisconnectCallback", "ReconnectCallback", "DeniedCallback"]
 
 log = logging.getLogger("elbus_aio")
 
 Payload = bytes | bytearray | memoryview | str
 FrameCallback = Callable[[Frame], None] | Callable[[Frame], Awaitable[None]]
-
-# The broker sends a keep-alive NOP every `timeout` seconds (the original
-# broker's own timeout, 5 s by default, like ours): a connection that stays
-# silent for IDLE_FACTOR x timeout has a dead or hung broker behind it. The
-# margin absorbs scheduling jitter around the broker's NOP timer.
-IDLE_FACTOR = 1.5
-
-
-def _bytes(payload: Payload) -> bytes | bytearray | memoryview:
-    return payload.encode() if isinstance(payload, str) else payload
+DisconnectCallback = Callable[[str], object]
+ReconnectCallback = Callable[[], object]
+DeniedCallback = Callable[[str, BrokerError], object]
 
 
 class Client:
@@ -53,18 +54,31 @@ class Client:
     path (ending in ``.sock``/``.socket``/``.ipc`` or starting with ``/``) or
     ``host:port`` for TCP.
 
-    ``timeout`` bounds connecting and registering, and sets the dead-broker
-    deadline: with no byte at all from the broker for ``1.5 * timeout`` seconds
-    (it sends keep-alives every ``timeout``), the connection is dropped, which
-    fails every pending wait with `ConnectionClosed`. Pings go out every
+    ``timeout`` bounds connecting and registering, is the default wait for
+    acks, and sets the dead-broker deadline: with no byte at all from the
+    broker for ``DEAD_BROKER_FACTOR * timeout`` seconds (it sends keep-alives
+    every its own timeout), the connection is dropped, which fails every
+    pending wait with `ConnectionClosed`. These rules, and what a topic, a
+    payload and a frame may be, are `elbus_spec.ClientConnection`'s, shared
+    with the blocking client. Pings go out every
     ``ping_interval`` seconds. Received frames wait in a queue of
     ``queue_size`` frames; when it is full the client stops reading from the
     socket (the broker then applies its slow-consumer rule) rather than drop
     anything. With ``reconnect=True`` a lost connection is re-established in
     the background (with jittered exponential backoff from
     ``reconnect_delay`` up to ``timeout``), the name is registered again and
-    every subscription is renewed; waits pending at the loss fail with
-    `ConnectionClosed`, and so do operations attempted during the outage.
+    every subscription is renewed, one topic per frame; waits pending at the
+    loss fail with `ConnectionClosed`, and so do operations attempted during
+    the outage. ``retry_on_failed_connect`` (with ``reconnect`` only) makes
+    `connect` retry the same way while the broker is unavailable, instead of
+    raising `BrokerUnavailable`.
+
+    Callbacks (functions, or coroutine functions run as tasks):
+    ``on_disconnect(reason)`` once per lost connection (not for `close`),
+    ``on_reconnect()`` once per re-established one, and
+    ``on_subscription_denied(topic, error)`` once for a subscription the
+    broker refuses to renew (its access control changed, say): the topic is
+    dropped and logged, never retried.
 
     ``busy_poll`` (seconds, 0 by default: off) keeps the event loop polling
     instead of sleeping for that long after I/O while the connection is busy
@@ -80,15 +94,21 @@ class Client:
         name: str,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        ping_interval: float = 1.0,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
         reconnect: bool = False,
-        reconnect_delay: float = 0.1,
+        reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
+        retry_on_failed_connect: bool = False,
         max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         busy_poll: float = 0.0,
+        on_disconnect: DisconnectCallback | None = None,
+        on_reconnect: ReconnectCallback | None = None,
+        on_subscription_denied: DeniedCallback | None = None,
     ) -> None:
         if timeout <= 0 or ping_interval <= 0 or reconnect_delay <= 0:
             raise ValueError("timeout, ping_interval and reconnect_delay must be positive")
+        if retry_on_failed_connect and not reconnect:
+            raise ValueError("retry_on_failed_connect needs reconnect=True")
         if busy_poll < 0:
             raise ValueError("busy_poll must be 0 (off) or more")
         if queue_size < 1:
@@ -99,9 +119,13 @@ class Client:
         self.ping_interval = ping_interval
         self.reconnect = reconnect
         self.reconnect_delay = reconnect_delay
+        self.retry_on_failed_connect = retry_on_failed_connect
         self.max_frame_length = max_frame_length
         self.queue_size = queue_size
         self.busy_poll = busy_poll
+        self.on_disconnect = on_disconnect
+        self.on_reconnect = on_reconnect
+        self.on_subscription_denied = on_subscription_denied
         self._session: Session | None = None
         self._topics: set[str] = set()  # subscriptions and exclusions, renewed after a reconnect
         self._excluded: set[str] = set()
@@ -124,19 +148,36 @@ class Client:
     async def connect(self) -> Client:
         """Connect and register; returns self.
 
-        Raises OSError when nothing listens at the address, TimeoutError when the
-        handshake takes longer than ``timeout``, the `elbus_spec.BrokerError`
-        subclass for a refusal (e.g. `Busy` when the name is taken,
-        `NotRegistered` for a secondary whose primary is absent), and
-        `ConnectionClosed` when the broker hangs up during the handshake.
+        Raises `BrokerUnavailable` (an `OSError`) when nothing listens at the
+        address, `ConnectTimeout` (also a `TimeoutError`) when connecting and
+        registering take longer than ``timeout``, the `BrokerError` subclass
+        for a refusal (e.g. `Busy` when the name is taken, `NotRegistered` for
+        a secondary whose primary is absent), and `ConnectionClosed` when the
+        broker hangs up during the handshake. With ``retry_on_failed_connect``
+        an unavailable broker is tried again until it answers or the client is
+        closed (then `ConnectionClosed`).
         """
         if self._closing:
             raise ConnectionClosed("the client is closed")
         if self.is_connected:
             return self
         self._closed_future()
-        await self._open()
-        return self
+        delays = ClientConnection.reconnect_delays(self.reconnect_delay, self.timeout)
+        while True:
+            try:
+                await self._open()
+            except BrokerUnavailable as exc:
+                if not self.retry_on_failed_connect:
+                    raise
+                log.info("%s: connecting failed, retrying: %s", self.name, exc)
+            else:
+                if self._closing and self._session is not None:  # closed while connecting: the connection goes too
+                    self._session.close(ConnectionClosed("the client was closed while connecting"))
+                    raise ConnectionClosed("the client was closed while connecting")
+                return self
+            await asyncio.sleep(next(delays))
+            if self._closing:
+                raise ConnectionClosed("the client was closed while connecting")
 
     async def __aenter__(self) -> Client:
         return await self.connect()
@@ -200,7 +241,9 @@ class Client:
 
         def make_session() -> Session:
             nonlocal session
-            session = Session(self.name, self._deliver, max_frame_length=self.max_frame_length, busy_poll=self.busy_poll)
+            session = Session(
+                self.name, self._deliver, max_frame_length=self.max_frame_length, timeout=self.timeout, busy_poll=self.busy_poll
+            )
             return session
 
         try:
@@ -213,6 +256,12 @@ class Client:
                     session.close(exc)
                 else:
                     session.abort(ConnectionClosed(f"connecting failed: {exc!r}"))
+            if isinstance(exc, ElbusError):
+                raise
+            if isinstance(exc, TimeoutError):
+                raise ConnectTimeout(errno.ETIMEDOUT, f"no registration from {self.address} within {self.timeout} s") from None
+            if isinstance(exc, OSError):
+                raise BrokerUnavailable.wrap(self.address, exc) from exc
             raise
         self._session = opened
         opened.lost.add_done_callback(lambda _: self._on_lost(opened))
@@ -225,9 +274,10 @@ class Client:
             self._keepalive.cancel()
         if self._closing:
             return
+        if self.reconnect and self._reconnecting is not None and not self._reconnecting.done():
+            return  # lost while the reconnect loop was renewing subscriptions: it retries
+        self._call(self.on_disconnect, str(session.error))
         if self.reconnect:
-            if self._reconnecting is not None and not self._reconnecting.done():
-                return  # lost while the reconnect loop was renewing subscriptions: it retries
             log.warning("%s: %s; reconnecting", self.name, session.error)
             self._reconnecting = asyncio.get_running_loop().create_task(
                 self._reconnect(), name=f"elbus_aio reconnect {self.name}"
@@ -238,7 +288,7 @@ class Client:
     async def _keep_alive(self, session: Session) -> None:
         """Ping every ping_interval; drop the connection when the broker is silent too long."""
         loop = session.loop
-        idle_limit = self.timeout * IDLE_FACTOR
+        idle_limit = session.conn.dead_broker_after
         next_ping = loop.time() + self.ping_interval
         ping = session.conn.ping()
         while session.ready:
@@ -255,9 +305,9 @@ class Client:
             await asyncio.sleep(min(next_ping, deadline) - now)
 
     async def _reconnect(self) -> None:
-        delay = self.reconnect_delay
+        delays = ClientConnection.reconnect_delays(self.reconnect_delay, self.timeout)
         while not self._closing:
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            await asyncio.sleep(next(delays))
             try:
                 await self._open()
                 await self._renew()
@@ -265,20 +315,54 @@ class Client:
                 log.info("%s: reconnect failed: %r", self.name, exc)
                 if self._session is not None and self._session.ready:
                     self._session.abort(ConnectionClosed(f"renewing subscriptions failed: {exc!r}"))
-                delay = min(delay * 2, self.timeout)
                 continue
             self._resume_reading_if_drained()
             log.info("%s: reconnected", self.name)
+            self._call(self.on_reconnect)
             return
 
     async def _renew(self) -> None:
-        """Subscribe and exclude again on a new connection, in one acknowledged frame each."""
+        """Subscribe and exclude again on a new connection, one acknowledged frame per topic.
+
+        One frame per topic, so that each ack speaks for one topic: a refused
+        one is dropped and reported once (`_denied`), the others stay renewed.
+        A lost connection or a missing ack raises, and the reconnect loop
+        tries again.
+        """
         session = self._live()
-        for topics, encode in ((self._topics, session.conn.send_subscribe), (self._excluded, session.conn.send_exclude)):
-            if topics:
-                op_id, data = encode(sorted(topics), QoS.PROCESSED)
-                async with asyncio.timeout(self.timeout):
-                    await session.submit(op_id, data, QoS.PROCESSED)
+        renewals: list[tuple[set[str], str, asyncio.Future[None]]] = []
+        for record, encode in ((self._topics, session.conn.send_subscribe), (self._excluded, session.conn.send_exclude)):
+            for topic in sorted(record):
+                op_id, data = encode([topic], QoS.PROCESSED)
+                renewals.append((record, topic, session.submit(op_id, data, QoS.PROCESSED)))
+        if not renewals:
+            return
+        async with asyncio.timeout(self.timeout):
+            outcomes = await asyncio.gather(*(fut for _, _, fut in renewals), return_exceptions=True)
+        for (record, topic, _), outcome in zip(renewals, outcomes, strict=True):
+            if isinstance(outcome, BrokerError):
+                self._denied(record, topic, outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+
+    def _denied(self, record: set[str], topic: str, error: BrokerError) -> None:
+        record.discard(topic)
+        log.warning("%s: renewing %r refused (%s); the topic is dropped", self.name, topic, error)
+        self._call(self.on_subscription_denied, topic, error)
+
+    def _call(self, callback: Callable[..., object] | None, *args: object) -> None:
+        """Run an application callback (a coroutine one as a task); its failure is logged, never fatal."""
+        if callback is None:
+            return
+        try:
+            result = callback(*args)
+        except Exception:
+            log.exception("%s: %s callback failed", self.name, getattr(callback, "__name__", "a"))
+            return
+        if inspect.isawaitable(result):
+            task: asyncio.Task[Any] = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._callback_done)
 
     def secondary(self, suffix: str | int, **options: Any) -> Client:
         """An unconnected client registering as ``<primary>%%<suffix>`` with the same options
@@ -288,9 +372,13 @@ class Client:
             "ping_interval": self.ping_interval,
             "reconnect": self.reconnect,
             "reconnect_delay": self.reconnect_delay,
+            "retry_on_failed_connect": self.retry_on_failed_connect,
             "max_frame_length": self.max_frame_length,
             "queue_size": self.queue_size,
             "busy_poll": self.busy_poll,
+            "on_disconnect": self.on_disconnect,
+            "on_reconnect": self.on_reconnect,
+            "on_subscription_denied": self.on_subscription_denied,
         }
         settings.update(options)
         return Client(self.address, f"{primary_name(self.name)}{SECONDARY_SEPARATOR}{suffix}", **settings)
@@ -317,99 +405,139 @@ class Client:
     def send_nowait(self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> asyncio.Future[None]:
         """Write a one-to-one MESSAGE at once, without waiting; the future resolves at the ack.
 
-        Raises `ConnectionClosed` when not connected and `elbus_spec.LocalProtocolError`
-        for a target containing NUL. The future fails with the `BrokerError` for the
-        ack's code (e.g. `NotRegistered`) or with `ConnectionClosed`.
+        Raises `ConnectionClosed` when not connected, and, with nothing
+        written and the connection kept: `FrameTooLarge` for a frame body over
+        ``max_frame_length``, `TypeError` for a payload that is neither bytes
+        nor str, `ValueError` for an unknown ``qos``, `LocalProtocolError` for
+        a target containing NUL. The future fails with the `BrokerError` for
+        the ack's code (e.g. `NotRegistered`) or with `ConnectionClosed`.
         """
         session = self._session
         if session is None or not session.ready:
             session = self._live()
-        op_id, data = session.conn.send_message(target, payload.encode() if isinstance(payload, str) else payload, qos)
+        op_id, data = session.conn.send_message(target, payload, qos)
         return session.submit(op_id, data, qos)
 
     def broadcast_nowait(self, mask: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> asyncio.Future[None]:
         """Write a BROADCAST to every client matching ``mask`` at once; see `send_nowait`."""
         session = self._live()
-        op_id, data = session.conn.send_broadcast(mask, _bytes(payload), qos)
+        op_id, data = session.conn.send_broadcast(mask, payload, qos)
         return session.submit(op_id, data, qos)
 
     def publish_nowait(self, topic: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> asyncio.Future[None]:
-        """Write a PUBLISH to ``topic`` at once; see `send_nowait`."""
+        """Write a PUBLISH to ``topic`` (no ``+``/``#`` in it: `InvalidTopic`) at once; see `send_nowait`."""
+        ClientConnection.check_publication_topic(topic)
         session = self._live()
-        op_id, data = session.conn.send_publish(topic, _bytes(payload), qos)
+        op_id, data = session.conn.send_publish(topic, payload, qos)
         return session.submit(op_id, data, qos)
 
-    async def _await(self, make: Callable[[], asyncio.Future[None]]) -> None:
+    async def _await(self, make: Callable[[], asyncio.Future[None]], timeout: float | None, what: str, about: object) -> None:
         # Respect backpressure before writing: a cancellation while waiting here
         # writes nothing; once written (whole, into the session's buffer), it goes out whole.
         session = self._live()
         if session.write_paused:
             await session.drain()
         fut = make()
-        if not fut.done():
-            await fut
-        else:
+        if fut.done():
             fut.result()
+            return
+        limit = session.conn.ack_timeout(timeout)
+        try:
+            async with asyncio.timeout(limit):
+                await fut
+        except TimeoutError:
+            if not fut.cancelled():
+                fut.result()  # the broker's own timeout code (BrokerTimeout), or an ack just as time ran out
+                return
+            session.forget_ack(fut)
+            raise BrokerTimeout(f"no ack for {what} {about!r} within {limit} s") from None  # formatted only here: sends are hot
 
-    async def send(self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> None:
+    async def send(self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Send ``payload`` to the client named ``target``.
 
         With QoS bit 0 set (the default, PROCESSED) returns once the broker acknowledged,
-        raising the `elbus_spec.BrokerError` subclass of a failure code (`NotRegistered`
-        when nobody has that name, `NotDelivered`, `AccessDenied`). Raises `ConnectionClosed`
-        when the connection is or gets closed. Cancelling leaves the connection usable.
+        raising the `BrokerError` subclass of a failure code (`NotRegistered`
+        when nobody has that name, `NotDelivered`, `AccessDenied`), and `BrokerTimeout`
+        (a `TimeoutError`) when no ack comes within ``timeout`` seconds (None: the
+        client's ``timeout``, as the blocking client). Raises `ConnectionClosed`
+        when the connection is or gets closed, and as `send_nowait` for bad
+        arguments. Cancelling leaves the connection usable.
         """
-        await self._await(lambda: self.send_nowait(target, payload, qos=qos))
+        await self._await(lambda: self.send_nowait(target, payload, qos=qos), timeout, "message to", target)
 
-    async def broadcast(self, mask: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> None:
+    async def broadcast(
+        self, mask: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
+    ) -> None:
         """Send ``payload`` to every client whose name matches ``mask`` (``?``, ``*``); see `send`."""
-        await self._await(lambda: self.broadcast_nowait(mask, payload, qos=qos))
+        await self._await(lambda: self.broadcast_nowait(mask, payload, qos=qos), timeout, "broadcast to", mask)
 
-    async def publish(self, topic: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> None:
+    async def publish(
+        self, topic: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
+    ) -> None:
         """Publish ``payload`` to ``topic``; see `send`."""
-        await self._await(lambda: self.publish_nowait(topic, payload, qos=qos))
+        await self._await(lambda: self.publish_nowait(topic, payload, qos=qos), timeout, "publication to", topic)
 
-    async def publish_for(self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> None:
+    async def publish_for(
+        self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
+    ) -> None:
         """Publish to the subscribers whose primary name is ``receiver`` (a BUS/RT broker extension)."""
 
+        ClientConnection.check_publication_topic(topic)
+
         def make() -> asyncio.Future[None]:
             session = self._live()
-            op_id, data = session.conn.send_publish_for(topic, receiver, _bytes(payload), qos)
+            op_id, data = session.conn.send_publish_for(topic, receiver, payload, qos)
             return session.submit(op_id, data, qos)
 
-        await self._await(make)
+        await self._await(make, timeout, "publication to", topic)
 
-    async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
+    async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Subscribe to topic patterns (``+`` one level, ``#`` the rest); renewed after a reconnect.
 
-        Raises ValueError without topics, otherwise as `send`.
+        Raises `InvalidTopic` for a pattern with ``+`` or ``#`` inside a level
+        or ``#`` before the last level, ValueError without topics, otherwise as
+        `send`. Topics are renewed after a reconnect once the broker has
+        acknowledged them (a refused one is not).
         """
-        await self._topics_op("send_subscribe", topics, qos, self._topics.update)
+        await self._topics_op("send_subscribe", topics, qos, timeout, self._topics, add=True)
 
-    async def unsubscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
-        """Drop subscriptions; raises ValueError without topics, otherwise as `send`."""
-        await self._topics_op("send_unsubscribe", topics, qos, self._topics.difference_update)
+    async def unsubscribe(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
+        """Drop subscriptions; raises as `subscribe`."""
+        await self._topics_op("send_unsubscribe", topics, qos, timeout, self._topics, add=False)
 
-    async def exclude(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
+    async def exclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Exclude topic patterns from delivery (a BUS/RT broker extension: the original elbus
         broker drops clients that use it); renewed after a reconnect. Raises as `subscribe`."""
-        await self._topics_op("send_exclude", topics, qos, self._excluded.update)
+        await self._topics_op("send_exclude", topics, qos, timeout, self._excluded, add=True)
 
-    async def unexclude(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
+    async def unexclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Remove exclusions (a BUS/RT broker extension); raises as `subscribe`."""
-        await self._topics_op("send_unexclude", topics, qos, self._excluded.difference_update)
+        await self._topics_op("send_unexclude", topics, qos, timeout, self._excluded, add=False)
 
-    async def _topics_op(self, encoder: str, topics: tuple[str, ...], qos: int, track: Callable[[tuple[str, ...]], None]) -> None:
-        if not topics:
-            raise ValueError("at least one topic is needed")
+    async def _topics_op(
+        self, encoder: str, topics: tuple[str, ...], qos: int, timeout: float | None, record: set[str], *, add: bool
+    ) -> None:
+        """Send one topic operation; a removal is recorded at once, an addition once acknowledged."""
+        items = ClientConnection.check_patterns(topics)
+        acked = qos & 1 != 0
 
         def make() -> asyncio.Future[None]:
             session = self._live()
-            op_id, data = getattr(session.conn, encoder)(topics, qos)
-            track(topics)
+            op_id, data = getattr(session.conn, encoder)(items, qos)
+            if not add:
+                record.difference_update(items)
+            elif not acked:
+                record.update(items)
             return session.submit(op_id, data, qos)
 
-        await self._await(make)
+        try:
+            await self._await(make, timeout, encoder.removeprefix("send_"), items)
+        except BrokerError as exc:
+            if add and not isinstance(exc, BrokerTimeout):
+                record.update(ClientConnection.renewable(items, exc.code))
+            raise
+        if add and acked:
+            record.update(items)
 
     # --- receiving ------------------------------------------------------------------
 
@@ -447,7 +575,7 @@ class Client:
     def _callback_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("%s: on_frame callback failed", self.name, exc_info=task.exception())
+            log.error("%s: callback failed", self.name, exc_info=task.exception())
 
     def _wake_receivers(self, count: int | None = None) -> None:
         receivers = self._receivers
@@ -486,9 +614,15 @@ class Client:
     async def receive(self, timeout: float | None = None) -> Frame:
         """The next received frame (`elbus_spec.Message`, `Broadcast` or `Publication`).
 
-        Raises TimeoutError after ``timeout`` seconds, and `ConnectionClosed` once the
-        client is closed for good and the queue is empty.
+        Raises `ReceiveTimeout` (a `TimeoutError`) after ``timeout`` seconds, and
+        `ConnectionClosed` once the client is closed for good and the queue is empty.
         """
+        try:
+            return await self._receive(timeout)
+        except TimeoutError:
+            raise ReceiveTimeout(f"no frame received within {timeout} s") from None
+
+    async def _receive(self, timeout: float | None) -> Frame:
         async with asyncio.timeout(timeout):
             queue = self._queue
             while not queue:
@@ -523,12 +657,16 @@ async def connect(
     name: str,
     *,
     timeout: float = DEFAULT_TIMEOUT,
-    ping_interval: float = 1.0,
+    ping_interval: float = DEFAULT_PING_INTERVAL,
     reconnect: bool = False,
-    reconnect_delay: float = 0.1,
+    reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
+    retry_on_failed_connect: bool = False,
     max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     busy_poll: float = 0.0,
+    on_disconnect: DisconnectCallback | None = None,
+    on_reconnect: ReconnectCallback | None = None,
+    on_subscription_denied: DeniedCallback | None = None,
 ) -> Client:
     """Connect to the broker at ``address`` and register ``name``; see `Client` and `Client.connect`."""
     client = Client(
@@ -538,9 +676,13 @@ async def connect(
         ping_interval=ping_interval,
         reconnect=reconnect,
         reconnect_delay=reconnect_delay,
+        retry_on_failed_connect=retry_on_failed_connect,
         max_frame_length=max_frame_length,
         queue_size=queue_size,
         busy_poll=busy_poll,
+        on_disconnect=on_disconnect,
+        on_reconnect=on_reconnect,
+        on_subscription_denied=on_subscription_denied,
     )
     return await client.connect()
 

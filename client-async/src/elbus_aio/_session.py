@@ -49,11 +49,13 @@ log = logging.getLogger("elbus_aio")
 class Session(asyncio.Protocol):
     """The byte mover of one connection; `Client` owns it and makes a new one per (re)connect."""
 
-    def __init__(self, name: str, deliver: Callable[[Frame], None], *, max_frame_length: int, busy_poll: float = 0.0) -> None:
+    def __init__(
+        self, name: str, deliver: Callable[[Frame], None], *, max_frame_length: int, timeout: float, busy_poll: float = 0.0
+    ) -> None:
         self.loop = asyncio.get_running_loop()
         self._busy = BusyPoll(self.loop, busy_poll) if busy_poll > 0 else None
         self._last_io = float("-inf")  # when a chunk was last read or written (busy polling)
-        self.conn = ClientConnection(name, max_frame_length=max_frame_length)
+        self.conn = ClientConnection(name, max_frame_length=max_frame_length, timeout=timeout)
         self.transport: asyncio.Transport | None = None
         self.registered: asyncio.Future[None] = self.loop.create_future()
         self.lost: asyncio.Future[None] = self.loop.create_future()
@@ -186,6 +188,13 @@ class Session(asyncio.Protocol):
             self.acks[op_id] = fut
             return fut
         return self._done
+
+    def forget_ack(self, fut: asyncio.Future[None]) -> None:
+        """Stop tracking an ack given up on (timed out); a scan, as giving up is rare."""
+        for op_id, waiting in self.acks.items():
+            if waiting is fut:
+                del self.acks[op_id]
+                return
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its high-water mark."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -29,12 +28,16 @@ from types import TracebackType
 
 from elbus_spec import (
     DEFAULT_MAX_FRAME_LENGTH,
+    DEFAULT_PING_INTERVAL,
     DEFAULT_QUEUE_SIZE,
+    DEFAULT_RECONNECT_DELAY,
     DEFAULT_TIMEOUT,
     PING_FRAME,
     SECONDARY_SEPARATOR,
     Ack,
+    BrokerError,
     BrokerTimeout,
+    BrokerUnavailable,
     Busy,
     ClientConnection,
     Code,
@@ -42,28 +45,30 @@ from elbus_spec import (
     ElbusError,
     Event,
     Frame,
-    LocalProtocolError,
     ProtocolViolation,
     QoS,
     codec,
+    error_for_code,
     parse_address,
     primary_name,
 )
 
 from ._frame_queue import FrameQueue
 from ._pending import DONE, Pending
-from ._session import DEAD_BROKER_FACTOR, RECV_SIZE, Session, open_session
+from ._session import RECV_SIZE, Session, open_session
 
-__all__ = ["Client", "connect"]
+__all__ = ["Client", "connect", "FrameCallback", "DisconnectCallback", "ReconnectCallback", "DeniedCallback"]
 
 _log = logging.getLogger("elbus_client")
 
 _MAX_SECONDARY = 1000
 _BY_CLIENT = "closed by the client"
-_CLIENT_HEADER_SIZE = codec.CLIENT_HEADER_SIZE
 
 Payload = bytes | bytearray | memoryview | str
 FrameCallback = Callable[[Frame], object]
+DisconnectCallback = Callable[[str], object]
+ReconnectCallback = Callable[[], object]
+DeniedCallback = Callable[[str, BrokerError], object]
 _Encoder = Callable[[ClientConnection], tuple[int, bytes]]
 
 
@@ -71,15 +76,6 @@ def _as_bytes(payload: Payload) -> bytes | bytearray | memoryview:
     if isinstance(payload, str):
         return payload.encode()
     return payload
-
-
-def _check_topics(topics: tuple[str, ...]) -> list[str]:
-    if not topics:
-        raise ValueError("at least one topic is required")
-    for topic in topics:
-        if not isinstance(topic, str):
-            raise TypeError(f"topics must be str, not {type(topic).__name__} (pass them as separate arguments)")
-    return list(topics)
 
 
 class Client:
@@ -96,7 +92,9 @@ class Client:
     connect and handshake, is the default wait for acks, and sets the
     dead-broker deadline: no byte from the broker for
     ``DEAD_BROKER_FACTOR * timeout`` ends the connection (the broker sends
-    keep-alives every its own timeout, so keep ours at least as long).
+    keep-alives every its own timeout, so keep ours at least as long). These
+    rules, and what a topic, a payload and a frame may be, are
+    `elbus_spec.ClientConnection`'s, shared with the asyncio client.
 
     Received frames go to a queue of ``queue_size`` frames read by `receive`
     or by iterating the client, or, when ``on_frame`` is set, to that
@@ -105,8 +103,17 @@ class Client:
     With ``reconnect`` a lost connection is re-established by the reader
     thread (jittered exponential backoff from ``reconnect_delay`` up to
     ``timeout``): the name is registered again and every subscription
-    renewed. Waits pending at the loss fail with `ConnectionClosed`, and so
-    do operations attempted during the outage; received frames stay queued.
+    renewed (exclusions too), one topic per frame. Waits pending at the loss fail with
+    `ConnectionClosed`, and so do operations attempted during the outage;
+    received frames stay queued. ``retry_on_failed_connect`` (with
+    ``reconnect`` only) makes `connect` retry the same way while the broker
+    is unavailable, instead of raising `BrokerUnavailable`.
+
+    Callbacks run on the reader thread: ``on_disconnect(reason)`` once per
+    lost connection (not for `close`), ``on_reconnect()`` once per
+    re-established one, and ``on_subscription_denied(topic, error)`` once for
+    a subscription the broker refuses to renew (its access control changed,
+    say): the topic is dropped and logged, never retried.
 
     Raises `ValueError` for an address that is neither form and
     `elbus_spec.LocalProtocolError` for a name the protocol cannot carry.
@@ -118,15 +125,21 @@ class Client:
         name: str,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        ping_interval: float = 1.0,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
         reconnect: bool = False,
-        reconnect_delay: float = 0.1,
+        reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
+        retry_on_failed_connect: bool = False,
         max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         on_frame: FrameCallback | None = None,
+        on_disconnect: DisconnectCallback | None = None,
+        on_reconnect: ReconnectCallback | None = None,
+        on_subscription_denied: DeniedCallback | None = None,
     ) -> None:
         if timeout <= 0 or ping_interval <= 0 or reconnect_delay <= 0:
             raise ValueError("timeout, ping_interval and reconnect_delay must be positive")
+        if retry_on_failed_connect and not reconnect:
+            raise ValueError("retry_on_failed_connect needs reconnect=True")
         codec.encode_registration(name)  # a name the protocol cannot carry fails here, not at connect
         self.address = os.fspath(address)
         self._endpoint = parse_address(self.address)
@@ -135,12 +148,17 @@ class Client:
         self.ping_interval = ping_interval
         self.reconnect = reconnect
         self.reconnect_delay = reconnect_delay
+        self.retry_on_failed_connect = retry_on_failed_connect
         self.max_frame_length = max_frame_length
         self.queue_size = queue_size
         self.on_frame = on_frame
+        self.on_disconnect = on_disconnect
+        self.on_reconnect = on_reconnect
+        self.on_subscription_denied = on_subscription_denied
         self._queue = FrameQueue(queue_size)
         self._session: Session | None = None
-        self._topics: set[str] = set()  # renewed after a reconnect
+        self._topics: set[str] = set()  # subscriptions and exclusions, renewed after a reconnect
+        self._excluded: set[str] = set()
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._closing = False
@@ -166,21 +184,30 @@ class Client:
         Raises the `elbus_spec.BrokerError` subclass of the broker's refusal
         (`Busy` for a name in use, `DataError` for an invalid one,
         `NotRegistered` for a secondary without its primary, `AccessDenied`,
-        `NotSupported` for the greeting), `BrokerTimeout` when the handshake
-        takes longer than ``timeout``, `ConnectionClosed` when the broker
+        `NotSupported` for the greeting), `ConnectionClosed` when the broker
         hangs up without a reply, `elbus_spec.RemoteProtocolError` for a
-        malformed handshake, `OSError` when the socket cannot connect. A
-        client connects once (it reconnects by itself with ``reconnect``):
-        connecting it again raises `ConnectionClosed`.
+        malformed handshake, `BrokerUnavailable` (an `OSError`) when the
+        broker cannot be reached: no socket file, connection refused, or
+        `ConnectTimeout` when connecting and registering take longer than
+        ``timeout``. With ``retry_on_failed_connect`` an unavailable broker is
+        tried again until it answers or the client is closed (then
+        `ConnectionClosed`). A client connects once (it reconnects by itself
+        with ``reconnect``): connecting it again raises `ConnectionClosed`.
         """
         if self._session is not None or self.closed:
             raise ConnectionClosed("a client connects only once; create a new one")
         try:
-            session, early = self._open()
+            session, early = self._open_first()
         except BaseException:
             self._finish("the first connection failed")
             raise
-        self._session = session
+        with self._state_lock:
+            installed = not self._closing
+            if installed:
+                self._session = session
+        if not installed:  # closed from another thread while connecting
+            session.sock.close()
+            raise ConnectionClosed(self._close_reason or _BY_CLIENT)
         self._reader = threading.Thread(
             target=self._read_loop, args=(session, early), name=f"elbus-reader {self.name}", daemon=True
         )
@@ -191,6 +218,19 @@ class Client:
 
     def _open(self) -> tuple[Session, list[Event]]:
         return open_session(self._endpoint, self.address, self.name, timeout=self.timeout, max_frame_length=self.max_frame_length)
+
+    def _open_first(self) -> tuple[Session, list[Event]]:
+        """The first connection; with ``retry_on_failed_connect``, retried while the broker is unavailable."""
+        delays = ClientConnection.reconnect_delays(self.reconnect_delay, self.timeout)
+        while True:
+            try:
+                return self._open()
+            except BrokerUnavailable as exc:
+                if not self.retry_on_failed_connect:
+                    raise
+                _log.info("connecting %r to %s failed, retrying: %s", self.name, self.address, exc)
+            if self._closed_event.wait(next(delays)):
+                raise ConnectionClosed(self._close_reason or _BY_CLIENT)
 
     def close(self) -> None:
         """Close the connection (and stop reconnecting) and join the threads; idempotent.
@@ -288,7 +328,20 @@ class Client:
             self._lose(session, reason)
             with self._write_lock:  # the shutdown in _lose has made every writer give up
                 session.sock.close()
+            if session.lost != _BY_CLIENT:
+                self._call(self.on_disconnect, session.lost or reason)
             session, early = self._reconnect() if self.reconnect else (None, [])
+            if session is not None:
+                self._call(self.on_reconnect)
+
+    def _call(self, callback: Callable[..., object] | None, *args: object) -> None:
+        """Run an application callback on the reader thread; its failure is logged, never fatal."""
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:
+            _log.exception("%s callback of %r failed", getattr(callback, "__name__", "a"), self.name)
 
     def _read(self, session: Session, early: list[Event]) -> str:
         """Read and dispatch until the connection ends; returns why it ended."""
@@ -301,7 +354,7 @@ class Client:
                 try:
                     size = session.sock.recv_into(buf)
                 except TimeoutError:
-                    return f"no data from the broker for {self.timeout * DEAD_BROKER_FACTOR:g} s: the broker is gone"
+                    return f"no data from the broker for {session.conn.dead_broker_after:g} s: the broker is gone"
                 except OSError as exc:
                     return session.lost or f"read failed: {exc}"
                 if not size:
@@ -337,20 +390,20 @@ class Client:
 
     def _reconnect(self) -> tuple[Session | None, list[Event]]:
         """Connect again until it works or the client is closed; returns the new session (None when closed)."""
-        delay = self.reconnect_delay
-        while not self._closed_event.wait(delay * random.uniform(0.5, 1.0)):  # jitter: clients do not return in step
+        delays = ClientConnection.reconnect_delays(self.reconnect_delay, self.timeout)
+        while not self._closed_event.wait(next(delays)):
             try:
                 session, early = self._open()
             except (OSError, ElbusError) as exc:
                 _log.info("reconnecting %r to %s failed: %s", self.name, self.address, exc)
-                delay = min(delay * 2, self.timeout)
                 continue
             with self._state_lock:
                 installed = not self._closing
-                topics = sorted(self._topics)
+                renewals = [(self._topics, topic) for topic in sorted(self._topics)]
+                renewals += [(self._excluded, topic) for topic in sorted(self._excluded)]
             try:
-                if installed and topics:
-                    self._renew(session, topics)  # before the session is shared: no other writer yet
+                if installed and renewals:
+                    self._renew(session, renewals)  # before the session is shared: no other writer yet
             except OSError as exc:
                 _log.info("renewing the subscriptions of %r failed: %s", self.name, exc)
                 installed = False
@@ -365,18 +418,54 @@ class Client:
             return session, early
         return None, []
 
-    def _renew(self, session: Session, topics: list[str]) -> None:
-        """Subscribe the new connection to every tracked topic; the ack is checked by the reader later."""
-        op_id, data = session.conn.send_subscribe(topics, QoS.PROCESSED)
-        pending = session.pending[op_id] = Pending(op_id, f"renewal of the subscriptions to {topics!r}")
+    def _renew(self, session: Session, renewals: list[tuple[set[str], str]]) -> None:
+        """Subscribe and exclude again on the new connection, one frame per topic; the reader checks the acks.
 
+        One frame per topic, so that each ack speaks for one topic: a refused
+        one is dropped and reported once (`_denied`), the others stay renewed.
+        """
+        frames = []
+        for record, topic in renewals:
+            if record is self._topics:
+                op_id, data = session.conn.send_subscribe([topic], QoS.PROCESSED)
+                what = f"the subscription to {topic!r}"
+            else:
+                op_id, data = session.conn.send_exclude([topic], QoS.PROCESSED)
+                what = f"the exclusion of {topic!r}"
+            pending = session.pending[op_id] = Pending(op_id, f"renewal of {what}")
+            pending.add_done_callback(self._check_renewal(record, topic, what))
+            frames.append(data)
+        session.sock.sendall(b"".join(frames))
+
+    def _check_renewal(self, record: set[str], topic: str, what: str) -> Callable[[Pending], None]:
         def check(done: Pending) -> None:
-            # Not a reason to drop the connection: a refused topic would be refused again on every attempt.
+            # Not a reason to drop the connection: the topic would be refused again on every attempt.
             if done.code is not None and done.code != Code.OK:
-                _log.warning("%r: %s got code 0x%02x", self.name, done.description, done.code)
+                self._denied(record, topic, error_for_code(done.code, f"{self.name!r}: renewing {what} refused"))
 
-        pending.add_done_callback(check)
-        session.sock.sendall(data)
+        return check
+
+    def _denied(self, record: set[str], topic: str, error: BrokerError) -> None:
+        with self._state_lock:
+            record.discard(topic)
+        _log.warning("%s; the topic is dropped", error)
+        self._call(self.on_subscription_denied, topic, error)
+
+    def _track(self, record: set[str], topics: list[str]) -> Callable[[Pending], None]:
+        """Record a SUBSCRIBE's (or EXCLUDE's) topics for renewal once its ack says what the broker kept."""
+
+        def track(done: Pending) -> None:
+            if done.code is None:
+                return  # the connection ended first: the subscription did not survive it
+            kept = ClientConnection.renewable(topics, None if done is DONE else done.code)
+            with self._state_lock:
+                record.update(kept)
+
+        return track
+
+    def _untrack(self, record: set[str], topics: list[str]) -> None:
+        with self._state_lock:
+            record.difference_update(topics)
 
     def _ping_loop(self) -> None:
         while not self._closed_event.wait(self.ping_interval):
@@ -407,16 +496,16 @@ class Client:
             raise ConnectionClosed(session.lost or reason) from exc
 
     def _submit(self, encode: _Encoder, qos: int, description: str) -> Pending:
-        """Encode and write one frame; the `Pending` is registered before the write so no ack can outrun it."""
-        qos = QoS(qos)
+        """Encode and write one frame; the `Pending` is registered before the write so no ack can outrun it.
+
+        The connection's rules refuse a bad payload, topic, QoS or an
+        oversized frame while encoding, before anything is written.
+        """
         with self._write_lock:
             session = self._session
             if session is None or session.lost is not None:
                 raise ConnectionClosed(self._down_reason(session))
             op_id, data = encode(session.conn)  # outside the state lock: encoding a large payload must not delay acks
-            if len(data) - _CLIENT_HEADER_SIZE > self.max_frame_length:
-                # the broker would drop the whole connection for it, without an ack
-                raise LocalProtocolError(f"a frame of {len(data) - _CLIENT_HEADER_SIZE} bytes exceeds {self.max_frame_length}")
             with self._state_lock:
                 if session.lost is not None:
                     raise ConnectionClosed(self._down_reason(session))
@@ -445,10 +534,11 @@ class Client:
         """Write a one-to-one MESSAGE to the client ``target`` without waiting for the ack.
 
         Returns a `Pending` (already done when ``qos`` asks for no ack).
-        Raises `ConnectionClosed` when the connection has ended,
-        `elbus_spec.LocalProtocolError` for a target the protocol cannot
-        carry (NUL in it) or a frame body over ``max_frame_length`` (nothing
-        is written then), `ValueError` for an unknown ``qos``.
+        Raises `ConnectionClosed` when the connection has ended, and, with
+        nothing written and the connection kept: `FrameTooLarge` for a frame
+        body over ``max_frame_length``, `TypeError` for a payload that is
+        neither bytes nor str, `ValueError` for an unknown ``qos``,
+        `LocalProtocolError` for a target the protocol cannot carry (NUL in it).
         """
         data = _as_bytes(payload)
         return self._submit(lambda conn: conn.send_message(target, data, qos), qos, f"message to {target!r}")
@@ -459,42 +549,51 @@ class Client:
         return self._submit(lambda conn: conn.send_broadcast(mask, data, qos), qos, f"broadcast to {mask!r}")
 
     def publish_nowait(self, topic: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> Pending:
-        """Write a PUBLISH to ``topic``; see `send_nowait`."""
+        """Write a PUBLISH to ``topic`` (no ``+``/``#`` in it: `InvalidTopic`); see `send_nowait`."""
+        ClientConnection.check_publication_topic(topic)
         data = _as_bytes(payload)
         return self._submit(lambda conn: conn.send_publish(topic, data, qos), qos, f"publication to {topic!r}")
 
     def publish_for_nowait(self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED) -> Pending:
         """Write a PUBLISH_FOR (a BUS/RT extension the original elbus broker refuses); see `send_nowait`."""
+        ClientConnection.check_publication_topic(topic)
         data = _as_bytes(payload)
         return self._submit(
             lambda conn: conn.send_publish_for(topic, receiver, data, qos), qos, f"publication to {topic!r} for {receiver!r}"
         )
 
     def subscribe_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
-        """Write a SUBSCRIBE for topic patterns (``+`` one level, ``#`` the rest; renewed on reconnect); see `send_nowait`."""
-        items = _check_topics(topics)
+        """Write a SUBSCRIBE for topic patterns (``+`` one level, ``#`` the rest; renewed on reconnect); see `send_nowait`.
+
+        Raises `InvalidTopic` for a pattern with ``+`` or ``#`` inside a level,
+        or ``#`` before the last level. Topics are renewed after a reconnect
+        once the broker has acknowledged them (a refused one is not).
+        """
+        items = ClientConnection.check_patterns(topics)
         pending = self._submit(lambda conn: conn.send_subscribe(items, qos), qos, f"subscription to {items!r}")
-        with self._state_lock:
-            self._topics.update(items)
+        pending.add_done_callback(self._track(self._topics, items))
         return pending
 
     def unsubscribe_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
         """Write an UNSUBSCRIBE; see `send_nowait`."""
-        items = _check_topics(topics)
+        items = ClientConnection.check_patterns(topics)
         pending = self._submit(lambda conn: conn.send_unsubscribe(items, qos), qos, f"unsubscription from {items!r}")
-        with self._state_lock:
-            self._topics.difference_update(items)
+        self._untrack(self._topics, items)
         return pending
 
     def exclude_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
-        """Write an EXCLUDE (a BUS/RT extension the original elbus broker refuses); see `send_nowait`."""
-        items = _check_topics(topics)
-        return self._submit(lambda conn: conn.send_exclude(items, qos), qos, f"exclusion of {items!r}")
+        """Write an EXCLUDE (a BUS/RT extension the original elbus broker refuses; renewed on reconnect); see `send_nowait`."""
+        items = ClientConnection.check_patterns(topics)
+        pending = self._submit(lambda conn: conn.send_exclude(items, qos), qos, f"exclusion of {items!r}")
+        pending.add_done_callback(self._track(self._excluded, items))
+        return pending
 
     def unexclude_nowait(self, *topics: str, qos: int = QoS.PROCESSED) -> Pending:
         """Write an UNEXCLUDE (a BUS/RT extension the original elbus broker refuses); see `send_nowait`."""
-        items = _check_topics(topics)
-        return self._submit(lambda conn: conn.send_unexclude(items, qos), qos, f"unexclusion of {items!r}")
+        items = ClientConnection.check_patterns(topics)
+        pending = self._submit(lambda conn: conn.send_unexclude(items, qos), qos, f"unexclusion of {items!r}")
+        self._untrack(self._excluded, items)
+        return pending
 
     def send(self, target: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Send a one-to-one MESSAGE; with an acknowledged ``qos``, block until the broker's ack.
@@ -542,7 +641,7 @@ class Client:
     def receive(self, timeout: float | None = None) -> Frame:
         """The next received frame (`elbus_spec.Message`, `Broadcast` or `Publication`).
 
-        Raises `TimeoutError` when none arrives within ``timeout`` seconds
+        Raises `ReceiveTimeout` (a `TimeoutError`) when none arrives within ``timeout`` seconds
         (None waits as long as the connection lives) and `ConnectionClosed`
         once the connection has ended and every frame received before has
         been handed out. Frames come here only while ``on_frame`` is None.
@@ -582,9 +681,13 @@ class Client:
                 ping_interval=self.ping_interval,
                 reconnect=self.reconnect,
                 reconnect_delay=self.reconnect_delay,
+                retry_on_failed_connect=self.retry_on_failed_connect,
                 max_frame_length=self.max_frame_length,
                 queue_size=self.queue_size,
                 on_frame=on_frame,
+                on_disconnect=self.on_disconnect,
+                on_reconnect=self.on_reconnect,
+                on_subscription_denied=self.on_subscription_denied,
             )
             try:
                 return client.connect()
@@ -599,12 +702,16 @@ def connect(
     name: str,
     *,
     timeout: float = DEFAULT_TIMEOUT,
-    ping_interval: float = 1.0,
+    ping_interval: float = DEFAULT_PING_INTERVAL,
     reconnect: bool = False,
-    reconnect_delay: float = 0.1,
+    reconnect_delay: float = DEFAULT_RECONNECT_DELAY,
+    retry_on_failed_connect: bool = False,
     max_frame_length: int = DEFAULT_MAX_FRAME_LENGTH,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     on_frame: FrameCallback | None = None,
+    on_disconnect: DisconnectCallback | None = None,
+    on_reconnect: ReconnectCallback | None = None,
+    on_subscription_denied: DeniedCallback | None = None,
 ) -> Client:
     """Connect to the broker at ``address`` as ``name`` and return the connected `Client`.
 
@@ -618,8 +725,12 @@ def connect(
         ping_interval=ping_interval,
         reconnect=reconnect,
         reconnect_delay=reconnect_delay,
+        retry_on_failed_connect=retry_on_failed_connect,
         max_frame_length=max_frame_length,
         queue_size=queue_size,
         on_frame=on_frame,
+        on_disconnect=on_disconnect,
+        on_reconnect=on_reconnect,
+        on_subscription_denied=on_subscription_denied,
     )
     return client.connect()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from elbus_spec import ConnectionClosed, Frame
+from elbus_spec import ConnectionClosed, Frame, ReceiveTimeout
 
 __all__ = ["FrameQueue"]
 
@@ -45,7 +45,7 @@ class FrameQueue:
     def get(self, timeout: float | None = None) -> Frame:
         """The oldest frame.
 
-        Raises `TimeoutError` after ``timeout`` seconds without one and
+        Raises `ReceiveTimeout` (a `TimeoutError`) after ``timeout`` seconds without one and
         `ConnectionClosed` once the queue is closed and empty (frames
         received before the close are still handed out).
         """
@@ -58,7 +58,7 @@ class FrameQueue:
                 return frame
             if self._closed is not None:
                 raise ConnectionClosed(self._closed)
-            raise TimeoutError(f"no frame received within {timeout} s")
+            raise ReceiveTimeout(f"no frame received within {timeout} s")
 
     def close(self, reason: str) -> None:
         """Refuse further frames and wake every waiter."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 
 from elbus_spec import (
-    BrokerTimeout,
+    BrokerUnavailable,
     ClientConnection,
     ConnectionClosed,
+    ConnectTimeout,
+    ElbusError,
     Endpoint,
     Event,
     ProtocolViolation,
@@ -21,13 +24,7 @@ from elbus_spec import (
 from ._address import open_socket
 from ._pending import Pending
 
-__all__ = ["DEAD_BROKER_FACTOR", "RECV_SIZE", "Session", "open_session"]
-
-# The broker sends a keep-alive NOP every `timeout` seconds (its own
-# timeout, 5 s by default in the standalone server). Silence for twice our
-# timeout tolerates one late NOP and scheduling jitter before the broker is
-# declared dead; the same bound applies to a write the broker does not drain.
-DEAD_BROKER_FACTOR = 2.0
+__all__ = ["RECV_SIZE", "Session", "open_session"]
 
 RECV_SIZE = 256 * 1024
 
@@ -54,16 +51,25 @@ def open_session(
 ) -> tuple[Session, list[Event]]:
     """Connect to ``endpoint`` and register ``name``; returns the session and any events right behind the registration.
 
-    Raises the `elbus_spec.BrokerError` subclass of a refusal, `BrokerTimeout`
-    when the handshake takes longer than ``timeout``, `ConnectionClosed` when
-    the broker hangs up without a reply, `RemoteProtocolError` for a malformed
-    handshake, `OSError` when the socket cannot connect.
+    Raises the `elbus_spec.BrokerError` subclass of a refusal, `ConnectionClosed`
+    when the broker hangs up without a reply, `RemoteProtocolError` for a
+    malformed handshake, `BrokerUnavailable` when the socket cannot connect
+    (`ConnectTimeout` when connecting or registering takes longer than ``timeout``).
     """
-    conn = ClientConnection(name, max_frame_length=max_frame_length)
-    sock = open_socket(endpoint, timeout)
+    conn = ClientConnection(name, max_frame_length=max_frame_length, timeout=timeout)
+    try:
+        sock = open_socket(endpoint, timeout)
+    except OSError as exc:
+        raise BrokerUnavailable.wrap(address, exc) from exc
     try:
         early = _handshake(sock, conn, address, timeout)
-        sock.settimeout(timeout * DEAD_BROKER_FACTOR)
+        sock.settimeout(conn.dead_broker_after)
+    except ElbusError:
+        sock.close()
+        raise
+    except OSError as exc:
+        sock.close()
+        raise BrokerUnavailable.wrap(address, exc) from exc
     except BaseException:
         sock.close()
         raise
@@ -75,7 +81,7 @@ def _handshake(sock: socket.socket, conn: ClientConnection, address: str, timeou
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise BrokerTimeout(f"no registration reply from {address} within {timeout} s")
+            raise ConnectTimeout(errno.ETIMEDOUT, f"no registration reply from {address} within {timeout} s")
         sock.settimeout(remaining)
         try:
             data = sock.recv(RECV_SIZE)

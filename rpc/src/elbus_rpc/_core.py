@@ -22,6 +22,7 @@ from elbus_spec import (
     RpcErrorReply,
     RpcEvent,
     RpcReply,
+    RpcTimeout,
     encode_error,
     encode_notification,
     encode_reply,
@@ -101,11 +102,6 @@ def error_payload(call_id: int, exc: BaseException) -> bytes:
     if isinstance(exc, RpcError) and exc.code in _I16:
         return encode_error(call_id, exc.code, exc.data)
     return encode_error(call_id, RpcErrorCode.INTERNAL, (str(exc) or type(exc).__name__).encode("utf-8", "replace"))
-
-
-class RpcTimeout(RpcError, TimeoutError):
-    """No reply in time (-32120): an `RpcError` that is also a `TimeoutError`, so that
-    ``except TimeoutError`` catches a call's timeout as it catches any other."""
 
 
 def transport_error(exc: ElbusError) -> RpcError:

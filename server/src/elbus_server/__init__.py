@@ -4,16 +4,16 @@
 once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
 """
 
-from ._acl import Acl, AclError, Permissions, Rule, load_acl
-from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, INFO_TOPIC, WARN_TOPIC, Broker
+from ._acl import Acl, AclError, Rule, load_acl
+from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, INFO_TOPIC, WARN_TOPIC, Broker
 from ._embedded import EmbeddedClient, FrameHandler
-from ._peer import ClientKind, Peer
-from ._routing import NameTree, TopicTree
+from ._peer import ClientKind
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_BUF_SIZE",
     "DEFAULT_BUSY_POLL",
+    "DEFAULT_QUEUE_BYTES",
     "INFO_TOPIC",
     "WARN_TOPIC",
     "Acl",
@@ -22,11 +22,7 @@ __all__ = [
     "ClientKind",
     "EmbeddedClient",
     "FrameHandler",
-    "NameTree",
-    "Peer",
-    "Permissions",
     "Rule",
-    "TopicTree",
     "__version__",
     "load_acl",
 ]

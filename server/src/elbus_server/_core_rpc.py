@@ -17,18 +17,16 @@ a realtime request; call id 0 and notifications get no reply.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgpack
 
 from elbus_rpc import CallEvent, Rpc, raw
 from elbus_spec import RpcError, RpcErrorCode
 
+from ._embedded import EmbeddedClient
+from ._router import Router
 from ._version import __version__
-
-if TYPE_CHECKING:
-    from ._broker import Broker
-    from ._embedded import EmbeddedClient
 
 __all__ = ["AUTHOR", "CoreRpc"]
 
@@ -74,12 +72,14 @@ def _unknown_method(params: bytes, event: CallEvent) -> bytes:
 
 
 class CoreRpc:
-    """Serves RPC requests addressed to ``.broker`` through ``client`` (the broker's in-process client)."""
+    """Serves RPC requests addressed to ``.broker`` through ``client`` (the broker's in-process client),
+    answering from ``router``'s registry and counters; ``uptime`` gives the broker's age in seconds."""
 
-    __slots__ = ("_broker", "client", "rpc")
+    __slots__ = ("_router", "_uptime", "client", "rpc")
 
-    def __init__(self, broker: Broker, client: EmbeddedClient) -> None:
-        self._broker = broker
+    def __init__(self, router: Router, client: EmbeddedClient, uptime: Callable[[], float]) -> None:
+        self._router = router
+        self._uptime = uptime
         self.client = client
         self.rpc = Rpc(client)
         self.rpc.fallback = _unknown_method  # every other name gets -32601 with an empty message
@@ -95,9 +95,9 @@ class CoreRpc:
 
     def stats(self) -> dict[str, int]:
         """Broker-wide counters, keys in the original's order."""
-        b = self._broker
+        b = self._router
         return {
-            "uptime": int(b.uptime),
+            "uptime": int(self._uptime()),
             "r_frames": b.r_frames,
             "r_bytes": b.r_bytes,
             "w_frames": b.w_frames,
@@ -119,6 +119,6 @@ class CoreRpc:
                 "queue": p.queued,
                 "instances": len(p.secondaries) + 1,
             }
-            for name, p in sorted(self._broker.clients.items())
+            for name, p in sorted(self._router.clients.items())
             if p.primary is None
         ]

@@ -3,20 +3,14 @@
 Their method shape follows the async client: ``send``, ``broadcast``,
 ``publish``, ``subscribe``, ``unsubscribe``, ``receive`` / ``async for`` or
 an ``on_frame`` callback, ``close``. Frames arrive as `elbus_spec.Message`,
-`Broadcast` and `Publication` events. Routing happens synchronously inside
-each call, so an acknowledged operation has been routed when it returns.
+`Broadcast` and `Publication` events. Each call is routed synchronously,
+through the same path as a socket client's frames, so an acknowledged
+operation has been routed when it returns.
 
-A full in-process client blocks its senders as far as synchronous routing
-allows. Routing runs inside the broker's event loop and must return each
-frame's result at once, so a frame cannot wait for room: the frame that
-fills the queue is taken, and the socket client that sent it is then held
-(its reading paused at that frame, exactly as a full socket client holds
-it) until the queue drains to half or the broker's timeout passes. Past the
-timeout the sender is released, and frames that still find the queue full
-are not delivered (``77``): a stalled in-process client costs its senders at
-most one timeout, never the broker's loop. In-process senders are not held:
-their routing happens inside their own call, which returns the result
-(`NotDelivered` for a full receiver) instead of waiting for room.
+A full in-process client holds nobody: a frame that finds its queue full
+is not delivered (a message sender's ack says ``77``) and counted in
+``dropped``; the client itself is never disconnected for being slow (it is
+the program's own, and the program decides what to do with it).
 """
 
 from __future__ import annotations
@@ -24,91 +18,176 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
-from elbus_spec import Code, Frame, QoS, error_for_code
+from elbus_spec import (
+    BroadcastRequest,
+    Code,
+    Frame,
+    PublishRequest,
+    QoS,
+    SubscribeRequest,
+    UnsubscribeRequest,
+    error_for_code,
+)
 from elbus_spec.errors import LocalProtocolError
 
-from ._peer import ClientKind, Peer
+from ._outbox import UNBOUNDED
+from ._peer import ClientKind, Host, Peer, PeerState
 
-if TYPE_CHECKING:
-    from ._broker import Broker
-    from ._transport import SocketPeer
-
-__all__ = ["EmbeddedClient", "FrameHandler"]
+__all__ = ["EmbeddedClient", "EmbeddedHost", "FrameHandler"]
 
 FrameHandler = Callable[[Frame], Awaitable[None] | None]
 
 
-class EmbeddedClient(Peer):
+class EmbeddedHost(Host, Protocol):
+    """What an in-process client asks of the router, besides routing."""
+
+    def register(self, peer: Peer, name: str, *, restricted: bool = True) -> int:
+        """Register ``peer`` as ``name``; returns the handshake code."""
+
+
+class _Inbox(PeerState):
+    """An in-process client as the router sees it (a `Peer`): its queue of delivered frames, its counters."""
+
+    __slots__ = ("closed", "code", "dropped", "frames", "handing", "host", "loop", "on_frame", "queue_size", "tasks",
+                 "waiter")
+
+    takes_bytes = False
+
+    def __init__(self, host: Host, queue_size: int) -> None:
+        super().__init__(ClientKind.INTERNAL)
+        self.host = host
+        self.loop = asyncio.get_running_loop()
+        self.queue_size = queue_size
+        self.frames: deque[Frame] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.on_frame: FrameHandler | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+        self.handing = 0  # frames scheduled for the callback, bounded like the queue
+        self.code: int = Code.OK  # the ack of the operation being routed
+        self.dropped = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self.frames) + self.handing
+
+    def room(self) -> tuple[int, int]:
+        if self.closed:
+            return 0, 0
+        return self.queue_size - self.queued, UNBOUNDED
+
+    def deliver(self, items: list[Frame], flush: bool) -> None:
+        if self.on_frame is not None:
+            self.hand(items)
+            return
+        self.frames += items
+        self.wake()
+
+    def overflow(self, frames: int) -> None:
+        self.dropped += frames
+
+    def ack(self, op_id: int, code: int) -> None:
+        """In-process operations return their result directly: the call that is routing reads it."""
+        self.code = code
+
+    def disconnect(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.wake()
+        self.host.leave(self)
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def hand(self, frames: Iterable[Frame]) -> None:
+        """Schedule ``frames`` for the callback, one event-loop turn each."""
+        for frame in frames:
+            self.handing += 1
+            self.loop.call_soon(self._call_handler, frame)
+
+    def _call_handler(self, frame: Frame) -> None:
+        self.handing -= 1
+        handler = self.on_frame
+        if handler is None or self.closed:
+            return
+        result = handler(frame)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+
+class EmbeddedClient:
     """A client living inside the broker's process (``client.list`` kind ``internal``).
 
     Without an ``on_frame`` callback, delivered frames wait in a bounded
     queue (the broker's ``queue_size``) read by `receive` or ``async for``;
-    the socket client whose frame fills it is held until it drains (see the
-    module); a frame that finds the queue full is not delivered (a message
-    sender's ack says ``77``) and counted in ``dropped``: an in-process
-    client is never disconnected for being slow. With ``on_frame``, each frame is
-    handed to the callback on the next event-loop turn (a coroutine
-    function's result is run as a task).
+    a frame that finds the queue full is not delivered and counted in
+    ``dropped``. With ``on_frame``, each frame is handed to the callback on
+    the next event-loop turn (a coroutine function's result is run as a
+    task), at most ``queue_size`` frames waiting for it.
     """
 
-    __slots__ = (
-        "_broker",
-        "_closed",
-        "_frames",
-        "_handing",
-        "_hold_timer",
-        "_holding",
-        "_on_frame",
-        "_tasks",
-        "_waiter",
-        "dropped",
-    )
+    __slots__ = ("_host", "_inbox")
 
-    def __init__(self, broker: Broker) -> None:
-        super().__init__(ClientKind.INTERNAL)
-        self._broker = broker
-        self._frames: deque[Frame] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._on_frame: FrameHandler | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._closed = False
-        self._handing = 0  # frames scheduled for the callback, bounded like the queue
-        self._holding: set[SocketPeer] = set()  # socket senders held while the queue is full
-        self._hold_timer: asyncio.TimerHandle | None = None
-        self.dropped = 0
+    def __init__(self, host: EmbeddedHost, name: str, queue_size: int) -> None:
+        """Register as ``name`` with ``host``; raises the error of the refusal code (see `Broker.register`)."""
+        self._host = host
+        self._inbox = _Inbox(host, queue_size)
+        code = host.register(self._inbox, name, restricted=False)
+        if code != Code.OK:
+            raise error_for_code(code, f"cannot register {name!r}: code 0x{code:02x}")
+
+    @property
+    def name(self) -> str:
+        return self._inbox.name
+
+    @property
+    def kind(self) -> ClientKind:
+        return ClientKind.INTERNAL
+
+    @property
+    def queued(self) -> int:
+        """Frames delivered and not yet received (or handed to ``on_frame``)."""
+        return self._inbox.queued
+
+    @property
+    def dropped(self) -> int:
+        """Frames that found the queue full and were not delivered."""
+        return self._inbox.dropped
 
     # --- receiving -----------------------------------------------------------------------
 
     @property
     def on_frame(self) -> FrameHandler | None:
-        return self._on_frame
+        return self._inbox.on_frame
 
     @on_frame.setter
     def on_frame(self, handler: FrameHandler | None) -> None:
         """Set a callback for every delivered frame; frames already queued are handed to it too."""
-        self._on_frame = handler
+        inbox = self._inbox
+        inbox.on_frame = handler
         if handler is not None:
-            while self._frames:
-                self._handing += 1
-                self._broker._loop.call_soon(self._call_handler, self._frames.popleft())
+            frames, inbox.frames = inbox.frames, deque()
+            inbox.hand(frames)
 
     async def receive(self) -> Frame:
         """The next delivered frame; raises `LocalProtocolError` once the client is closed and drained."""
-        while not self._frames:
-            if self._closed:
+        inbox = self._inbox
+        while not inbox.frames:
+            if inbox.closed:
                 raise LocalProtocolError(f"client {self.name!r} is closed")
-            self._waiter = self._broker._loop.create_future()
+            inbox.waiter = inbox.loop.create_future()
             try:
-                await self._waiter
+                await inbox.waiter
             finally:
-                self._waiter = None
-        frame = self._frames.popleft()
-        if self._holding:
-            self._made_room()
-        return frame
+                inbox.waiter = None
+        return inbox.frames.popleft()
 
     def __aiter__(self) -> EmbeddedClient:
         return self
@@ -119,75 +198,16 @@ class EmbeddedClient(Peer):
         except LocalProtocolError:
             raise StopAsyncIteration from None
 
-    @property
-    def queued(self) -> int:
-        return len(self._frames) + self._handing
-
-    def push_frame(self, frame: Frame) -> bool:
-        if self._closed:
-            return False
-        size = self._broker.queue_size
-        if self._on_frame is not None:
-            if self._handing >= size:
-                self.dropped += 1
-                return False
-            self._handing += 1
-            self._broker._loop.call_soon(self._call_handler, frame)
-            if self._handing >= size:
-                self._hold_sender()
-            return True
-        if len(self._frames) >= size:
-            self.dropped += 1
-            return False
-        self._frames.append(frame)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        if len(self._frames) >= size:
-            self._hold_sender()
-        return True
-
-    def _hold_sender(self) -> None:
-        """The queue is full: hold the socket client being routed, for at most the broker's timeout."""
-        sender = self._broker._sender
-        if sender is None or sender in self._holding:
-            return
-        self._holding.add(sender)
-        sender.hold()
-        if self._hold_timer is None:
-            self._hold_timer = self._broker._loop.call_later(self._broker.timeout, self._release_senders)
-
-    def _made_room(self) -> None:
-        if self.queued <= self._broker.queue_size // 2:
-            self._release_senders()
-
-    def _release_senders(self) -> None:
-        if self._hold_timer is not None:
-            self._hold_timer.cancel()
-            self._hold_timer = None
-        holding, self._holding = self._holding, set()
-        for sender in holding:
-            sender._release()
-
-    def push(self, data: bytes, flush: bool) -> bool:  # pragma: no cover - in-process peers take events
-        raise TypeError("in-process peers take frame events")
-
-    def ack(self, op_id: int, code: int, realtime: bool) -> None:
-        """In-process operations return their result directly: nothing to queue."""
-
-    def _call_handler(self, frame: Frame) -> None:
-        self._handing -= 1
-        if self._holding:
-            self._made_room()
-        handler = self._on_frame
-        if handler is None or self._closed:
-            return
-        result = handler(frame)
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
     # --- sending -------------------------------------------------------------------------------
+
+    def _route(self, event: Any, qos: int) -> None:
+        """Route one operation; raises the error its ack carries (acknowledged QoS only)."""
+        self._check_open()
+        inbox = self._inbox
+        inbox.code = Code.OK
+        self._host.route(inbox, [event])
+        if inbox.code != Code.OK and qos & 1:
+            raise error_for_code(inbox.code)
 
     async def send(self, target: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
         """Send ``payload`` to the client named ``target``.
@@ -203,63 +223,48 @@ class EmbeddedClient(Peer):
         Routing is synchronous, so the result is known before this returns:
         it raises as `send` does, at once, instead of failing the future.
         """
-        self._check_open()
-        self._result(self._broker._route_message(self, target, bytes(payload), qos, len(payload)), qos)
-        done = self._broker._loop.create_future()
+        payload = bytes(payload)
+        length = len(target.encode()) + 1 + len(payload)  # the body length, as the counters count it
+        self._route((0, qos, target, payload, length), qos)
+        done = self._inbox.loop.create_future()
         done.set_result(None)
         return done
 
     async def broadcast(self, mask: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
         """Send ``payload`` to every client whose name matches ``mask``."""
-        self._check_open()
-        self._broker._route_broadcast(self, mask, bytes(payload), qos, len(payload))
+        self._route(BroadcastRequest(0, qos, mask, bytes(payload)), qos)
 
     async def publish(self, topic: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
         """Publish ``payload`` to ``topic``; raises `LocalProtocolError` if the topic contains NUL."""
-        self._check_open()
         if "\0" in topic:
             raise LocalProtocolError("a topic cannot contain NUL")
-        self._broker._route_publish(self, topic, bytes(payload), qos, len(payload))
+        self._route(PublishRequest(0, qos, topic, bytes(payload)), qos)
 
     async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
         """Subscribe to topic patterns (``+`` one level, ``#`` one or more levels)."""
-        self._check_open()
-        for topic in topics:
-            self._broker._topics.subscribe(self, topic)
+        self._route(SubscribeRequest(0, qos, list(topics)), qos)
 
     async def unsubscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
         """Drop topic subscriptions (unknown ones are ignored)."""
-        self._check_open()
-        for topic in topics:
-            self._broker._topics.unsubscribe(self, topic)
+        self._route(UnsubscribeRequest(0, qos, list(topics)), qos)
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._inbox.closed:
             raise LocalProtocolError(f"client {self.name!r} is closed")
-
-    @staticmethod
-    def _result(code: int, qos: int) -> None:
-        if code != Code.OK and qos & 1:
-            raise error_for_code(code)
 
     # --- closing ---------------------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._inbox.closed
 
     async def close(self) -> None:
         """Unregister (announcing it for a primary); frames already queued can still be read."""
         self.disconnect("closed")
 
     def disconnect(self, reason: str) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        self._release_senders()
-        self._broker._unregister(self)
+        """Unregister and wake a pending `receive` (it ends once the queue is drained)."""
+        self._inbox.disconnect(reason)
 
     async def __aenter__(self) -> EmbeddedClient:
         return self

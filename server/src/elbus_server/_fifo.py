@@ -51,7 +51,7 @@ def parse_param_value(text: str) -> bool | int | float | str:
         return False
     for kind in (int, float):
         try:
-            return kind(text)  # type: ignore[no-any-return]
+            return kind(text)
         except ValueError:
             pass
     return text

@@ -1,53 +1,86 @@
 """One socket client: an `asyncio.Protocol` that only moves bytes.
 
-Parsing is `elbus_spec.BrokerConnection`'s; routing is the broker's. This
-module owns the timers (handshake steps, partial frames, blocked writes) and
-the outgoing side: frames queued during one event-loop turn go out in one
-write at the end of the turn (or after ``buf_ttl``, or as soon as
-``buf_size`` bytes are pending); realtime frames flush at once. While the
-transport is paused (the client does not read fast enough), frames wait in
-a bounded queue and the socket client that sent them is held: its reading
-pauses at that very frame (the rest of its chunk waits in a backlog) until
-the receiver drains, which is the flow control the original broker gets from
-its bounded channels. A client whose queue overflows anyway (frames from
-several senders or from in-process clients), or whose writes stay blocked
-past the timeout, is dropped as a slow consumer, which releases its senders.
+Parsing is `elbus_spec.BrokerConnection`'s; routing is the router's (through
+`SocketHost`). This module owns the timers (handshake steps, partial
+frames, blocked writes) and the outgoing side: frames queued during one
+event-loop turn go out in one write at the end of the turn (or after
+``buf_ttl``, or as soon as ``buf_size`` bytes are pending); realtime frames
+flush at once.
+
+Nobody waits for a socket client. Its queue is bounded in frames
+(``queue_size``, frames waiting while its socket is full) and in bytes
+(``queue_bytes``, counting the transport's write buffer too); a frame that finds it full is
+not delivered (its sender's ack says ``77``) and the client is dropped at
+once as a slow consumer, as the original broker unregisters a client whose
+channel is full. A client whose writes stay blocked past the timeout is
+dropped too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
-from elbus_spec import BrokerConnection, ProtocolViolation, RegistrationRequest, State, codec
+from elbus_aio import BusyPoll
+from elbus_spec import NOP_FRAME, BrokerConnection, ProtocolViolation, RegistrationRequest, State
 from elbus_spec.errors import LocalProtocolError
 
-from ._peer import ClientKind, Peer
+from ._limits import Limits
+from ._outbox import UNBOUNDED as _UNBOUNDED
+from ._peer import ClientKind, Host, Peer, PeerState
 
-if TYPE_CHECKING:
-    from ._broker import Broker
-
-__all__ = ["SocketPeer"]
+__all__ = ["Connections", "SocketHost", "SocketPeer"]
 
 logger = logging.getLogger("elbus_server")
 
-_encode_ack = codec.encode_ack
+
+class SocketHost(Host, Protocol):
+    """What a socket connection asks of the router, besides routing."""
+
+    def register(self, peer: Peer, name: str) -> int:
+        """Register ``peer`` as ``name`` (access control applies); returns the handshake code."""
 
 
-class SocketPeer(Peer, asyncio.Protocol):
+class Connections:
+    """The open socket connections, at most ``limit`` at once (None: no cap)."""
+
+    __slots__ = ("_open", "limit")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._open: set[SocketPeer] = set()
+
+    def admit(self, peer: SocketPeer) -> bool:
+        if self.limit is not None and len(self._open) >= self.limit:
+            logger.warning("connection refused: %d connections open, the limit", self.limit)
+            return False
+        self._open.add(peer)
+        return True
+
+    def discard(self, peer: SocketPeer) -> None:
+        self._open.discard(peer)
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def __iter__(self) -> Iterator[SocketPeer]:
+        return iter(list(self._open))
+
+
+class SocketPeer(PeerState, asyncio.Protocol):
     """A client connected over a UNIX or TCP socket."""
 
     __slots__ = (
-        "_backlog",
-        "_broker",
         "_busy",
         "_closing",
         "_conn",
+        "_connections",
         "_flush_handle",
-        "_holding",
-        "_holds",
+        "_host",
         "_last_input",
+        "_limits",
         "_loop",
         "_out",
         "_out_bytes",
@@ -62,13 +95,16 @@ class SocketPeer(Peer, asyncio.Protocol):
 
     takes_bytes = True
 
-    def __init__(self, broker: Broker, kind: ClientKind, port: str) -> None:
+    def __init__(self, host: SocketHost, connections: Connections, limits: Limits, busy: BusyPoll | None,
+                 kind: ClientKind, port: str) -> None:
         super().__init__(kind, None, port)
-        self._broker = broker
-        self._loop = broker._loop
-        self._busy = broker._busy
+        self._host = host
+        self._connections = connections
+        self._limits = limits
+        self._loop = asyncio.get_running_loop()
+        self._busy = busy
         self._last_input = float("-inf")  # when the previous chunk arrived (busy polling)
-        self._conn = BrokerConnection(max_frame_length=broker.max_frame_length, extensions=False)
+        self._conn = BrokerConnection(max_frame_length=limits.max_frame_length, extensions=False)
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
         self._out_bytes = 0
@@ -79,18 +115,18 @@ class SocketPeer(Peer, asyncio.Protocol):
         self._registered = False
         self._timer: asyncio.TimerHandle | None = None
         self._partial_since: float | None = None
-        self._holds = 0  # receivers holding this client's reading (flow control)
-        self._holding: set[SocketPeer] = set()  # senders this client holds
-        self._backlog: list[Any] | None = None  # parsed frames waiting while held
         self.drop_reason: str | None = None
+
+    @property
+    def registered(self) -> bool:
+        """Registered and not being dropped."""
+        return self._registered and not self._closing
 
     # --- asyncio.Protocol -----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._transport = transport
-        limit = self._broker.max_connections
-        if limit is not None and len(self._broker._connections) >= limit:
-            logger.warning("connection refused: %d connections open, the limit", limit)
+        if not self._connections.admit(self):
             self._closing = True
             transport.close()
             return
@@ -99,9 +135,9 @@ class SocketPeer(Peer, asyncio.Protocol):
             if peer:
                 host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]  # as the original prints an IPv6 SocketAddr
                 self.source = f"{host}:{peer[1]}"
-        self._broker._connections.add(self)
+            self.address = peer[0] if peer else ""
         transport.write(self._conn.greeting())
-        self._arm(self._broker.timeout, self._handshake_timeout)
+        self._arm(self._limits.timeout, self._handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -114,15 +150,13 @@ class SocketPeer(Peer, asyncio.Protocol):
         except LocalProtocolError:  # already refused or failed: late bytes are ignored
             return
         if self._registered:
-            if self._holds:  # held (flow control): keep order behind the backlog
-                self._backlog = [*(self._backlog or ()), *events]
-            else:
-                self._broker._dispatch(self, events)
+            if events:
+                self._host.route(self, events)
             if conn.buffered:
                 if events or self._partial_since is None:  # a new frame started in this chunk
                     self._partial_since = self._loop.time()
                     if self._timer is None:
-                        self._arm(self._broker.timeout, self._partial_timeout)
+                        self._arm(self._limits.timeout, self._partial_timeout)
             else:
                 self._partial_since = None
         else:
@@ -135,53 +169,18 @@ class SocketPeer(Peer, asyncio.Protocol):
             self._flush_handle.cancel()
             self._flush_handle = None
         self._out.clear()
-        self._release_senders()
-        self._broker._connections.discard(self)
+        self._connections.discard(self)
         self._leave()
 
     def pause_writing(self) -> None:
         self._paused = True
         self._paused_at = self._loop.time()
-        self._loop.call_later(self._broker.timeout, self._write_stall_check, self._paused_at)
+        self._loop.call_later(self._limits.timeout, self._write_stall_check, self._paused_at)
 
     def resume_writing(self) -> None:
         self._paused = False
         if self._out:
             self._flush()
-        if not self._paused:
-            self._release_senders()
-
-    # --- flow control --------------------------------------------------------------------
-
-    def hold(self) -> None:
-        """A receiver of this client's frames is full: stop reading from this client."""
-        self._holds += 1
-        if self._holds == 1 and self._transport is not None and not self._closing:
-            self._transport.pause_reading()
-
-    def _release(self) -> None:
-        self._holds -= 1
-        if self._holds == 0 and not self._closing:
-            self._loop.call_soon(self._resume)
-
-    def _resume(self) -> None:
-        if self._holds or self._closing:
-            return
-        backlog = self._backlog
-        if backlog:
-            self._backlog = None
-            self._broker._dispatch(self, backlog)
-            if self._holds or self._closing:
-                return
-        assert self._transport is not None
-        self._transport.resume_reading()
-
-    def _release_senders(self) -> None:
-        holding = self._holding
-        if holding:
-            self._holding = set()
-            for sender in holding:
-                sender._release()
 
     # --- handshake --------------------------------------------------------------------
 
@@ -197,19 +196,19 @@ class SocketPeer(Peer, asyncio.Protocol):
                 self.disconnect(event.reason)
                 return
             if isinstance(event, RegistrationRequest):
-                code = self._broker._register_socket(self, event.name)
+                self._registered = True  # before registering: the registration announcement may reach it
+                code = self._host.register(self, event.name)
                 if code != 1:
+                    self._registered = False
                     transport.write(conn.refuse(code))
                     self.disconnect(f"registration of {event.name!r} refused with 0x{code:02x}", quiet=True)
                     return
                 transport.write(conn.accept())
-                self._registered = True
                 self._cancel_timer()
-                self._broker._announce_registration(self)
                 self.data_received(b"")  # frames pipelined behind the name
                 return
         if conn.state is State.AWAIT_NAME and events:  # greeting done: the name step gets its own timeout
-            self._arm(self._broker.timeout, self._handshake_timeout)
+            self._arm(self._limits.timeout, self._handshake_timeout)
 
     def _handshake_timeout(self) -> None:
         self._timer = None
@@ -233,9 +232,7 @@ class SocketPeer(Peer, asyncio.Protocol):
         since = self._partial_since
         if since is None or self._closing:
             return
-        if self._holds:  # we stopped reading it: the rest of its frame cannot arrive meanwhile
-            since = self._partial_since = self._loop.time()
-        left = since + self._broker.timeout - self._loop.time()
+        left = since + self._limits.timeout - self._loop.time()
         if left <= 0:
             self.disconnect("frame incomplete after the timeout", abort=True)
         else:
@@ -245,64 +242,44 @@ class SocketPeer(Peer, asyncio.Protocol):
         if self._paused and self._paused_at == paused_at and not self._closing:
             self.disconnect("slow consumer: writes blocked past the timeout", abort=True)
 
-    # --- outgoing -------------------------------------------------------------------------
+    # --- outgoing (the Peer protocol) --------------------------------------------------------
 
     @property
     def queued(self) -> int:
         return len(self._out)
 
-    def push(self, data: bytes, flush: bool) -> bool:
-        if self._closing:
-            return False
-        out = self._out
-        if self._paused:
-            if len(out) >= self._broker.queue_size:
-                self.disconnect("slow consumer: outgoing queue full", abort=True)
-                return False
-            out.append(data)
-            sender = self._broker._sender
-            if sender is not None and sender not in self._holding:
-                self._holding.add(sender)
-                sender.hold()
-            return True
-        out.append(data)
-        self._out_bytes += len(data)
-        self._schedule_flush(flush)
-        return True
+    def room(self) -> tuple[int, int]:
+        """Frames count while the socket is full (what is queued otherwise goes out this turn); bytes always."""
+        if self._closing or self._transport is None:
+            return 0, 0
+        limits = self._limits
+        frames = limits.queue_size - len(self._out) if self._paused else _UNBOUNDED
+        return frames, limits.queue_bytes - self._out_bytes - self._transport.get_write_buffer_size()
 
-    def push_many(self, frames: list[bytes], flush: bool) -> None:
-        """Queue the frames routed to this client from one received chunk (it was writable when they were routed)."""
+    def deliver(self, items: list[bytes], flush: bool) -> None:
         if self._closing:
             return
-        if self._paused:
-            for data in frames:
-                self.push(data, flush)
-            return
-        self._out += frames
-        self._out_bytes += sum(map(len, frames))
-        self._schedule_flush(flush)
-
-    def _schedule_flush(self, now: bool) -> None:
-        """Write at once (realtime, or ``buf_size`` bytes pending), else after ``buf_ttl`` or at the end of the loop turn."""
-        if now or self._out_bytes >= self._broker.buf_size:
+        self._out += items
+        self._out_bytes += sum(map(len, items))
+        if flush or self._out_bytes >= self._limits.buf_size:
             self._flush()
         elif self._flush_handle is None:
-            ttl = self._broker.buf_ttl
+            ttl = self._limits.buf_ttl
             if ttl > 0:
                 self._flush_handle = self._loop.call_later(ttl, self._flush)
             else:
                 self._flush_handle = self._loop.call_soon(self._flush)
 
-    def push_frame(self, frame: Any) -> bool:  # pragma: no cover - socket peers take bytes
-        raise TypeError("socket peers take encoded frames")
+    def overflow(self, frames: int) -> None:
+        self.disconnect(f"slow consumer: outgoing queue full ({frames} frame(s) not delivered)", abort=True)
 
-    def ack(self, op_id: int, code: int, realtime: bool) -> None:
-        self.w_frames += 1
-        self.w_bytes += 6
-        broker = self._broker
-        broker.w_frames += 1
-        broker.w_bytes += 6
-        self.push(_encode_ack(op_id, code), realtime)
+    def ack(self, op_id: int, code: int) -> None:  # pragma: no cover - the outbox queues its ack frames
+        raise TypeError("a socket client is sent its acks as frames")
+
+    def keep_alive(self) -> None:
+        """Queue a NOP (clients ignore it) if the client is registered and has room."""
+        if self.registered and min(self.room()) > 0:
+            self.deliver([NOP_FRAME], False)
 
     def _flush(self) -> None:
         if self._flush_handle is not None:
@@ -322,31 +299,32 @@ class SocketPeer(Peer, asyncio.Protocol):
     # --- closing ----------------------------------------------------------------------------
 
     def disconnect(self, reason: str, *, abort: bool = False, quiet: bool = False) -> None:
-        """Close the connection: pending frames are flushed unless ``abort`` (then they are dropped)."""
+        """Close the connection and leave the router at once: pending frames are flushed unless ``abort``."""
         if self._closing:
             return
         self.drop_reason = reason
         if not quiet:
             logger.warning("client %r dropped: %s", self.name or self.source or self.port, reason)
-        # unregistered on the next loop turn: this may run while the broker iterates a set of receivers
-        self._loop.call_soon(self._leave)
         transport = self._transport
-        if transport is None:
-            return
-        if abort:
+        if transport is not None:
+            if not abort and self._out and not self._paused:
+                self._flush()
             self._closing = True
-            self._release_senders()
-            transport.abort()
-            return
-        if self._out and not self._paused:
-            self._flush()
+            if abort:
+                transport.abort()
+            else:
+                transport.close()
+                # close() waits for the write buffer to drain: a client that never reads must not keep it forever
+                self._loop.call_later(self._limits.timeout, transport.abort)
         self._closing = True
-        self._release_senders()
-        transport.close()
-        # close() waits for the write buffer to drain: a client that never reads must not keep it forever
-        self._loop.call_later(self._broker.timeout, transport.abort)
+        self._leave()
+
+    def abort(self) -> None:
+        """Drop the connection now, whatever is pending (the broker's last step at shutdown)."""
+        if self._transport is not None:
+            self._transport.abort()
 
     def _leave(self) -> None:
         if self._registered:
             self._registered = False
-            self._broker._unregister(self)
+            self._host.leave(self)

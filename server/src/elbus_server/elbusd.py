@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE, parse_address
 
 from ._acl import AclError, load_acl
-from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, Broker
+from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, Broker
 from ._version import __version__
 
 __all__ = ["Bind", "build_parser", "classify_bind", "main"]
@@ -92,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="µs to keep polling instead of sleeping after input while traffic is dense; "
                         "0 turns it off (default: %(default)s)")
     p.add_argument("--queue-size", type=_positive(int), default=DEFAULT_QUEUE_SIZE,
-                   help=f"frames queued per client before it is dropped as a slow consumer (default: {DEFAULT_QUEUE_SIZE})")
+                   help="frames queued per client behind its full socket before it is dropped as a slow consumer "
+                        f"(default: {DEFAULT_QUEUE_SIZE})")
+    p.add_argument("--queue-bytes", type=_positive(int), default=DEFAULT_QUEUE_BYTES,
+                   help="bytes queued per client, its socket's write buffer included, before it is dropped as a slow "
+                        f"consumer (default: {DEFAULT_QUEUE_BYTES})")
     p.add_argument("--max-frame-length", type=_positive(int), default=DEFAULT_MAX_FRAME_LENGTH,
                    help=f"largest frame body a client may send, bytes (default: {DEFAULT_MAX_FRAME_LENGTH})")
     p.add_argument("--max-connections", type=_positive(int), default=None, metavar="N",
@@ -150,6 +154,7 @@ async def serve(args: argparse.Namespace) -> None:
         acl=acl,
         timeout=args.timeout,
         queue_size=args.queue_size,
+        queue_bytes=args.queue_bytes,
         max_frame_length=args.max_frame_length,
         buf_size=args.buf_size,
         buf_ttl=buf_ttl if buf_ttl >= 0.001 else 0.0,

@@ -15,6 +15,9 @@ __all__ = [
     "DEFAULT_MAX_FRAME_LENGTH",
     "DEFAULT_QUEUE_SIZE",
     "DEFAULT_TIMEOUT",
+    "DEAD_BROKER_FACTOR",
+    "DEFAULT_PING_INTERVAL",
+    "DEFAULT_RECONNECT_DELAY",
     "SECONDARY_SEPARATOR",
     "BROKER_NAME",
     "Op",
@@ -38,6 +41,15 @@ DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024
 DEFAULT_QUEUE_SIZE = 8192
 # Seconds for each handshake step, a partial frame and a blocked write (the standalone server's default).
 DEFAULT_TIMEOUT = 5.0
+# A client hears from its broker at least every broker timeout (a keep-alive
+# NOP when nothing else is sent). Silence for this many client timeouts
+# tolerates one late NOP and scheduling jitter before the broker is declared
+# dead; the same bound applies to a write the broker does not drain.
+DEAD_BROKER_FACTOR = 2.0
+# Seconds between a client's pings (the broker's keep-alive runs the other way).
+DEFAULT_PING_INTERVAL = 1.0
+# Seconds before a client's first reconnect attempt; the wait doubles up to the client's timeout.
+DEFAULT_RECONNECT_DELAY = 0.1
 
 # `primary%%suffix` names a secondary instance of `primary`.
 SECONDARY_SEPARATOR = "%%"

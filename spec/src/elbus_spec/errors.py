@@ -4,10 +4,16 @@ One root (`ElbusError`); protocol errors split into local (we broke the
 rules) and remote (the peer did); one class per broker result code carrying
 that code as a class attribute, so a code turns into an exception and back
 without a lookup table anywhere else.
+
+Some classes also derive from a built-in exception, so that code written
+against the standard library keeps working: every timeout is a
+`TimeoutError` (through `ElbusTimeout`), a broker that cannot be reached is
+an `OSError` (`BrokerUnavailable`), and bad arguments are `ValueError`s.
 """
 
 from __future__ import annotations
 
+import errno as _errno
 from typing import ClassVar
 
 from .constants import Code
@@ -16,6 +22,8 @@ __all__ = [
     "ElbusError",
     "ProtocolError",
     "LocalProtocolError",
+    "FrameTooLarge",
+    "InvalidTopic",
     "RemoteProtocolError",
     "BrokerError",
     "NotRegistered",
@@ -26,6 +34,11 @@ __all__ = [
     "Busy",
     "NotDelivered",
     "BrokerTimeout",
+    "ElbusTimeout",
+    "ReceiveTimeout",
+    "RpcTimeout",
+    "BrokerUnavailable",
+    "ConnectTimeout",
     "AccessDenied",
     "RpcError",
     "ConnectionClosed",
@@ -47,6 +60,24 @@ class ProtocolError(ElbusError):
 
 class LocalProtocolError(ProtocolError):
     """We were asked to send something the protocol does not allow."""
+
+
+class FrameTooLarge(LocalProtocolError, ValueError):
+    """A frame body over the connection's limit: refused before anything is written.
+
+    The broker would drop the whole connection for it, without an ack, so the
+    client refuses it and the connection stays usable. ``size`` and ``limit``
+    (``max_frame_length``) are in bytes, for messages that name them.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a frame body of {size} bytes exceeds the limit of {limit} bytes (max_frame_length)")
+        self.size = size
+        self.limit = limit
+
+
+class InvalidTopic(LocalProtocolError, ValueError):
+    """A topic or topic pattern that breaks the topic rules (``+``/``#`` placement, wildcards in a publication)."""
 
 
 class RemoteProtocolError(ProtocolError):
@@ -104,8 +135,12 @@ class NotDelivered(BrokerError):
     code = Code.NOT_DELIVERED
 
 
-class BrokerTimeout(BrokerError):
-    """A timeout (also used for RPC calls that got no reply in time)."""
+class ElbusTimeout(ElbusError, TimeoutError):
+    """Root of every elbus timeout: ``except TimeoutError`` catches them all."""
+
+
+class BrokerTimeout(BrokerError, ElbusTimeout):
+    """No acknowledgement in time, or the broker's own timeout code (0x78)."""
 
     code = Code.TIMEOUT
 
@@ -159,6 +194,37 @@ class RpcError(ElbusError):
         self.code = code
         self.message: str = text
         self.data: bytes = data
+
+
+class RpcTimeout(RpcError, ElbusTimeout):
+    """An RPC call got no reply in time (code ``-32000 - 0x78``, as the original RPC layer)."""
+
+
+class ReceiveTimeout(ElbusTimeout):
+    """No frame arrived within the time given to ``receive``."""
+
+
+class BrokerUnavailable(ElbusError, OSError):
+    """The broker could not be reached: no socket file, connection refused, no answer in time.
+
+    Still an `OSError` carrying the ``errno`` of the failure (``ENOENT``,
+    ``ECONNREFUSED`` ...), so code that caught the socket errors keeps working;
+    the socket error itself is the ``__cause__``.
+    """
+
+    @classmethod
+    def wrap(cls, address: str, exc: OSError) -> BrokerUnavailable:
+        """The error for ``exc`` raised while connecting to ``address`` (`ConnectTimeout` for a timeout)."""
+        if isinstance(exc, TimeoutError):
+            return ConnectTimeout(_errno.ETIMEDOUT, f"cannot connect to {address}: no answer in time")
+        detail = exc.strerror or str(exc) or type(exc).__name__
+        if exc.errno is None:
+            return cls(f"cannot connect to {address}: {detail}")
+        return cls(exc.errno, f"cannot connect to {address}: {detail}")
+
+
+class ConnectTimeout(BrokerUnavailable, ElbusTimeout):
+    """Connecting or registering took longer than the client's timeout."""
 
 
 class ConnectionClosed(ElbusError):

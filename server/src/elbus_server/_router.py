@@ -1,0 +1,343 @@
+"""The routing core: the registry of clients and the one path every frame takes through the broker.
+
+`Router.route` takes what one client sent (a received chunk of a socket
+client, or one operation of an in-process client) and routes it into an
+`Outbox`: MESSAGE frames to their target, PUBLISH frames through a
+`PublicationRun`, BROADCAST to every name the mask matches, SUBSCRIBE and
+UNSUBSCRIBE into the topic tree, acks behind them. Acks and counters live
+here and in the outbox only. The router knows clients only as `Peer`s;
+nothing in it waits on a receiver: a full one is told by `Peer.overflow`
+and the sender's ack says ``77``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import msgpack
+
+from elbus_spec import (
+    SECONDARY_SEPARATOR,
+    Broadcast,
+    BroadcastRequest,
+    Code,
+    Kind,
+    Message,
+    ProtocolViolation,
+    PublishRequest,
+    QoS,
+    SubscribeRequest,
+    UnsubscribeRequest,
+    primary_name,
+)
+
+from ._acl import Acl, Denied, Permissions, Rule
+from ._fanout import PublicationRun
+from ._frames import delivery, pack_ack, pack_header
+from ._outbox import Outbox, Pending
+from ._peer import ClientKind, Peer
+from ._routing import NameTree, TopicTree
+
+__all__ = ["INFO_TOPIC", "WARN_TOPIC", "Router"]
+
+logger = logging.getLogger("elbus_server")
+
+INFO_TOPIC = ".broker/info"
+WARN_TOPIC = ".broker/warn"
+
+_OK = Code.OK
+_NOT_REGISTERED = Code.NOT_REGISTERED
+_NOT_DELIVERED = Code.NOT_DELIVERED
+_HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body length seen lately)
+_MESSAGE, _BROADCAST = Kind.MESSAGE.value, Kind.BROADCAST.value
+_NOTHING = Pending((0, 0))  # no receiver yet
+
+
+def _body_length(address: str, payload: bytes) -> int:
+    """The body length of an addressed frame (``ADDRESS NUL PAYLOAD``), as the counters use it."""
+    return (len(address) if address.isascii() else len(address.encode())) + 1 + len(payload)
+
+
+def _topics_length(topics: list[str]) -> int:
+    return sum(len(t) if t.isascii() else len(t.encode()) for t in topics) + max(len(topics) - 1, 0)
+
+
+def _message_head(sender: Peer, size: int, realtime: int) -> bytes:
+    """The MESSAGE header for a body of ``size`` bytes followed by ``sender``'s name, cached in ``sender.heads``."""
+    heads = sender.heads
+    if len(heads) >= _HEADS_CACHE_SIZE:
+        heads.clear()
+    head = heads[size << 1 | realtime] = pack_header(_MESSAGE, size, realtime) + sender.wire_name
+    return head
+
+
+class Router:
+    """Registered clients by name, their subscriptions, access control and the broker-wide counters.
+
+    ``core`` is the broker's own ``.broker`` client once registered: it
+    announces registrations on `INFO_TOPIC`. Socket clients are checked
+    against ``acl`` (None: open); in-process clients are not.
+    """
+
+    __slots__ = ("_names", "_perms", "_topics", "acl", "clients", "closing", "core", "r_bytes", "r_frames",
+                 "w_bytes", "w_frames")
+
+    def __init__(self, acl: Acl | None = None) -> None:
+        self.clients: dict[str, Peer] = {}
+        self._names: NameTree[Peer] = NameTree()
+        self._topics: TopicTree[Peer] = TopicTree()
+        self._perms: dict[Peer, Permissions] = {}  # restricted clients' resolved rules, while an ACL is set
+        self.acl = acl
+        self.core: Peer | None = None
+        self.closing = False
+        self.r_frames = 0
+        self.r_bytes = 0
+        self.w_frames = 0
+        self.w_bytes = 0
+
+    # --- registry ---------------------------------------------------------------------------------
+
+    def register(self, peer: Peer, name: str, *, restricted: bool = True) -> int:
+        """Register ``peer`` as ``name``; returns the handshake code (``01`` registered).
+
+        A restricted client (a socket client) is checked against the ACL by
+        its name and ``peer.address``; names with a leading dot are reserved
+        for unrestricted (in-process) clients.
+        """
+        code = self._check_name(name, internal=not restricted)
+        if restricted and code != Code.DATA and self.acl is not None:  # a refused client learns nothing of names in use
+            perms = self.acl.resolve(name, peer.address if peer.kind is ClientKind.TCP else None)
+            if perms is None:
+                return Code.ACCESS
+            if code == _OK:
+                self._perms[peer] = perms
+        if code != _OK:
+            return code
+        peer.name = name
+        peer.wire_name = name.encode() + b"\0"
+        self.clients[name] = peer
+        self._names.add(name, peer)
+        self._topics.subscribe(peer, WARN_TOPIC)
+        if SECONDARY_SEPARATOR in name:
+            primary = self.clients[primary_name(name)]
+            peer.primary = primary
+            primary.secondaries.add(peer)
+        logger.debug("client %r registered (%s)", name, peer.kind.value)
+        if peer.primary is None and peer is not self.core and self.core is not None:
+            self.announce({"s": "reg", "d": name, "t": time.time_ns()}, INFO_TOPIC)
+        return _OK
+
+    def _check_name(self, name: str, *, internal: bool) -> int:
+        if not name or (name.startswith(".") and not internal) or "\0" in name:
+            return Code.DATA  # names with a leading dot are reserved for internal clients; NUL ends a name on the wire
+        if self.closing:
+            return Code.OTHER
+        if name in self.clients:
+            return Code.BUSY
+        if SECONDARY_SEPARATOR in name and primary_name(name) not in self.clients:
+            return Code.NOT_REGISTERED
+        return _OK
+
+    def leave(self, peer: Peer) -> None:
+        """Forget ``peer``; a primary takes its secondaries with it and is announced."""
+        if self.clients.get(peer.name) is not peer:
+            return
+        del self.clients[peer.name]
+        self._perms.pop(peer, None)
+        self._names.remove(peer.name, peer)
+        self._topics.unsubscribe_all(peer)
+        logger.debug("client %r unregistered", peer.name)
+        if peer.primary is not None:
+            peer.primary.secondaries.discard(peer)
+            return
+        for secondary in list(peer.secondaries):
+            secondary.disconnect(f"its primary {peer.name!r} left")
+        peer.secondaries.clear()
+        if not self.closing and self.core is not None and peer is not self.core:
+            self.announce({"s": "unreg", "d": peer.name, "t": time.time_ns()}, INFO_TOPIC)
+
+    def subscriptions(self, peer: Peer) -> frozenset[str]:
+        """The topic patterns ``peer`` is subscribed to."""
+        return self._topics.patterns(peer)
+
+    def announce(self, event: dict[str, Any], topic: str) -> None:
+        """Publish ``event`` (MessagePack) on ``topic`` as ``.broker``."""
+        assert self.core is not None
+        self.route(self.core, [PublishRequest(0, QoS.NO, topic, msgpack.packb(event))])
+
+    # --- access control -------------------------------------------------------------------------------
+
+    def set_acl(self, acl: Acl | None) -> None:
+        """Apply ``acl`` (None: open) to new and registered socket clients.
+
+        A registered client no longer admitted (name or source) is
+        disconnected; its subscriptions no longer allowed are dropped.
+        """
+        self.acl = acl
+        self._perms.clear()
+        if acl is None:
+            return
+        for peer in [p for p in self.clients.values() if p.kind is not ClientKind.INTERNAL]:
+            perms = acl.resolve(peer.name, peer.address if peer.kind is ClientKind.TCP else None)
+            if perms is None:
+                peer.disconnect("no longer allowed by access control")
+                continue
+            self._perms[peer] = perms
+            for pattern in self._topics.patterns(peer):
+                if pattern != WARN_TOPIC and not perms.may_subscribe(pattern):
+                    self._topics.unsubscribe(peer, pattern)
+
+    def _check_access(self, sender: Peer, events: list[Any]) -> list[Any]:
+        """``events`` with each denied request replaced by `Denied` (its ``79`` acks), in order.
+
+        A SUBSCRIBE or UNSUBSCRIBE keeps its allowed topics: one ``79`` per
+        denied topic, then the request (acked ``01``) applies the rest.
+        """
+        perms = self._perms.get(sender)
+        if perms is None:  # being disconnected by `set_acl`: nothing more is allowed
+            perms = Permissions(Rule("*"))
+        checked: list[Any] = []
+        for event in events:
+            t = type(event)
+            if t is tuple:
+                if not perms.may_message(event[2]):
+                    event = Denied(event[0], event[1])
+            elif t is PublishRequest:
+                if not perms.may_publish(event.topic):
+                    event = Denied(event.op_id, event.qos)
+            elif t is BroadcastRequest:
+                if not perms.may_broadcast(event.mask):
+                    event = Denied(event.op_id, event.qos)
+            elif t is SubscribeRequest or t is UnsubscribeRequest:
+                topics = [topic for topic in event.topics if perms.may_subscribe(topic)]
+                denied = len(event.topics) - len(topics)
+                if denied:
+                    checked.append(Denied(event.op_id, event.qos, denied, then_ok=not topics, whole=not topics))
+                    if topics:
+                        checked.append(t(event.op_id, event.qos, topics))
+                    continue
+            checked.append(event)
+        return checked
+
+    # --- routing ------------------------------------------------------------------------------------
+
+    def route(self, sender: Peer, events: list[Any]) -> None:
+        """Route ``events`` (parsed from what ``sender`` sent; MESSAGE frames as plain tuples), in order.
+
+        Everything routed is handed over at the end, one `Peer.deliver` per
+        receiver; a MESSAGE costs one concatenation: the header and the
+        sender's name are encoded once per body length (``sender.heads``).
+        Stops at a protocol violation (the sender is disconnected).
+        """
+        if self.acl is not None and sender.kind is not ClientKind.INTERNAL:
+            events = self._check_access(sender, events)
+        outbox = Outbox()
+        run = PublicationRun()
+        clients = self.clients
+        heads = sender.heads
+        prefix_size = len(sender.wire_name)
+        acked_in_frames = sender.takes_bytes
+        last_dest: Peer | None = None  # the receiver of the previous MESSAGE, and what it was routed so far
+        last = _NOTHING
+        own: Pending | None = None  # what the sender is routed (its acks)
+        received = received_bytes = 0
+        try:
+            for event in events:
+                t = type(event)
+                if t is PublishRequest:
+                    qos = event.qos
+                    realtime = (qos >> 1) & 1
+                    topic = event.topic
+                    if topic != run.topic or realtime != run.realtime:
+                        run.spill(outbox)
+                        run.start(topic, realtime, self._topics.match(topic), sender)
+                    received += 1
+                    received_bytes += run.add(event.payload)
+                    if qos & 1:
+                        if sender in run.receivers:  # it gets its own publication before the ack
+                            run.spill(outbox)
+                        outbox.ack(sender, event.op_id, _OK, realtime)
+                    continue
+                if run.frames:  # publications routed before anything else go first
+                    run.spill(outbox)
+                if t is tuple:
+                    op_id, qos, target, payload, length = event
+                    received += 1
+                    received_bytes += length
+                    realtime = (qos >> 1) & 1
+                    dest = clients.get(target)
+                    if dest is None:
+                        code = _NOT_REGISTERED
+                    else:
+                        if dest is not last_dest:
+                            last_dest, last = dest, outbox.pending(dest)
+                        if dest.takes_bytes:
+                            size = prefix_size + len(payload)
+                            head = heads.get(size << 1 | realtime)
+                            if head is None:
+                                head = _message_head(sender, size, realtime)
+                            data = head + payload
+                            code = _OK if last.take(data, len(data), length, realtime) else _NOT_DELIVERED
+                        else:
+                            event = Message(sender.name, None, payload, bool(realtime))
+                            code = _OK if last.take(event, 0, length, realtime) else _NOT_DELIVERED
+                    if qos & 1:
+                        if own is None:
+                            own = outbox.pending(sender)
+                        if acked_in_frames:  # Outbox.ack inlined: this is the hot path
+                            own.take(pack_ack(op_id, code), 6, 6, realtime)
+                        else:
+                            sender.ack(op_id, code)
+                elif t is BroadcastRequest:
+                    received += 1
+                    received_bytes += self._broadcast(outbox, sender, event)
+                elif t is SubscribeRequest or t is UnsubscribeRequest:
+                    run.topic = None  # the next publication matches its topic again
+                    received += 1
+                    received_bytes += _topics_length(event.topics)
+                    change = self._topics.subscribe if t is SubscribeRequest else self._topics.unsubscribe
+                    for topic in event.topics:
+                        change(sender, topic)
+                    if event.qos & 1:
+                        outbox.ack(sender, event.op_id, _OK, event.qos & 2)
+                elif t is Denied:
+                    received += event.whole
+                    if event.qos & 1:
+                        for _ in range(event.count):
+                            outbox.ack(sender, event.op_id, Code.ACCESS, event.qos & 2)
+                        if event.then_ok:
+                            outbox.ack(sender, event.op_id, _OK, event.qos & 2)
+                elif t is ProtocolViolation:
+                    sender.disconnect(f"protocol error: {event.reason}")
+                    break
+        finally:
+            run.spill(outbox)
+            outbox.flush()
+            sender.r_frames += received
+            sender.r_bytes += received_bytes
+            self.r_frames += received
+            self.r_bytes += received_bytes
+            self.w_frames += outbox.frames
+            self.w_bytes += outbox.length
+
+    def _broadcast(self, outbox: Outbox, sender: Peer, event: BroadcastRequest) -> int:
+        """Route one BROADCAST: encoded once for every receiver that takes bytes; returns its body length."""
+        payload = event.payload
+        length = _body_length(event.mask, payload)
+        realtime = (event.qos >> 1) & 1
+        data = frame = None
+        for dest in self._names.match(event.mask):
+            if dest.takes_bytes:
+                if data is None:
+                    data = delivery(_BROADCAST, realtime, sender.wire_name, payload)
+                outbox.add(dest, data, length, realtime)
+            else:
+                if frame is None:
+                    frame = Broadcast(sender.name, None, payload, bool(realtime))
+                outbox.add(dest, frame, length, realtime)
+        if event.qos & 1:
+            outbox.ack(sender, event.op_id, _OK, realtime)
+        return length
+
