@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from cli_broker import BrokerThread
+from test_commands import _ENV, CLI_DEADLINE, _command, elbus, unique
 
 import elbus_aio
 import elbus_rpc
@@ -30,9 +32,6 @@ from elbus_cli import DEFAULT_ADDRESS
 from elbus_cli.top import ClientCounters, Sample, SampleError, rates, sample_from_result
 from elbus_cli.top_live import Sampler
 from elbus_cli.top_view import save_screenshot
-
-from .broker_thread import BrokerThread
-from .test_commands import _ENV, CLI_DEADLINE, _command, elbus, unique
 
 # --- rates, without a broker --------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from elbus_server._metrics import BrokerCollector, MetricsServer, metric_names, parse_metrics_address
+from elbus_server._metrics import BrokerCollector, MetricsServer, metric_names
 from elbus_server._stats import BrokerStats, ClientStats
 
 
@@ -103,20 +103,6 @@ def test_an_empty_broker_exposes_every_family_that_metric_names_lists() -> None:
     written_apart = {"elbus_queue_depth_gcount", "elbus_queue_depth_gsum"}
     assert {name.removesuffix("_total") for name in metric_names()} == families - written_apart
     assert len(metric_names()) == 23
-
-
-@pytest.mark.parametrize(
-    ("text", "parsed"),
-    [("127.0.0.1:9100", ("127.0.0.1", 9100)), (":0", ("127.0.0.1", 0)), ("[::1]:9", ("::1", 9)), ("0.0.0.0:80", ("0.0.0.0", 80))],
-)
-def test_metrics_addresses(text: str, parsed: tuple[str, int]) -> None:
-    assert parse_metrics_address(text) == parsed
-
-
-@pytest.mark.parametrize("text", ["9100", "host:", "host:port", "h:70000", ""])
-def test_bad_metrics_addresses_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="not HOST:PORT"):
-        parse_metrics_address(text)
 
 
 async def test_the_endpoint_takes_each_snapshot_on_the_event_loop() -> None:

@@ -8,18 +8,22 @@ from ._acl import Acl, AclError, Rule, load_acl
 from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, INFO_TOPIC, WARN_TOPIC, Broker
 from ._embedded import EmbeddedClient, FrameHandler
 from ._peer import ClientKind
+from ._stats import DEFAULT_METRICS_CLIENTS, BrokerStats, ClientStats
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_BUF_SIZE",
     "DEFAULT_BUSY_POLL",
+    "DEFAULT_METRICS_CLIENTS",
     "DEFAULT_QUEUE_BYTES",
     "INFO_TOPIC",
     "WARN_TOPIC",
     "Acl",
     "AclError",
     "Broker",
+    "BrokerStats",
     "ClientKind",
+    "ClientStats",
     "EmbeddedClient",
     "FrameHandler",
     "Rule",

@@ -8,7 +8,7 @@ import logging
 import os
 import stat
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elbus_aio import BusyPoll
 from elbus_spec import (
@@ -19,6 +19,7 @@ from elbus_spec import (
     BroadcastRequest,
     PublishRequest,
     QoS,
+    parse_address,
 )
 
 from ._acl import Acl
@@ -28,9 +29,21 @@ from ._fifo import FifoCommand, FifoListener
 from ._limits import DEFAULT_BUF_SIZE, DEFAULT_QUEUE_BYTES, Limits
 from ._peer import ClientKind, Peer
 from ._router import INFO_TOPIC, WARN_TOPIC, Router
+from ._stats import DEFAULT_METRICS_CLIENTS, BrokerStats
 from ._transport import Connections, SocketPeer
 
-__all__ = ["DEFAULT_BUF_SIZE", "DEFAULT_BUSY_POLL", "DEFAULT_QUEUE_BYTES", "INFO_TOPIC", "WARN_TOPIC", "Broker"]
+if TYPE_CHECKING:  # imported when metrics are asked for: it needs the metrics extra
+    from ._metrics import MetricsServer
+
+__all__ = [
+    "DEFAULT_BUF_SIZE",
+    "DEFAULT_BUSY_POLL",
+    "DEFAULT_METRICS_CLIENTS",
+    "DEFAULT_QUEUE_BYTES",
+    "INFO_TOPIC",
+    "WARN_TOPIC",
+    "Broker",
+]
 
 logger = logging.getLogger("elbus_server")
 
@@ -39,6 +52,14 @@ _BACKLOG = 1024  # connections waiting to be accepted, as the original (a burst 
 
 # Seconds a shutting-down broker waits for its clients to drain before it aborts their connections.
 SHUTDOWN_GRACE = 0.5
+
+
+def _metrics_endpoint(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``:PORT`` is 127.0.0.1, as for ``-B``) as ``(host, port)``; raises `ValueError` for anything else."""
+    endpoint = parse_address(address)
+    if isinstance(endpoint, str):
+        raise ValueError(f"the metrics address {address!r} is not HOST:PORT")
+    return endpoint
 
 
 class Broker:
@@ -69,6 +90,17 @@ class Broker:
     the default); `set_acl` replaces it at run time. In-process clients are
     the program itself and are not restricted.
 
+    ``extensions`` serves the BUS/RT operations EXCLUDE, UNEXCLUDE and
+    PUBLISH_FOR; ``extensions=False`` is the original elbus broker's
+    behaviour, which drops a client that sends them (a compatibility switch,
+    e.g. to see what a client does against the original).
+
+    ``metrics`` (``"HOST:PORT"``, port 0 for a free one) serves Prometheus
+    metrics there over HTTP (needs the ``metrics`` extra; see
+    `metrics_address`), with per-client series for the ``metrics_clients``
+    busiest clients only. They are read at scrape time from `snapshot`, so
+    routing pays nothing for them.
+
     Use ``async with Broker(...) as broker`` or call `close` at the end.
     """
 
@@ -85,6 +117,9 @@ class Broker:
         max_connections: int | None = None,
         acl: Acl | None = None,
         busy_poll: float = DEFAULT_BUSY_POLL,
+        extensions: bool = True,
+        metrics: str | None = None,
+        metrics_clients: int = DEFAULT_METRICS_CLIENTS,
     ) -> None:
         if busy_poll < 0:
             raise ValueError("busy_poll must be 0 or more")
@@ -92,6 +127,12 @@ class Broker:
             raise ValueError("max_connections must be positive (or None)")
         self.limits = Limits(timeout, queue_size, queue_bytes, max_frame_length, buf_size, buf_ttl)
         self.busy_poll = busy_poll
+        self.extensions = extensions
+        self._metrics_at = None if metrics is None else _metrics_endpoint(metrics)  # ValueError before anything starts
+        if metrics_clients < 0:
+            raise ValueError("metrics_clients must be 0 or more")
+        self._metrics_clients = metrics_clients
+        self._metrics: MetricsServer | None = None  # once started
         self._router = Router(acl)
         self._connections = Connections(max_connections)
         self._busy: BusyPoll | None = None  # bound by _start
@@ -120,7 +161,30 @@ class Broker:
             core = EmbeddedClient(self._router, BROKER_NAME, self.limits.queue_size)
             self._router.core = self._router.clients[BROKER_NAME]
             self._core = CoreRpc(self._router, core, lambda: self.uptime)
+        if self._metrics_at is not None:
+            self._start_metrics(loop, *self._metrics_at)
         return loop
+
+    def _start_metrics(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
+        try:
+            from ._metrics import MetricsServer
+        except ImportError as exc:
+            if exc.name != "prometheus_client":
+                raise
+            raise RuntimeError("metrics need the prometheus-client package: pip install 'elbus-server[metrics]'") from None
+        server = MetricsServer(loop, self.snapshot, top_clients=self._metrics_clients)
+        bound = server.start(host, port)
+        self._metrics = server
+        logger.info("metrics at http://%s:%d/metrics", *bound)
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where the metrics are served, ``(host, port)``, once the broker has started (None without metrics)."""
+        return None if self._metrics is None else self._metrics.address
+
+    def snapshot(self) -> BrokerStats:
+        """Every counter of the broker and of each registered client, at this instant (see `BrokerStats`)."""
+        return self._router.snapshot(self.uptime, self.limits.queue_size)
 
     async def __aenter__(self) -> Broker:
         self._start()
@@ -160,7 +224,7 @@ class Broker:
         return self._router.w_bytes
 
     def _socket_peer(self, kind: ClientKind, port: str) -> SocketPeer:
-        return SocketPeer(self._router, self._connections, self.limits, self._busy, kind, port)
+        return SocketPeer(self._router, self._connections, self.limits, self._busy, kind, port, extensions=self.extensions)
 
     async def serve_unix(self, path: str | os.PathLike[str], *, mode: int | None = None) -> str:
         """Listen on a UNIX socket (an existing socket file there is replaced); returns the path.
@@ -252,6 +316,8 @@ class Broker:
             await asyncio.sleep(0.01)
         for peer in self._connections:
             peer.abort()
+        if self._metrics is not None:
+            await asyncio.to_thread(self._metrics.close)
         for _, path in self._servers:
             if path is not None:
                 with contextlib.suppress(FileNotFoundError):

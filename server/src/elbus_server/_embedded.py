@@ -1,8 +1,9 @@
 """In-process clients: they talk through the broker without a socket.
 
 Their method shape follows the async client: ``send``, ``broadcast``,
-``publish``, ``subscribe``, ``unsubscribe``, ``receive`` / ``async for`` or
-an ``on_frame`` callback, ``close``. Frames arrive as `elbus_spec.Message`,
+``publish``, ``subscribe``, ``unsubscribe``, the BUS/RT ``exclude``,
+``unexclude`` and ``publish_for``, ``receive`` / ``async for`` or an
+``on_frame`` callback, ``close``. Frames arrive as `elbus_spec.Message`,
 `Broadcast` and `Publication` events. Each call is routed synchronously,
 through the same path as a socket client's frames, so an acknowledged
 operation has been routed when it returns.
@@ -24,10 +25,13 @@ from typing import Any, Protocol
 from elbus_spec import (
     BroadcastRequest,
     Code,
+    ExcludeRequest,
     Frame,
+    PublishForRequest,
     PublishRequest,
     QoS,
     SubscribeRequest,
+    UnexcludeRequest,
     UnsubscribeRequest,
     error_for_code,
 )
@@ -51,8 +55,7 @@ class EmbeddedHost(Host, Protocol):
 class _Inbox(PeerState):
     """An in-process client as the router sees it (a `Peer`): its queue of delivered frames, its counters."""
 
-    __slots__ = ("closed", "code", "dropped", "frames", "handing", "host", "loop", "on_frame", "queue_size", "tasks",
-                 "waiter")
+    __slots__ = ("closed", "code", "frames", "handing", "host", "loop", "on_frame", "queue_size", "tasks", "waiter")
 
     takes_bytes = False
 
@@ -68,7 +71,6 @@ class _Inbox(PeerState):
         self.closed = False
         self.handing = 0  # frames scheduled for the callback, bounded like the queue
         self.code: int = Code.OK  # the ack of the operation being routed
-        self.dropped = 0
 
     @property
     def queued(self) -> int:
@@ -87,7 +89,7 @@ class _Inbox(PeerState):
         self.wake()
 
     def overflow(self, frames: int) -> None:
-        self.dropped += frames
+        """Nothing to do: the frames are counted in ``drops``, and an in-process client is never dropped."""
 
     def ack(self, op_id: int, code: int) -> None:
         """In-process operations return their result directly: the call that is routing reads it."""
@@ -159,7 +161,7 @@ class EmbeddedClient:
     @property
     def dropped(self) -> int:
         """Frames that found the queue full and were not delivered."""
-        return self._inbox.dropped
+        return self._inbox.drops
 
     # --- receiving -----------------------------------------------------------------------
 
@@ -247,6 +249,20 @@ class EmbeddedClient:
     async def unsubscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
         """Drop topic subscriptions (unknown ones are ignored)."""
         self._route(UnsubscribeRequest(0, qos, list(topics)), qos)
+
+    async def exclude(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
+        """Stop receiving publications whose topic matches these patterns, even when subscribed (BUS/RT)."""
+        self._route(ExcludeRequest(0, qos, list(topics)), qos)
+
+    async def unexclude(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
+        """Drop exclusions (unknown ones are ignored)."""
+        self._route(UnexcludeRequest(0, qos, list(topics)), qos)
+
+    async def publish_for(self, topic: str, receiver: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
+        """Publish ``payload`` to ``topic`` for the subscribers whose primary name is ``receiver`` only (BUS/RT)."""
+        if "\0" in topic or "\0" in receiver:
+            raise LocalProtocolError("a topic or a receiver cannot contain NUL")
+        self._route(PublishForRequest(0, qos, topic, receiver, bytes(payload)), qos)
 
     def _check_open(self) -> None:
         if self._inbox.closed:

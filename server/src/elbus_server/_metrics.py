@@ -29,24 +29,13 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ._stats import BrokerStats, ClientStats
+from ._stats import DEFAULT_METRICS_CLIENTS, BrokerStats, ClientStats
 
-__all__ = ["DEFAULT_TOP_CLIENTS", "BrokerCollector", "MetricsServer", "metric_names", "parse_metrics_address"]
-
-#: Clients that get series of their own (the busiest), unless told otherwise.
-DEFAULT_TOP_CLIENTS = 20
+__all__ = ["BrokerCollector", "MetricsServer", "metric_names"]
 # Upper bounds of the queue depth histogram's buckets (frames), below the queue size that ends it.
 _QUEUE_BUCKETS = (0, 1, 10, 100, 1000)
 # How long a scrape waits for the broker's loop to take the snapshot.
 _SNAPSHOT_TIMEOUT = 5.0
-
-
-def parse_metrics_address(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``:PORT`` for 127.0.0.1, ``[::1]:PORT`` for IPv6) as ``(host, port)``; raises `ValueError`."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ValueError(f"the metrics address {address!r} is not HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port_text)
 
 
 def _busiest(stats: BrokerStats, count: int) -> list[ClientStats]:
@@ -56,7 +45,7 @@ def _busiest(stats: BrokerStats, count: int) -> list[ClientStats]:
 class BrokerCollector(Collector):
     """A `prometheus_client` collector: each `collect` reads one snapshot from ``snapshot``."""
 
-    def __init__(self, snapshot: Callable[[], BrokerStats], *, top_clients: int = DEFAULT_TOP_CLIENTS) -> None:
+    def __init__(self, snapshot: Callable[[], BrokerStats], *, top_clients: int = DEFAULT_METRICS_CLIENTS) -> None:
         if top_clients < 0:
             raise ValueError("top_clients must be 0 or more")
         self._snapshot = snapshot

@@ -4,8 +4,15 @@
 client, or one operation of an in-process client) and routes it into an
 `Outbox`: MESSAGE frames to their target, PUBLISH frames through a
 `PublicationRun`, BROADCAST to every name the mask matches, SUBSCRIBE and
-UNSUBSCRIBE into the topic tree, acks behind them. Acks and counters live
-here and in the outbox only. The router knows clients only as `Peer`s;
+UNSUBSCRIBE into the topic tree, acks behind them; the BUS/RT extensions
+too: EXCLUDE and UNEXCLUDE into a second tree, of patterns whose
+publications a client no longer gets even when subscribed, and
+PUBLISH_FOR to the subscribers of one primary name. Acks and counters live
+here and in the outbox only.
+
+The counters are plain integers added once per routing step (a received
+chunk), from locals the hot branches count anyway; `snapshot` copies them
+for the ``.broker`` RPC and the metrics, which read nothing else. The router knows clients only as `Peer`s;
 nothing in it waits on a receiver: a full one is told by `Peer.overflow`
 and the sender's ack says ``77``.
 """
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 import msgpack
@@ -23,12 +31,16 @@ from elbus_spec import (
     Broadcast,
     BroadcastRequest,
     Code,
+    ExcludeRequest,
     Kind,
     Message,
     ProtocolViolation,
+    Publication,
+    PublishForRequest,
     PublishRequest,
     QoS,
     SubscribeRequest,
+    UnexcludeRequest,
     UnsubscribeRequest,
     primary_name,
 )
@@ -39,6 +51,7 @@ from ._frames import delivery, pack_ack, pack_header
 from ._outbox import Outbox, Pending
 from ._peer import ClientKind, Peer
 from ._routing import NameTree, TopicTree
+from ._stats import BrokerStats, ClientStats
 
 __all__ = ["INFO_TOPIC", "WARN_TOPIC", "Router"]
 
@@ -51,13 +64,39 @@ _OK = Code.OK
 _NOT_REGISTERED = Code.NOT_REGISTERED
 _NOT_DELIVERED = Code.NOT_DELIVERED
 _HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body length seen lately)
-_MESSAGE, _BROADCAST = Kind.MESSAGE.value, Kind.BROADCAST.value
+_MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
 _NOTHING = Pending((0, 0))  # no receiver yet
 
 
 def _body_length(address: str, payload: bytes) -> int:
     """The body length of an addressed frame (``ADDRESS NUL PAYLOAD``), as the counters use it."""
     return (len(address) if address.isascii() else len(address.encode())) + 1 + len(payload)
+
+
+# The operations counted per kind (frames and body bytes read); ``denied``: frames refused whole by access control.
+OPS_IN = ("message", "broadcast", "publish", "publish_for", "subscribe", "unsubscribe", "exclude", "unexclude", "denied")
+# The frames written, per kind: publications (PUBLISH_FOR ones included) and acknowledgements.
+OPS_OUT = ("message", "broadcast", "publish", "ack")
+_PATTERN_OPS = {
+    SubscribeRequest: "subscribe",
+    UnsubscribeRequest: "unsubscribe",
+    ExcludeRequest: "exclude",
+    UnexcludeRequest: "unexclude",
+}
+# Why a registration was refused, by its handshake result code (the label the metrics give it).
+_REFUSALS: dict[int, str] = {
+    Code.BUSY: "busy",
+    Code.DATA: "data",
+    Code.NOT_REGISTERED: "not_registered",
+    Code.ACCESS: "access",
+    Code.OTHER: "other",
+}
+
+
+def _count(counter: list[int], size: int, frames: int = 1) -> None:
+    """Add ``frames`` frames of ``size`` body bytes in all to a ``[frames, bytes]`` counter."""
+    counter[0] += frames
+    counter[1] += size
 
 
 def _topics_length(topics: list[str]) -> int:
@@ -81,13 +120,15 @@ class Router:
     against ``acl`` (None: open); in-process clients are not.
     """
 
-    __slots__ = ("_names", "_perms", "_topics", "acl", "clients", "closing", "core", "r_bytes", "r_frames",
-                 "w_bytes", "w_frames")
+    __slots__ = ("_excluded", "_names", "_perms", "_topics", "acl", "acl_denials", "clients", "closing", "core",
+                 "dropped", "ops_in", "ops_out", "protocol_violations", "r_bytes", "r_frames", "refused", "w_bytes",
+                 "w_frames")
 
     def __init__(self, acl: Acl | None = None) -> None:
         self.clients: dict[str, Peer] = {}
         self._names: NameTree[Peer] = NameTree()
         self._topics: TopicTree[Peer] = TopicTree()
+        self._excluded: TopicTree[Peer] = TopicTree()  # EXCLUDE patterns: they win over subscriptions
         self._perms: dict[Peer, Permissions] = {}  # restricted clients' resolved rules, while an ACL is set
         self.acl = acl
         self.core: Peer | None = None
@@ -96,6 +137,12 @@ class Router:
         self.r_bytes = 0
         self.w_frames = 0
         self.w_bytes = 0
+        self.ops_in: dict[str, list[int]] = {op: [0, 0] for op in OPS_IN}  # op -> [frames, body bytes]
+        self.ops_out: dict[str, list[int]] = {op: [0, 0] for op in OPS_OUT}
+        self.dropped = 0  # frames refused by full queues
+        self.acl_denials = 0
+        self.protocol_violations = 0
+        self.refused: dict[str, int] = {}  # refused registrations by reason
 
     # --- registry ---------------------------------------------------------------------------------
 
@@ -104,8 +151,15 @@ class Router:
 
         A restricted client (a socket client) is checked against the ACL by
         its name and ``peer.address``; names with a leading dot are reserved
-        for unrestricted (in-process) clients.
+        for unrestricted (in-process) clients. Refusals are counted by reason.
         """
+        code = self._admit(peer, name, restricted)
+        if code != _OK:
+            reason = _REFUSALS.get(code, f"0x{code:02x}")
+            self.refused[reason] = self.refused.get(reason, 0) + 1
+        return code
+
+    def _admit(self, peer: Peer, name: str, restricted: bool) -> int:
         code = self._check_name(name, internal=not restricted)
         if restricted and code != Code.DATA and self.acl is not None:  # a refused client learns nothing of names in use
             perms = self.acl.resolve(name, peer.address if peer.kind is ClientKind.TCP else None)
@@ -148,6 +202,7 @@ class Router:
         self._perms.pop(peer, None)
         self._names.remove(peer.name, peer)
         self._topics.unsubscribe_all(peer)
+        self._excluded.unsubscribe_all(peer)
         logger.debug("client %r unregistered", peer.name)
         if peer.primary is not None:
             peer.primary.secondaries.discard(peer)
@@ -161,6 +216,51 @@ class Router:
     def subscriptions(self, peer: Peer) -> frozenset[str]:
         """The topic patterns ``peer`` is subscribed to."""
         return self._topics.patterns(peer)
+
+    def exclusions(self, peer: Peer) -> frozenset[str]:
+        """The topic patterns ``peer`` has excluded (BUS/RT EXCLUDE)."""
+        return self._excluded.patterns(peer)
+
+    def _subscribers(self, topic: str) -> Collection[Peer]:
+        """The clients a publication to ``topic`` reaches: subscribed, and not excluding it."""
+        receivers = self._topics.match(topic)
+        if receivers and self._excluded:
+            excluded = self._excluded.match(topic)
+            if excluded:
+                return [peer for peer in receivers if peer not in excluded]
+        return receivers
+
+    def snapshot(self, uptime: float, queue_size: int = 0) -> BrokerStats:
+        """Every counter now, and every registered client's (see `BrokerStats`); ``queue_size`` 0: not told."""
+        clients = tuple(
+            ClientStats(
+                name,
+                peer.kind.value,
+                peer.r_frames,
+                peer.r_bytes,
+                peer.w_frames,
+                peer.w_bytes,
+                peer.queued,
+                peer.drops,
+                len(self._topics.patterns(peer)),
+            )
+            for name, peer in sorted(self.clients.items())
+        )
+        return BrokerStats(
+            uptime,
+            self.r_frames,
+            self.r_bytes,
+            self.w_frames,
+            self.w_bytes,
+            clients,
+            ops_in={op: (frames, size) for op, (frames, size) in self.ops_in.items()},
+            ops_out={op: (frames, size) for op, (frames, size) in self.ops_out.items()},
+            drops=self.dropped,
+            acl_denials=self.acl_denials,
+            protocol_violations=self.protocol_violations,
+            refused=dict(self.refused),
+            queue_size=queue_size,
+        )
 
     def announce(self, event: dict[str, Any], topic: str) -> None:
         """Publish ``event`` (MessagePack) on ``topic`` as ``.broker``."""
@@ -204,7 +304,7 @@ class Router:
             if t is tuple:
                 if not perms.may_message(event[2]):
                     event = Denied(event[0], event[1])
-            elif t is PublishRequest:
+            elif t is PublishRequest or t is PublishForRequest:
                 if not perms.may_publish(event.topic):
                     event = Denied(event.op_id, event.qos)
             elif t is BroadcastRequest:
@@ -214,10 +314,13 @@ class Router:
                 topics = [topic for topic in event.topics if perms.may_subscribe(topic)]
                 denied = len(event.topics) - len(topics)
                 if denied:
+                    self.acl_denials += denied
                     checked.append(Denied(event.op_id, event.qos, denied, then_ok=not topics, whole=not topics))
                     if topics:
                         checked.append(t(event.op_id, event.qos, topics))
                     continue
+            if type(event) is Denied:
+                self.acl_denials += 1
             checked.append(event)
         return checked
 
@@ -242,7 +345,11 @@ class Router:
         last_dest: Peer | None = None  # the receiver of the previous MESSAGE, and what it was routed so far
         last = _NOTHING
         own: Pending | None = None  # what the sender is routed (its acks)
-        received = received_bytes = 0
+        # Counted per kind as the branches go (the hot ones in locals); added to the totals once, at the end.
+        messages = message_bytes = missed = missed_bytes = publications = publication_bytes = acks = 0
+        received = received_bytes = 0  # the other operations
+        direct = [0, 0]  # frames and bytes written for broadcasts and PUBLISH_FOR (counted by their helpers)
+        ops = self.ops_in
         try:
             for event in events:
                 t = type(event)
@@ -252,9 +359,9 @@ class Router:
                     topic = event.topic
                     if topic != run.topic or realtime != run.realtime:
                         run.spill(outbox)
-                        run.start(topic, realtime, self._topics.match(topic), sender)
-                    received += 1
-                    received_bytes += run.add(event.payload)
+                        run.start(topic, realtime, self._subscribers(topic), sender)
+                    publications += 1
+                    publication_bytes += run.add(event.payload)
                     if qos & 1:
                         if sender in run.receivers:  # it gets its own publication before the ack
                             run.spill(outbox)
@@ -264,8 +371,8 @@ class Router:
                     run.spill(outbox)
                 if t is tuple:
                     op_id, qos, target, payload, length = event
-                    received += 1
-                    received_bytes += length
+                    messages += 1
+                    message_bytes += length
                     realtime = (qos >> 1) & 1
                     dest = clients.get(target)
                     if dest is None:
@@ -283,60 +390,134 @@ class Router:
                         else:
                             event = Message(sender.name, None, payload, bool(realtime))
                             code = _OK if last.take(event, 0, length, realtime) else _NOT_DELIVERED
+                    if code is not _OK:
+                        missed += 1
+                        missed_bytes += length
                     if qos & 1:
                         if own is None:
                             own = outbox.pending(sender)
                         if acked_in_frames:  # Outbox.ack inlined: this is the hot path
-                            own.take(pack_ack(op_id, code), 6, 6, realtime)
+                            acks += own.take(pack_ack(op_id, code), 6, 6, realtime)
                         else:
                             sender.ack(op_id, code)
                 elif t is BroadcastRequest:
+                    length = self._broadcast(outbox, sender, event, direct)
                     received += 1
-                    received_bytes += self._broadcast(outbox, sender, event)
-                elif t is SubscribeRequest or t is UnsubscribeRequest:
+                    received_bytes += length
+                    _count(ops["broadcast"], length)
+                elif t is PublishForRequest:
+                    length = self._publish_for(outbox, sender, event, direct)
+                    received += 1
+                    received_bytes += length
+                    _count(ops["publish_for"], length)
+                elif t in _PATTERN_OPS:
                     run.topic = None  # the next publication matches its topic again
+                    length = _topics_length(event.topics)
                     received += 1
-                    received_bytes += _topics_length(event.topics)
-                    change = self._topics.subscribe if t is SubscribeRequest else self._topics.unsubscribe
+                    received_bytes += length
+                    _count(ops[_PATTERN_OPS[t]], length)
+                    tree = self._excluded if t is ExcludeRequest or t is UnexcludeRequest else self._topics
+                    change = tree.subscribe if t is SubscribeRequest or t is ExcludeRequest else tree.unsubscribe
                     for topic in event.topics:
                         change(sender, topic)
                     if event.qos & 1:
                         outbox.ack(sender, event.op_id, _OK, event.qos & 2)
                 elif t is Denied:
                     received += event.whole
+                    ops["denied"][0] += event.whole
                     if event.qos & 1:
                         for _ in range(event.count):
                             outbox.ack(sender, event.op_id, Code.ACCESS, event.qos & 2)
                         if event.then_ok:
                             outbox.ack(sender, event.op_id, _OK, event.qos & 2)
                 elif t is ProtocolViolation:
+                    self.protocol_violations += 1
                     sender.disconnect(f"protocol error: {event.reason}")
                     break
         finally:
             run.spill(outbox)
             outbox.flush()
+            received += messages + publications
+            received_bytes += message_bytes + publication_bytes
             sender.r_frames += received
             sender.r_bytes += received_bytes
             self.r_frames += received
             self.r_bytes += received_bytes
             self.w_frames += outbox.frames
             self.w_bytes += outbox.length
+            if outbox.refused:
+                self.dropped += outbox.refused
+            if messages:
+                _count(ops["message"], message_bytes, messages)
+            if publications:
+                _count(ops["publish"], publication_bytes, publications)
+            self._count_written(outbox, messages - missed, message_bytes - missed_bytes, acks, direct)
 
-    def _broadcast(self, outbox: Outbox, sender: Peer, event: BroadcastRequest) -> int:
-        """Route one BROADCAST: encoded once for every receiver that takes bytes; returns its body length."""
+    def _count_written(self, outbox: Outbox, messages: int, message_bytes: int, inline_acks: int, direct: list[int]) -> None:
+        """Split what one step wrote by kind: publications are what messages, acks and the helpers' frames leave."""
+        out = self.ops_out
+        acks = inline_acks + outbox.acks
+        if messages:
+            _count(out["message"], message_bytes, messages)
+        if acks:
+            _count(out["ack"], 6 * acks, acks)
+        publications = outbox.frames - messages - acks - direct[0]
+        if publications > 0:
+            _count(out["publish"], outbox.length - message_bytes - 6 * acks - direct[1], publications)
+
+    def _broadcast(self, outbox: Outbox, sender: Peer, event: BroadcastRequest, direct: list[int]) -> int:
+        """Route one BROADCAST: encoded once for every receiver that takes bytes; returns its body length.
+
+        The frames written are counted in ``ops_out`` and ``direct`` (frames, bytes).
+        """
         payload = event.payload
         length = _body_length(event.mask, payload)
         realtime = (event.qos >> 1) & 1
         data = frame = None
+        written = 0
         for dest in self._names.match(event.mask):
             if dest.takes_bytes:
                 if data is None:
                     data = delivery(_BROADCAST, realtime, sender.wire_name, payload)
-                outbox.add(dest, data, length, realtime)
+                written += outbox.add(dest, data, length, realtime)
             else:
                 if frame is None:
                     frame = Broadcast(sender.name, None, payload, bool(realtime))
-                outbox.add(dest, frame, length, realtime)
+                written += outbox.add(dest, frame, length, realtime)
+        if written:
+            _count(self.ops_out["broadcast"], written * length, written)
+            direct[0] += written
+            direct[1] += written * length
+        if event.qos & 1:
+            outbox.ack(sender, event.op_id, _OK, realtime)
+        return length
+
+    def _publish_for(self, outbox: Outbox, sender: Peer, event: PublishForRequest, direct: list[int]) -> int:
+        """Route one PUBLISH_FOR: an ordinary publication for the subscribers whose primary name is the receiver.
+
+        Returns its body length; the frames written count as publications in
+        ``ops_out``, and in ``direct``.
+        """
+        topic, receiver, payload = event.topic, event.receiver, event.payload
+        length = _body_length(topic, payload) + _body_length(receiver, b"")
+        realtime = (event.qos >> 1) & 1
+        data = frame = None
+        written = 0
+        for dest in self._subscribers(topic):
+            if (dest.primary or dest).name != receiver:
+                continue
+            if dest.takes_bytes:
+                if data is None:
+                    data = delivery(_PUBLISH, realtime, sender.wire_name + topic.encode() + b"\0", payload)
+                written += outbox.add(dest, data, length, realtime)
+            else:
+                if frame is None:
+                    frame = Publication(sender.name, topic, payload, bool(realtime))
+                written += outbox.add(dest, frame, length, realtime)
+        if written:
+            _count(self.ops_out["publish"], written * length, written)
+            direct[0] += written
+            direct[1] += written * length
         if event.qos & 1:
             outbox.ack(sender, event.op_id, _OK, realtime)
         return length

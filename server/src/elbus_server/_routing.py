@@ -172,6 +172,10 @@ class TopicTree(Generic[C]):
     def patterns(self, client: C) -> frozenset[str]:
         return frozenset(self._patterns.get(client, ()))
 
+    def __len__(self) -> int:
+        """Clients with at least one pattern (0: every match is empty)."""
+        return len(self._patterns)
+
     def _remove(self, client: C, pattern: str) -> None:
         path: list[tuple[_TopicNode[C], str]] = []
         node: _TopicNode[C] | None = self._root

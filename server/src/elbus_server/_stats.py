@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["BrokerStats", "ClientStats", "RefusalReason"]
+__all__ = ["DEFAULT_METRICS_CLIENTS", "BrokerStats", "ClientStats", "RefusalReason"]
+
+#: Clients with metric series of their own (the busiest), unless told otherwise: it bounds the series a scrape carries.
+DEFAULT_METRICS_CLIENTS = 20
 
 #: Why a registration was refused, by its handshake result code (the label of the refusal counter).
 RefusalReason = str
