@@ -54,9 +54,15 @@ _BACKLOG = 1024  # connections waiting to be accepted, as the original (a burst 
 SHUTDOWN_GRACE = 0.5
 
 
-def _metrics_endpoint(address: str) -> tuple[str, int]:
+_NO_METRICS = "metrics need the prometheus-client package: pip install 'elbus-server[metrics]'"
+
+
+def metrics_endpoint(address: str) -> tuple[str, int]:
     """``HOST:PORT`` (``:PORT`` is 127.0.0.1, as for ``-B``) as ``(host, port)``; raises `ValueError` for anything else."""
-    endpoint = parse_address(address)
+    try:
+        endpoint = parse_address(address)
+    except ValueError:
+        endpoint = address
     if isinstance(endpoint, str):
         raise ValueError(f"the metrics address {address!r} is not HOST:PORT")
     return endpoint
@@ -99,7 +105,8 @@ class Broker:
     metrics there over HTTP (needs the ``metrics`` extra; see
     `metrics_address`), with per-client series for the ``metrics_clients``
     busiest clients only. They are read at scrape time from `snapshot`, so
-    routing pays nothing for them.
+    routing pays nothing for them. Without the extra installed, asking for
+    metrics raises `ImportError` (naming it) here, before anything starts.
 
     Use ``async with Broker(...) as broker`` or call `close` at the end.
     """
@@ -128,9 +135,14 @@ class Broker:
         self.limits = Limits(timeout, queue_size, queue_bytes, max_frame_length, buf_size, buf_ttl)
         self.busy_poll = busy_poll
         self.extensions = extensions
-        self._metrics_at = None if metrics is None else _metrics_endpoint(metrics)  # ValueError before anything starts
+        self._metrics_at = None if metrics is None else metrics_endpoint(metrics)  # ValueError before anything starts
         if metrics_clients < 0:
             raise ValueError("metrics_clients must be 0 or more")
+        if metrics is not None:
+            try:
+                import prometheus_client  # noqa: F401  (the metrics extra: known missing now, not at the first listener)
+            except ImportError:
+                raise ImportError(_NO_METRICS, name="prometheus_client") from None
         self._metrics_clients = metrics_clients
         self._metrics: MetricsServer | None = None  # once started
         self._router = Router(acl)
@@ -166,12 +178,8 @@ class Broker:
         return loop
 
     def _start_metrics(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
-        try:
-            from ._metrics import MetricsServer
-        except ImportError as exc:
-            if exc.name != "prometheus_client":
-                raise
-            raise RuntimeError("metrics need the prometheus-client package: pip install 'elbus-server[metrics]'") from None
+        from ._metrics import MetricsServer  # only now: it needs the metrics extra, checked by __init__
+
         server = MetricsServer(loop, self.snapshot, top_clients=self._metrics_clients)
         bound = server.start(host, port)
         self._metrics = server
@@ -351,6 +359,11 @@ class Broker:
         """The topic patterns the client registered as ``name`` is subscribed to (empty if none is)."""
         peer = self._router.clients.get(name)
         return frozenset() if peer is None else self._router.subscriptions(peer)
+
+    def exclusions(self, name: str) -> frozenset[str]:
+        """The topic patterns the client registered as ``name`` has excluded (BUS/RT EXCLUDE; empty if none)."""
+        peer = self._router.clients.get(name)
+        return frozenset() if peer is None else self._router.exclusions(peer)
 
     @property
     def acl(self) -> Acl | None:

@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE, parse_address
 
 from ._acl import AclError, load_acl
-from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, Broker
+from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, Broker, metrics_endpoint
+from ._stats import DEFAULT_METRICS_CLIENTS
 from ._version import __version__
 
 __all__ = ["Bind", "build_parser", "classify_bind", "main"]
@@ -60,6 +61,14 @@ def _bind(value: str) -> Bind:
         return classify_bind(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _metrics_address(value: str) -> str:
+    try:
+        metrics_endpoint(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _positive(kind: Callable[[str], float], *, zero: bool = False) -> Callable[[str], float]:
@@ -104,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--socket-mode", type=lambda s: int(s, 8), default=None, metavar="OCTAL",
                    help="permission bits of UNIX socket files, e.g. 660")
     p.add_argument("--acl", metavar="FILE", help="access control rules (TOML); SIGHUP reloads (default: open)")
+    p.add_argument("--metrics", type=_metrics_address, metavar="HOST:PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (needs elbus-server[metrics]; default: off)")
+    p.add_argument("--metrics-clients", type=_positive(int, zero=True), default=DEFAULT_METRICS_CLIENTS, metavar="N",
+                   help=f"busiest clients with metric series of their own (default: {DEFAULT_METRICS_CLIENTS})")
+    p.add_argument("--no-extensions", dest="extensions", action="store_false",
+                   help="refuse the BUS/RT operations EXCLUDE, UNEXCLUDE and PUBLISH_FOR as the original elbusd does, "
+                        "by dropping the client (default: served)")
     p.add_argument("--version", action="version", version=f"elbusd {__version__}")
     return p
 
@@ -160,6 +176,9 @@ async def serve(args: argparse.Namespace) -> None:
         buf_ttl=buf_ttl if buf_ttl >= 0.001 else 0.0,
         max_connections=args.max_connections,
         busy_poll=args.busy_poll / 1e6,
+        extensions=args.extensions,
+        metrics=args.metrics,
+        metrics_clients=int(args.metrics_clients),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -177,6 +196,9 @@ async def serve(args: argparse.Namespace) -> None:
         if args.pid_file:
             with open(args.pid_file, "w") as f:
                 f.write(f"{os.getpid()}\n")
+        if broker.metrics_address is not None:
+            host, port = broker.metrics_address
+            lines.append(f"  metrics      http://{host}:{port}/metrics")
         print(f"elbusd {__version__} ready (pid {os.getpid()}); connect to:", *lines, sep="\n", flush=True)
         await stop.wait()
         logger.info("shutting down")
@@ -210,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = uvloop.run
     try:
         runner(serve(args))
-    except (OSError, AclError) as exc:
+    except (OSError, AclError, ImportError) as exc:
         logger.error("elbusd: %s", exc)
         return 1
     return 0

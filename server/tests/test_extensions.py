@@ -1,0 +1,146 @@
+"""The BUS/RT extensions in our broker, used through our own client libraries over real sockets.
+
+EXCLUDE/UNEXCLUDE and PUBLISH_FOR through `elbus_aio` and `elbus_client`
+(the traces check the bytes; these check the libraries' methods against
+the broker), access control over PUBLISH_FOR, the in-process client's
+methods, and ``Broker(extensions=False)``, which answers them as the
+original elbus broker does: by dropping the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from raw_client import RawClient, Running
+
+import elbus_aio
+import elbus_client
+from elbus_server import Acl, Rule
+from elbus_spec import AccessDenied, codec
+
+MakeBroker = Callable[..., Awaitable[Running]]
+
+
+async def nothing_arrives(client: elbus_aio.Client, wait: float = 0.1) -> None:
+    with pytest.raises(TimeoutError):
+        await client.receive(timeout=wait)
+
+
+async def test_async_client_exclusions_win_over_subscriptions(running: Running) -> None:
+    async with (
+        elbus_aio.Client(running.path, "ext.rx") as rx,
+        elbus_aio.Client(running.tcp, "ext.tx") as tx,
+    ):
+        await rx.subscribe("plant/#")
+        await rx.exclude("plant/noisy/#", "plant/debug")
+        for topic in ("plant/noisy/a", "plant/debug", "plant/ok"):
+            await tx.publish(topic, topic.encode())
+        got = await rx.receive(timeout=3)
+        assert (got.topic, got.payload) == ("plant/ok", b"plant/ok")
+        await nothing_arrives(rx)
+        assert running.broker.snapshot().ops_in["exclude"] == (1, len("plant/noisy/#\0plant/debug"))
+        await rx.unexclude("plant/debug")
+        await tx.publish("plant/debug", b"back")
+        assert (await rx.receive(timeout=3)).payload == b"back"
+        await tx.send("ext.rx", b"a message")  # exclusions filter publications only
+        assert (await rx.receive(timeout=3)).payload == b"a message"
+
+
+async def test_async_client_publish_for_reaches_the_receiver_and_its_secondaries(running: Running) -> None:
+    async with (
+        elbus_aio.Client(running.path, "pf.r") as r,
+        elbus_aio.Client(running.path, "pf.r%%2") as r2,
+        elbus_aio.Client(running.path, "pf.other") as other,
+        elbus_aio.Client(running.path, "pf.tx") as tx,
+    ):
+        for client in (r, r2, other):
+            await client.subscribe("pf/#")
+        await tx.publish_for("pf/x", "pf.r", b"only r", qos=3)
+        for client in (r, r2):
+            got = await client.receive(timeout=3)
+            assert (got.sender, got.topic, got.payload, got.realtime) == ("pf.tx", "pf/x", b"only r", True)
+        await nothing_arrives(other)
+        await tx.publish_for("pf/x", "pf.nobody", b"lost")  # acknowledged all the same
+        await nothing_arrives(r)
+    snapshot = running.broker.snapshot()
+    assert snapshot.ops_in["publish_for"][0] == 2
+
+
+async def test_sync_client_exclusions_and_publish_for(running: Running) -> None:
+    def use() -> None:  # the blocking client, in a thread: the broker runs on this test's loop
+        with elbus_client.connect(running.path, "sync.rx") as rx, elbus_client.connect(running.path, "sync.tx") as tx:
+            rx.subscribe("s/#")
+            rx.exclude("s/hidden")
+            tx.publish("s/hidden", b"no")
+            tx.publish_for("s/shown", "sync.rx", b"yes")
+            got = rx.receive(3)
+            assert (got.topic, got.payload) == ("s/shown", b"yes")
+            rx.unexclude("s/hidden")
+            tx.publish_for("s/hidden", "sync.rx", b"now yes")
+            assert rx.receive(3).payload == b"now yes"
+            tx.publish_for("s/shown", "sync.tx", b"not subscribed")
+            with pytest.raises(TimeoutError):
+                rx.receive(0.1)
+
+    await asyncio.to_thread(use)
+
+
+async def test_access_control_covers_publish_for_as_publish(make_broker: MakeBroker) -> None:
+    rules = Acl((Rule("acl.tx", publish=("open/#",)), Rule("acl.rx", subscribe=("#",))))
+    running = await make_broker(acl=rules)
+    async with elbus_aio.Client(running.path, "acl.rx") as rx, elbus_aio.Client(running.path, "acl.tx") as tx:
+        await rx.subscribe("open/#", "closed/#")
+        with pytest.raises(AccessDenied):
+            await tx.publish_for("closed/x", "acl.rx", b"denied")
+        with pytest.raises(AccessDenied):
+            await tx.publish("closed/x", b"denied too")
+        await tx.publish_for("open/x", "acl.rx", b"allowed")
+        got = await rx.receive(timeout=3)
+        assert (got.topic, got.payload) == ("open/x", b"allowed")
+        await nothing_arrives(rx)
+    snapshot = running.broker.snapshot()
+    assert snapshot.acl_denials == 2 and snapshot.ops_in["denied"][0] == 2
+
+
+async def test_in_process_clients_have_the_extensions_too(running: Running) -> None:
+    rx = await running.broker.register("emb.rx")
+    tx = await running.broker.register("emb.tx")
+    await rx.subscribe("e/#")
+    await rx.exclude("e/hidden")
+    await tx.publish("e/hidden", b"no")
+    await tx.publish_for("e/shown", "emb.rx", b"yes")
+    got = await asyncio.wait_for(rx.receive(), 3)
+    assert (got.sender, got.topic, got.payload) == ("emb.tx", "e/shown", b"yes") and rx.queued == 0
+    await rx.unexclude("e/hidden")
+    await tx.publish("e/hidden", b"back")
+    assert (await asyncio.wait_for(rx.receive(), 3)).payload == b"back"
+
+
+async def test_exclusions_leave_with_their_client(running: Running) -> None:
+    async with elbus_aio.Client(running.path, "gone.rx") as rx:
+        await rx.exclude("g/#", "h")
+        await rx.unexclude("h")
+        assert running.broker.exclusions("gone.rx") == {"g/#"}
+    async with elbus_aio.Client(running.path, "gone.rx") as again:  # the name registers again: nothing excluded
+        await again.subscribe("g/#")
+        assert not running.broker.exclusions("gone.rx")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        codec.encode_exclude_frame(1, 1, ["x"]),
+        codec.encode_unexclude_frame(1, 1, ["x"]),
+        codec.encode_publish_for_frame(1, 1, "t", "r", b"p"),
+    ],
+    ids=["exclude", "unexclude", "publish_for"],
+)
+async def test_without_extensions_the_broker_drops_the_client_as_the_original(make_broker: MakeBroker, frame: bytes) -> None:
+    running = await make_broker(extensions=False)
+    client = await RawClient.register(running.path, "old.style")
+    client.write(frame)
+    assert await client.closed()
+    assert "old.style" not in running.broker.clients
+    assert running.broker.snapshot().protocol_violations == 1
