@@ -144,3 +144,38 @@ async def test_without_extensions_the_broker_drops_the_client_as_the_original(ma
     assert await client.closed()
     assert "old.style" not in running.broker.clients
     assert running.broker.snapshot().protocol_violations == 1
+
+
+async def test_against_a_broker_without_extensions_the_async_client_says_why_it_lost_the_connection(
+    make_broker: MakeBroker,
+) -> None:
+    running = await make_broker(extensions=False)
+    for op, call in (
+        ("EXCLUDE", lambda c: c.exclude("x/#")),
+        ("UNEXCLUDE", lambda c: c.unexclude("x/#")),
+        ("PUBLISH_FOR", lambda c: c.publish_for("x", "someone", b"p")),
+    ):
+        client = await elbus_aio.connect(running.path, f"old.{op}")
+        with pytest.raises(elbus_aio.ConnectionClosed, match=f"ack of {op}, a BUS/RT extension: .* original elbus broker"):
+            await call(client)
+        await client.close()
+    async with elbus_aio.Client(running.path, "old.closed") as closed:
+        pass
+    with pytest.raises(elbus_aio.ConnectionClosed) as already:
+        await closed.exclude("x")  # a connection that was down before the call says only that
+    assert "BUS/RT" not in str(already.value)
+
+
+async def test_against_a_broker_without_extensions_the_sync_client_says_why_it_lost_the_connection(
+    make_broker: MakeBroker,
+) -> None:
+    running = await make_broker(extensions=False)
+
+    def use() -> None:
+        for op in ("EXCLUDE", "UNEXCLUDE", "PUBLISH_FOR"):
+            with elbus_client.connect(running.path, f"old.sync.{op}") as client:
+                call = {"EXCLUDE": client.exclude, "UNEXCLUDE": client.unexclude}.get(op)
+                with pytest.raises(elbus_client.ConnectionClosed, match=f"ack of {op}, a BUS/RT extension"):
+                    call("x/#") if call is not None else client.publish_for("x", "someone", b"p")
+
+    await asyncio.to_thread(use)
