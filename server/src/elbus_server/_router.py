@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import msgpack
@@ -32,6 +32,7 @@ from elbus_spec import (
     BroadcastRequest,
     Code,
     ExcludeRequest,
+    Frame,
     Kind,
     Message,
     ProtocolViolation,
@@ -466,28 +467,20 @@ class Router:
             _count(out["publish"], outbox.length - message_bytes - 6 * acks - direct[1], publications)
 
     def _broadcast(self, outbox: Outbox, sender: Peer, event: BroadcastRequest, direct: list[int]) -> int:
-        """Route one BROADCAST: encoded once for every receiver that takes bytes; returns its body length.
-
-        The frames written are counted in ``ops_out`` and ``direct`` (frames, bytes).
-        """
+        """Route one BROADCAST to every name its mask matches; returns its body length."""
         payload = event.payload
         length = _body_length(event.mask, payload)
         realtime = (event.qos >> 1) & 1
-        data = frame = None
-        written = 0
-        for dest in self._names.match(event.mask):
-            if dest.takes_bytes:
-                if data is None:
-                    data = delivery(_BROADCAST, realtime, sender.wire_name, payload)
-                written += outbox.add(dest, data, length, realtime)
-            else:
-                if frame is None:
-                    frame = Broadcast(sender.name, None, payload, bool(realtime))
-                written += outbox.add(dest, frame, length, realtime)
-        if written:
-            _count(self.ops_out["broadcast"], written * length, written)
-            direct[0] += written
-            direct[1] += written * length
+        self._hand_out(
+            outbox,
+            self._names.match(event.mask),
+            length,
+            realtime,
+            lambda: delivery(_BROADCAST, realtime, sender.wire_name, payload),
+            lambda: Broadcast(sender.name, None, payload, bool(realtime)),
+            "broadcast",
+            direct,
+        )
         if event.qos & 1:
             outbox.ack(sender, event.op_id, _OK, realtime)
         return length
@@ -495,30 +488,54 @@ class Router:
     def _publish_for(self, outbox: Outbox, sender: Peer, event: PublishForRequest, direct: list[int]) -> int:
         """Route one PUBLISH_FOR: an ordinary publication for the subscribers whose primary name is the receiver.
 
-        Returns its body length; the frames written count as publications in
-        ``ops_out``, and in ``direct``.
+        Returns its body length; what it writes counts as publications.
         """
         topic, receiver, payload = event.topic, event.receiver, event.payload
         length = _body_length(topic, payload) + _body_length(receiver, b"")
         realtime = (event.qos >> 1) & 1
-        data = frame = None
-        written = 0
-        for dest in self._subscribers(topic):
-            if (dest.primary or dest).name != receiver:
-                continue
-            if dest.takes_bytes:
-                if data is None:
-                    data = delivery(_PUBLISH, realtime, sender.wire_name + topic.encode() + b"\0", payload)
-                written += outbox.add(dest, data, length, realtime)
-            else:
-                if frame is None:
-                    frame = Publication(sender.name, topic, payload, bool(realtime))
-                written += outbox.add(dest, frame, length, realtime)
-        if written:
-            _count(self.ops_out["publish"], written * length, written)
-            direct[0] += written
-            direct[1] += written * length
+        self._hand_out(
+            outbox,
+            [dest for dest in self._subscribers(topic) if (dest.primary or dest).name == receiver],
+            length,
+            realtime,
+            lambda: delivery(_PUBLISH, realtime, sender.wire_name + topic.encode() + b"\0", payload),
+            lambda: Publication(sender.name, topic, payload, bool(realtime)),
+            "publish",
+            direct,
+        )
         if event.qos & 1:
             outbox.ack(sender, event.op_id, _OK, realtime)
         return length
+
+    def _hand_out(
+        self,
+        outbox: Outbox,
+        receivers: Collection[Peer],
+        length: int,
+        realtime: int,
+        encode: Callable[[], bytes],
+        event: Callable[[], Frame],
+        kind: str,
+        direct: list[int],
+    ) -> None:
+        """One frame to many receivers: encoded once for those that take bytes, one event for the others.
+
+        What is written is counted in ``ops_out[kind]`` and in ``direct`` (frames, bytes).
+        """
+        data: bytes | None = None
+        frame: Frame | None = None
+        written = 0
+        for dest in receivers:
+            if dest.takes_bytes:
+                if data is None:
+                    data = encode()
+                written += outbox.add(dest, data, length, realtime)
+            else:
+                if frame is None:
+                    frame = event()
+                written += outbox.add(dest, frame, length, realtime)
+        if written:
+            _count(self.ops_out[kind], written * length, written)
+            direct[0] += written
+            direct[1] += written * length
 
