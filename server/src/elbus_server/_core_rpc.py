@@ -109,7 +109,7 @@ class CoreRpc:
         }
 
     def client_stats(self) -> dict[str, Any]:
-        """Every client's counters and the totals, from one snapshot of the router."""
+        """Every client's counters and the totals, from one snapshot of the router; clients sorted by name."""
         snapshot = self._router.snapshot(self._uptime())
         return {
             "uptime": snapshot.uptime,
@@ -130,7 +130,7 @@ class CoreRpc:
                     "drops": c.drops,
                     "subscriptions": c.subscriptions,
                 }
-                for c in snapshot.clients
+                for c in sorted(snapshot.clients, key=lambda c: c.name)
             ],
         }
 

@@ -172,6 +172,11 @@ class TopicTree(Generic[C]):
     def patterns(self, client: C) -> frozenset[str]:
         return frozenset(self._patterns.get(client, ()))
 
+    def count(self, client: C) -> int:
+        """How many patterns ``client`` has (without copying them)."""
+        patterns = self._patterns.get(client)
+        return 0 if patterns is None else len(patterns)
+
     def __len__(self) -> int:
         """Clients with at least one pattern (0: every match is empty)."""
         return len(self._patterns)

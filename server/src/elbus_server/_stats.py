@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = ["DEFAULT_METRICS_CLIENTS", "BrokerStats", "ClientStats", "RefusalReason"]
 
@@ -21,9 +22,8 @@ DEFAULT_METRICS_CLIENTS = 20
 RefusalReason = str
 
 
-@dataclass(frozen=True, slots=True)
-class ClientStats:
-    """One registered client (primary or secondary) at the snapshot's instant.
+class ClientStats(NamedTuple):
+    """One registered client (primary or secondary) at the snapshot's instant (a tuple: a scrape makes one per client).
 
     ``r_*`` count what the broker read from it, ``w_*`` what it wrote (or
     queued) to it, as the original broker counts them; ``queue`` is the
