@@ -32,6 +32,7 @@ from elbus_cli import DEFAULT_ADDRESS
 from elbus_cli.top import ClientCounters, Sample, SampleError, rates, sample_from_result
 from elbus_cli.top_live import Sampler
 from elbus_cli.top_view import save_screenshot
+from elbus_server import Broker
 
 # --- rates, without a broker --------------------------------------------------------------------------
 
@@ -145,6 +146,29 @@ async def test_once_prints_a_table(broker: BrokerThread) -> None:
 async def test_top_against_no_broker_is_a_connection_failure(sock_dir: str) -> None:
     result = await elbus(os.path.join(sock_dir, "nobody.sock"), "top", "--once")
     assert result.code == 3 and "cannot connect" in result.err
+
+
+async def test_against_a_broker_without_client_stats_top_falls_back_to_client_list(tmp_path: Path) -> None:
+    """As the original broker: ``.broker`` knows ``client.list`` only (primaries, no drops); rates use the local clock."""
+    async with Broker(core_rpc=False) as broker:
+        path = await broker.serve_unix(tmp_path / "old.sock")
+        core = await broker.register(".broker")
+        service = elbus_rpc.Rpc(core)
+        calls = 0
+
+        @service.method("client.list")
+        def client_list(params: object, event: object) -> dict[str, object]:
+            nonlocal calls
+            calls += 1
+            entry = {"name": "old.sensor", "kind": "local_ipc", "source": None, "port": path, "r_frames": 100 * calls,
+                     "r_bytes": 1000 * calls, "w_frames": 0, "w_bytes": 0, "queue": 3, "instances": 1}
+            return {"clients": [entry]}
+
+        result = await elbus(path, "--json", "top", "--once", "--interval", "0.5")
+    assert result.code == 0, result.err
+    [row] = json.loads(result.out)["clients"]
+    assert row["name"] == "old.sensor" and row["drops"] is None and row["queue"] == 3
+    assert 100 < row["in_frames_s"] <= 200 and row["in_bytes_s"] == pytest.approx(10 * row["in_frames_s"])
 
 
 def _read_terminal(fd: int, until: bytes, seen: bytearray) -> None:

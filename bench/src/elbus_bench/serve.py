@@ -6,10 +6,10 @@ hard maximum first (the memory stage connects 10,000 clients). The event loop
 is uvloop unless ``asyncio`` is asked for. SIGTERM or SIGINT closes the broker
 and exits.
 
-With ``ELBUS_BENCH_METRICS=1`` in the environment (it reaches this process
+With ``ELBUS_BENCH_METRICS=S`` in the environment (it reaches this process
 from ``make bench``), our broker serves its Prometheus metrics and a thread
-scrapes them every second, 15 times as often as a usual scrape interval:
-the figures then include what metrics cost the broker.
+scrapes them every S seconds (1: 15 times as often as a usual scrape
+interval): the figures then include what metrics cost the broker.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ async def _run(kind: str, address: str) -> None:
         return
     import elbus_server  # only needed, and only importable, when our broker is installed
 
-    metrics = os.environ.get("ELBUS_BENCH_METRICS") == "1"
-    broker = elbus_server.Broker(**WINDOWED.kwargs(), metrics="127.0.0.1:0" if metrics else None)
+    scrape_every = float(os.environ.get("ELBUS_BENCH_METRICS") or 0)
+    broker = elbus_server.Broker(**WINDOWED.kwargs(), metrics="127.0.0.1:0" if scrape_every > 0 else None)
     serving: asyncio.Future[object]
     if address.startswith("/"):
         serving = asyncio.ensure_future(broker.serve_unix(address))
@@ -61,16 +61,16 @@ async def _run(kind: str, address: str) -> None:
     if serving.done():
         serving.result()  # a bind failure surfaces here, with its traceback, in the parent's stderr
         if broker.metrics_address is not None:
-            threading.Thread(target=_scrape_every_second, args=(broker.metrics_address,), daemon=True).start()
+            threading.Thread(target=_scrape, args=(broker.metrics_address, scrape_every), daemon=True).start()
         await stop.wait()
     await broker.close()
 
 
-def _scrape_every_second(address: tuple[str, int]) -> None:
+def _scrape(address: tuple[str, int], every: float) -> None:
     url = "http://{}:{}/metrics".format(*address)
     while True:
         urllib.request.urlopen(url, timeout=10).read()
-        threading.Event().wait(1.0)
+        threading.Event().wait(every)
 
 
 def main(argv: list[str] | None = None) -> None:
