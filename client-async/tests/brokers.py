@@ -24,11 +24,11 @@ KINDS = ["routing", "elbus_server"] if HAS_SERVER else ["routing"]
 class ServerBroker:
     """The project's broker (elbus_server.Broker) behind the same small surface as RoutingBroker."""
 
-    def __init__(self, address: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, address: str, *, timeout: float = 5.0, **options: Any) -> None:
         import elbus_server
 
         self.address = address
-        self.broker: Any = elbus_server.Broker(timeout=timeout)
+        self.broker: Any = elbus_server.Broker(timeout=timeout, **options)
 
     async def start(self) -> ServerBroker:
         if self.address.startswith("/") or self.address.endswith((".sock", ".socket", ".ipc")):

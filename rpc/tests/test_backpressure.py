@@ -5,6 +5,9 @@ The flood is many more calls than the bound; each call carries a kilobyte of
 parameters, so that one socket read (what may wait beyond the bound, at most
 256 KiB with asyncio's transports) holds a few hundred calls, far fewer than
 the flood: had the service kept reading, thousands would have waited in it.
+What the service does not read waits in the broker, within the service's
+queue there (`BROKER_QUEUE`); a flood beyond that queue meets the broker's
+slow-consumer rule instead, which the last flood test shows.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ PARAMS = b"\x00" * 1024  # raw parameters: a kilobyte a call
 READ_SIZE = 256 * 1024  # the most an asyncio transport reads at once
 # Calls one socket read can hold, with room for frame headers: the most that may wait beyond the bound.
 ONE_READ = READ_SIZE // len(PARAMS)
+# The service's queue in the broker: room for the whole flood, which waits there while the service is saturated.
+BROKER_QUEUE = {"queue_bytes": 4 * FLOOD * len(PARAMS)}
 
 
 @asynccontextmanager
-async def broker_with(sock_path: str, *names: str) -> AsyncIterator[list[elbus_aio.Client]]:
-    async with running_broker("elbus_server", sock_path) as broker:
+async def broker_with(sock_path: str, *names: str, **options: Any) -> AsyncIterator[list[elbus_aio.Client]]:
+    async with running_broker("elbus_server", sock_path, **options) as broker:
         clients = [await elbus_aio.connect(broker.address, name) for name in names]
         try:
             yield clients
@@ -94,7 +99,8 @@ async def flood_while_bystanding(flood: Rpc, bystander: Rpc, target: str, peaks:
 
 
 async def test_async_flood_is_bounded_answered_and_harms_nobody(sock_path: str) -> None:
-    async with broker_with(sock_path, "svc", "flood", "bystander") as (svc_client, flood_client, bystander_client):
+    async with broker_with(sock_path, "svc", "flood", "bystander", **BROKER_QUEUE) as clients:
+        svc_client, flood_client, bystander_client = clients
         svc = Rpc(svc_client, max_concurrent=BOUND)
         peaks = Peaks(lambda: svc.in_flight, lambda: svc.waiting)
 
@@ -120,7 +126,7 @@ async def test_async_flood_is_bounded_answered_and_harms_nobody(sock_path: str) 
 
 
 async def test_sync_flood_is_bounded_answered_and_harms_nobody(sock_path: str) -> None:
-    async with broker_with(sock_path, "flood", "bystander") as (flood_client, bystander_client):
+    async with broker_with(sock_path, "flood", "bystander", **BROKER_QUEUE) as (flood_client, bystander_client):
         address = flood_client.address
         svc_client = await asyncio.to_thread(elbus_client.connect, address, "svc")
         svc = SyncRpc(svc_client, workers=4, max_concurrent=BOUND)
@@ -146,6 +152,32 @@ async def test_sync_flood_is_bounded_answered_and_harms_nobody(sock_path: str) -
         finally:
             await asyncio.to_thread(svc.close)
             await asyncio.to_thread(svc_client.close)
+
+
+async def test_a_flood_beyond_the_brokers_queue_drops_the_service_not_the_bus(sock_path: str) -> None:
+    """The broker's queue for the service (2 MiB by default) cannot hold the flood: the stalled service is dropped
+    as a slow consumer, every call of the flood ends (answered, refused with the broker's 0x77 at once, or, for a
+    request that was queued when the service was dropped, timed out), and the bystander is served."""
+    async with broker_with(sock_path, "svc", "flood", "bystander") as (svc_client, flood_client, bystander_client):
+        svc = Rpc(svc_client, max_concurrent=BOUND)
+
+        @svc.method("slow", raw=True)
+        async def slow(params: bytes, event: CallEvent) -> bytes:
+            await asyncio.sleep(0.01)
+            return params[:1]
+
+        flood, bystander = Rpc(flood_client), Rpc(bystander_client)
+        big = PARAMS * 8  # 8 KiB a call: 24 MiB in all, far beyond the service's queue in the broker
+        started = time.monotonic()
+        results = await asyncio.gather(*(flood.call("svc", "slow", big, raw=True, timeout=3) for _ in range(FLOOD)),
+                                       return_exceptions=True)
+        failed = [r for r in results if isinstance(r, RpcError)]
+        assert failed and len(failed) + results.count(b"\x00") == FLOOD
+        assert any(r.code == -32000 - 0x77 for r in failed)  # refused by the broker, not timed out
+        assert time.monotonic() - started < 10
+        await until(lambda: not svc_client.is_connected)
+        assert flood_client.is_connected and bystander_client.is_connected
+        assert await bystander.call(".broker", "test", timeout=5) == {"ok": True}
 
 
 async def test_coroutine_notification_callbacks_are_bounded_too(sock_path: str) -> None:

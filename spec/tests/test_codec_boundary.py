@@ -28,7 +28,13 @@ PATTERNS = {
 }
 
 # (file relative to the repository, pattern name) -> why it stays. Keep it short.
-ALLOWED: dict[tuple[str, str], str] = {}
+ALLOWED: dict[tuple[str, str], str] = {
+    # The cluster's envelope between brokers (chunk and publication heads on NATS) is not an elbus
+    # frame: only elbus_cluster speaks it, and envelope.py is its one definition (elbus frames inside
+    # it come from the codec). Its flag bytes are a record's ack-wanted flag, not a handshake result.
+    ("cluster/src/elbus_cluster/envelope.py", "struct module"): "the cluster envelope's own layout",
+    ("cluster/src/elbus_cluster/envelope.py", "handshake result byte"): "a record's ack-wanted flag",
+}
 
 
 def sources() -> list[Path]:
@@ -47,7 +53,7 @@ def violations(text: str) -> list[tuple[int, str, str]]:
 
 def test_the_scan_sees_every_package() -> None:
     packages = {p.relative_to(ROOT).parts[0] for p in sources()}
-    assert {"spec", "client-sync", "client-async", "rpc", "server", "conformance", "bench"} <= packages
+    assert {"spec", "client-sync", "client-async", "rpc", "cli", "server", "cluster", "conformance", "bench"} <= packages
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 `Broker` serves UNIX and TCP listeners and in-process `EmbeddedClient`s at
 once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
+Plug-ins (the cluster) build on `elbus_server.plugin`.
 """
 
 from ._acl import Acl, AclError, Rule, load_acl

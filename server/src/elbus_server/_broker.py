@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from elbus_aio import BusyPoll
@@ -23,6 +24,7 @@ from elbus_spec import (
 )
 
 from ._acl import Acl
+from ._cluster import ClusterLink, load_cluster
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
 from ._fifo import FifoCommand, FifoListener
@@ -108,6 +110,12 @@ class Broker:
     routing pays nothing for them. Without the extra installed, asking for
     metrics raises `ImportError` (naming it) here, before anything starts.
 
+    ``cluster`` joins this broker to others on other hosts into one bus:
+    NATS server URLs (``"nats://HOST:PORT,nats://…"``, through the
+    installed cluster plug-in, ``elbus-server[cluster]``) or a
+    `elbus_server.plugin.ClusterLink` object; ``node`` names this broker on the bus
+    (default: the host name). See the "Beyond one machine" page.
+
     Use ``async with Broker(...) as broker`` or call `close` at the end.
     """
 
@@ -124,6 +132,8 @@ class Broker:
         max_connections: int | None = None,
         acl: Acl | None = None,
         busy_poll: float = DEFAULT_BUSY_POLL,
+        cluster: str | Sequence[str] | ClusterLink | None = None,
+        node: str | None = None,
         extensions: bool = True,
         metrics: str | None = None,
         metrics_clients: int = DEFAULT_METRICS_CLIENTS,
@@ -146,6 +156,10 @@ class Broker:
         self._metrics_clients = metrics_clients
         self._metrics: MetricsServer | None = None  # once started
         self._router = Router(acl)
+        if isinstance(cluster, str | list | tuple):
+            self._router.cluster = load_cluster(cluster, node)
+        elif cluster is not None:
+            self._router.cluster = cluster  # type: ignore[assignment]  # an object implementing ClusterLink
         self._connections = Connections(max_connections)
         self._busy: BusyPoll | None = None  # bound by _start
         self._use_core_rpc = core_rpc
@@ -173,6 +187,10 @@ class Broker:
             core = EmbeddedClient(self._router, BROKER_NAME, self.limits.queue_size)
             self._router.core = self._router.clients[BROKER_NAME]
             self._core = CoreRpc(self._router, core, lambda: self.uptime)
+            if self._router.cluster is not None:
+                self._core.add_methods(self._router.cluster.rpc_methods())
+        if self._router.cluster is not None:
+            self._router.cluster.attach(self._router)
         if self._metrics_at is not None:
             self._start_metrics(loop, *self._metrics_at)
         return loop
@@ -303,6 +321,8 @@ class Broker:
             return
         if self._core is not None:
             router.announce({"s": "shutdown", "t": time.time_ns()}, WARN_TOPIC)
+        if router.cluster is not None:
+            await router.cluster.close()
         for server, _ in self._servers:
             server.close()
         for fifo in self._fifos:
@@ -364,6 +384,11 @@ class Broker:
         """The topic patterns the client registered as ``name`` has excluded (BUS/RT EXCLUDE; empty if none)."""
         peer = self._router.clients.get(name)
         return frozenset() if peer is None else self._router.exclusions(peer)
+
+    @property
+    def cluster(self) -> ClusterLink | None:
+        """The link to the other brokers of the bus, if this broker is part of one."""
+        return self._router.cluster
 
     @property
     def acl(self) -> Acl | None:

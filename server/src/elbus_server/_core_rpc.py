@@ -19,7 +19,7 @@ a realtime request; call id 0 and notifications get no reply.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgpack
@@ -68,6 +68,14 @@ def _taking_no_params(result: Callable[[], bytes]) -> Callable[[bytes, CallEvent
     return serve
 
 
+def _packed(result: Callable[[], Any]) -> Callable[[], bytes]:
+    def pack() -> bytes:
+        packed: bytes = msgpack.packb(result())
+        return packed
+
+    return pack
+
+
 @raw
 def _unknown_method(params: bytes, event: CallEvent) -> bytes:
     _params(params)  # parameters that are not a map are reported first, as the original does
@@ -96,6 +104,11 @@ class CoreRpc:
         for name, result in methods.items():
             self.rpc.method(name, raw=True)(_taking_no_params(result))
         self.rpc.method("benchmark.test", raw=True)(lambda params, event: params)
+
+    def add_methods(self, methods: Mapping[str, Callable[[], Any]]) -> None:
+        """Serve more methods without parameters (a cluster plug-in's); each result is packed as MessagePack."""
+        for name, result in methods.items():
+            self.rpc.method(name, raw=True)(_taking_no_params(_packed(result)))
 
     def stats(self) -> dict[str, int]:
         """Broker-wide counters, keys in the original's order."""

@@ -35,12 +35,15 @@ from elbus_spec import (
     UnsubscribeRequest,
     error_for_code,
 )
+from elbus_spec.client_connection import MAX_OP_ID
 from elbus_spec.errors import LocalProtocolError
 
 from ._outbox import UNBOUNDED
 from ._peer import ClientKind, Host, Peer, PeerState
 
 __all__ = ["EmbeddedClient", "EmbeddedHost", "FrameHandler"]
+
+_UNANSWERED = -1  # no acknowledgement yet: the MESSAGE went to another node of the bus
 
 FrameHandler = Callable[[Frame], Awaitable[None] | None]
 
@@ -55,7 +58,8 @@ class EmbeddedHost(Host, Protocol):
 class _Inbox(PeerState):
     """An in-process client as the router sees it (a `Peer`): its queue of delivered frames, its counters."""
 
-    __slots__ = ("closed", "code", "frames", "handing", "host", "loop", "on_frame", "queue_size", "tasks", "waiter")
+    __slots__ = ("answers", "closed", "code", "frames", "handing", "host", "last_op", "loop", "on_frame", "queue_size",
+                 "tasks", "waiter")
 
     takes_bytes = False
 
@@ -71,6 +75,8 @@ class _Inbox(PeerState):
         self.closed = False
         self.handing = 0  # frames scheduled for the callback, bounded like the queue
         self.code: int = Code.OK  # the ack of the operation being routed
+        self.answers: dict[int, asyncio.Future[None]] = {}  # MESSAGEs another node of the bus answers later
+        self.last_op = 0  # op ids of MESSAGEs, so that a later answer finds its future
 
     @property
     def queued(self) -> int:
@@ -92,14 +98,26 @@ class _Inbox(PeerState):
         """Nothing to do: the frames are counted in ``drops``, and an in-process client is never dropped."""
 
     def ack(self, op_id: int, code: int) -> None:
-        """In-process operations return their result directly: the call that is routing reads it."""
-        self.code = code
+        """In-process operations return their result directly: the call that is routing reads it.
+        A MESSAGE to another node of the bus is answered later: its future takes the result."""
+        answer = self.answers.pop(op_id, None) if op_id else None
+        if answer is None:
+            self.code = code
+        elif not answer.done():
+            if code == Code.OK:
+                answer.set_result(None)
+            else:
+                answer.set_exception(error_for_code(code))
 
     def disconnect(self, reason: str) -> None:
         if self.closed:
             return
         self.closed = True
         self.wake()
+        answers, self.answers = self.answers, {}
+        for answer in answers.values():
+            if not answer.done():
+                answer.set_exception(LocalProtocolError(f"client {self.name!r} closed before the answer came"))
         self.host.leave(self)
 
     def wake(self) -> None:
@@ -217,18 +235,31 @@ class EmbeddedClient:
         With an acknowledged QoS raises `NotRegistered` (no such client) or
         `NotDelivered` (its queue was full); `LocalProtocolError` if closed.
         """
-        self.send_nowait(target, payload, qos=qos)
+        await self.send_nowait(target, payload, qos=qos)
 
     def send_nowait(self, target: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> asyncio.Future[None]:
         """Route a one-to-one MESSAGE at once; returns a future that is already done.
 
         Routing is synchronous, so the result is known before this returns:
         it raises as `send` does, at once, instead of failing the future.
+        Only a target on another node of the bus answers later: the future
+        then takes that node's answer.
         """
         payload = bytes(payload)
         length = len(target.encode()) + 1 + len(payload)  # the body length, as the counters count it
-        self._route((0, qos, target, payload, length), qos)
-        done = self._inbox.loop.create_future()
+        inbox = self._inbox
+        inbox.last_op = inbox.last_op % MAX_OP_ID + 1
+        op_id = inbox.last_op
+        done = inbox.loop.create_future()
+        self._check_open()
+        inbox.code = _UNANSWERED
+        self._host.route(inbox, [(op_id, qos, target, payload, length)])
+        if inbox.code == _UNANSWERED:
+            if qos & 1:
+                inbox.answers[op_id] = done  # another node answers later
+                return done
+        elif inbox.code != Code.OK and qos & 1:
+            raise error_for_code(inbox.code)
         done.set_result(None)
         return done
 

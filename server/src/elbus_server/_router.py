@@ -43,15 +43,17 @@ from elbus_spec import (
     SubscribeRequest,
     UnexcludeRequest,
     UnsubscribeRequest,
+    codec,
     primary_name,
 )
 
 from ._acl import Acl, Denied, Permissions, Rule
+from ._cluster import AckCallback, ClusterLink, remote_frame_event
 from ._fanout import PublicationRun
 from ._frames import delivery, pack_ack, pack_header
 from ._outbox import Outbox, Pending
 from ._peer import ClientKind, Peer
-from ._routing import NameTree, TopicTree
+from ._routing import NameTree, TopicTree, normalize_topic_pattern
 from ._stats import BrokerStats, ClientStats
 
 __all__ = ["INFO_TOPIC", "WARN_TOPIC", "Router"]
@@ -66,6 +68,9 @@ _NOT_REGISTERED = Code.NOT_REGISTERED
 _NOT_DELIVERED = Code.NOT_DELIVERED
 _HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body length seen lately)
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
+_HEADER_SIZE = codec.SERVER_HEADER_SIZE
+_REMOTE_PERMS_CACHE = 4096  # remote senders whose access rules are kept resolved
+_KIND_NAMES = {_MESSAGE: "message", _BROADCAST: "broadcast", _PUBLISH: "publish"}
 _NOTHING = Pending((0, 0))  # no receiver yet
 
 
@@ -118,12 +123,13 @@ class Router:
 
     ``core`` is the broker's own ``.broker`` client once registered: it
     announces registrations on `INFO_TOPIC`. Socket clients are checked
-    against ``acl`` (None: open); in-process clients are not.
+    against ``acl`` (None: open); in-process clients are not. ``cluster``
+    links this node to the other brokers of its bus (None: this node alone).
     """
 
-    __slots__ = ("_excluded", "_names", "_perms", "_topics", "acl", "acl_denials", "clients", "closing", "core",
-                 "dropped", "ops_in", "ops_out", "protocol_violations", "r_bytes", "r_frames", "refused", "w_bytes",
-                 "w_frames")
+    __slots__ = ("_excluded", "_names", "_perms", "_remote_perms", "_topics", "acl", "acl_denials", "clients", "closing",
+                 "cluster", "core", "dropped", "ops_in", "ops_out", "protocol_violations", "r_bytes", "r_frames", "refused",
+                 "w_bytes", "w_frames")
 
     def __init__(self, acl: Acl | None = None) -> None:
         self.clients: dict[str, Peer] = {}
@@ -132,6 +138,8 @@ class Router:
         self._excluded: TopicTree[Peer] = TopicTree()  # EXCLUDE patterns: they win over subscriptions
         self._perms: dict[Peer, Permissions] = {}  # restricted clients' resolved rules, while an ACL is set
         self.acl = acl
+        self._remote_perms: dict[str, Permissions | None] = {}  # remote senders' rules, while an ACL is set
+        self.cluster: ClusterLink | None = None
         self.core: Peer | None = None
         self.closing = False
         self.r_frames = 0
@@ -180,6 +188,8 @@ class Router:
             peer.primary = primary
             primary.secondaries.add(peer)
         logger.debug("client %r registered (%s)", name, peer.kind.value)
+        if self.cluster is not None:
+            self.cluster.registered(name)
         if peer.primary is None and peer is not self.core and self.core is not None:
             self.announce({"s": "reg", "d": name, "t": time.time_ns()}, INFO_TOPIC)
         return _OK
@@ -189,8 +199,8 @@ class Router:
             return Code.DATA  # names with a leading dot are reserved for internal clients; NUL ends a name on the wire
         if self.closing:
             return Code.OTHER
-        if name in self.clients:
-            return Code.BUSY
+        if name in self.clients or (self.cluster is not None and not name.startswith(".") and self.cluster.name_taken(name)):
+            return Code.BUSY  # held here, or on another node of the bus
         if SECONDARY_SEPARATOR in name and primary_name(name) not in self.clients:
             return Code.NOT_REGISTERED
         return _OK
@@ -202,6 +212,10 @@ class Router:
         del self.clients[peer.name]
         self._perms.pop(peer, None)
         self._names.remove(peer.name, peer)
+        if self.cluster is not None:
+            for pattern in self._topics.patterns(peer):
+                self.cluster.unsubscribed(pattern)
+            self.cluster.unregistered(peer.name)
         self._topics.unsubscribe_all(peer)
         self._excluded.unsubscribe_all(peer)
         logger.debug("client %r unregistered", peer.name)
@@ -283,6 +297,7 @@ class Router:
         """
         self.acl = acl
         self._perms.clear()
+        self._remote_perms.clear()
         if acl is None:
             return
         for peer in [p for p in self.clients.values() if p.kind is not ClientKind.INTERNAL]:
@@ -293,7 +308,7 @@ class Router:
             self._perms[peer] = perms
             for pattern in self._topics.patterns(peer):
                 if pattern != WARN_TOPIC and not perms.may_subscribe(pattern):
-                    self._topics.unsubscribe(peer, pattern)
+                    self._unsubscribe(peer, pattern)
 
     def _check_access(self, sender: Peer, events: list[Any]) -> list[Any]:
         """``events`` with each denied request replaced by `Denied` (its ``79`` acks), in order.
@@ -368,6 +383,8 @@ class Router:
                         run.start(topic, realtime, self._subscribers(topic), sender)
                     publications += 1
                     publication_bytes += run.add(event.payload)
+                    if self.cluster is not None:
+                        self.cluster.publish(sender, topic, event.payload, realtime)
                     if qos & 1:
                         if sender in run.receivers:  # it gets its own publication before the ack
                             run.spill(outbox)
@@ -382,7 +399,16 @@ class Router:
                     realtime = (qos >> 1) & 1
                     dest = clients.get(target)
                     if dest is None:
-                        code = _NOT_REGISTERED
+                        missed += 1  # nothing written here
+                        missed_bytes += length
+                        if self.cluster is None:
+                            code: int = _NOT_REGISTERED
+                        else:
+                            answer = self._answer_later(sender, op_id, realtime) if qos & 1 else None
+                            remote = self.cluster.send_message(sender, target, payload, realtime, answer)
+                            if remote is None:
+                                continue  # on its way to another node: acknowledged when that node answers
+                            code = remote
                     else:
                         if dest is not last_dest:
                             last_dest, last = dest, outbox.pending(dest)
@@ -396,9 +422,9 @@ class Router:
                         else:
                             event = Message(sender.name, None, payload, bool(realtime))
                             code = _OK if last.take(event, 0, length, realtime) else _NOT_DELIVERED
-                    if code is not _OK:
-                        missed += 1
-                        missed_bytes += length
+                        if code is not _OK:
+                            missed += 1
+                            missed_bytes += length
                     if qos & 1:
                         if own is None:
                             own = outbox.pending(sender)
@@ -422,8 +448,11 @@ class Router:
                     received += 1
                     received_bytes += length
                     _count(ops[_PATTERN_OPS[t]], length)
-                    tree = self._excluded if t is ExcludeRequest or t is UnexcludeRequest else self._topics
-                    change = tree.subscribe if t is SubscribeRequest or t is ExcludeRequest else tree.unsubscribe
+                    change: Callable[[Peer, str], None]
+                    if t is SubscribeRequest or t is UnsubscribeRequest:
+                        change = self._subscribe if t is SubscribeRequest else self._unsubscribe
+                    else:
+                        change = self._excluded.subscribe if t is ExcludeRequest else self._excluded.unsubscribe
                     for topic in event.topics:
                         change(sender, topic)
                     if event.qos & 1:
@@ -449,27 +478,34 @@ class Router:
             sender.r_bytes += received_bytes
             self.r_frames += received
             self.r_bytes += received_bytes
-            self.w_frames += outbox.frames
-            self.w_bytes += outbox.length
-            if outbox.refused:
-                self.dropped += outbox.refused
             if messages:
                 _count(ops["message"], message_bytes, messages)
             if publications:
                 _count(ops["publish"], publication_bytes, publications)
-            self._count_written(outbox, messages - missed, message_bytes - missed_bytes, acks, direct)
+            written = messages - missed
+            if written:
+                _count(self.ops_out["message"], message_bytes - missed_bytes, written)
+                direct[0] += written
+                direct[1] += message_bytes - missed_bytes
+            self._count_step(outbox, direct, acks)
 
-    def _count_written(self, outbox: Outbox, messages: int, message_bytes: int, inline_acks: int, direct: list[int]) -> None:
-        """Split what one step wrote by kind: publications are what messages, acks and the helpers' frames leave."""
-        out = self.ops_out
+    def _count_step(self, outbox: Outbox, direct: list[int], inline_acks: int = 0) -> None:
+        """Add what one step wrote to the totals and split it by kind.
+
+        ``direct`` holds the frames and bytes already counted by kind (messages,
+        broadcasts, PUBLISH_FOR); acks are the outbox's and ``inline_acks``;
+        publications are what remains.
+        """
+        self.w_frames += outbox.frames
+        self.w_bytes += outbox.length
+        if outbox.refused:
+            self.dropped += outbox.refused
         acks = inline_acks + outbox.acks
-        if messages:
-            _count(out["message"], message_bytes, messages)
         if acks:
-            _count(out["ack"], 6 * acks, acks)
-        publications = outbox.frames - messages - acks - direct[0]
+            _count(self.ops_out["ack"], 6 * acks, acks)
+        publications = outbox.frames - acks - direct[0]
         if publications > 0:
-            _count(out["publish"], outbox.length - message_bytes - 6 * acks - direct[1], publications)
+            _count(self.ops_out["publish"], outbox.length - 6 * acks - direct[1], publications)
 
     def _broadcast(self, outbox: Outbox, sender: Peer, event: BroadcastRequest, direct: list[int]) -> int:
         """Route one BROADCAST to every name its mask matches; returns its body length."""
@@ -486,6 +522,8 @@ class Router:
             "broadcast",
             direct,
         )
+        if self.cluster is not None:
+            self.cluster.broadcast(sender, event.mask, payload, realtime)
         if event.qos & 1:
             outbox.ack(sender, event.op_id, _OK, realtime)
         return length
@@ -544,3 +582,99 @@ class Router:
             direct[0] += written
             direct[1] += written * length
 
+    # --- the other nodes of the bus -----------------------------------------------------------------
+
+    def _subscribe(self, peer: Peer, pattern: str) -> None:
+        if self.cluster is not None and normalize_topic_pattern(pattern) not in self._topics.patterns(peer):
+            self.cluster.subscribed(normalize_topic_pattern(pattern))
+        self._topics.subscribe(peer, pattern)
+
+    def _unsubscribe(self, peer: Peer, pattern: str) -> None:
+        if self.cluster is not None and normalize_topic_pattern(pattern) in self._topics.patterns(peer):
+            self.cluster.unsubscribed(normalize_topic_pattern(pattern))
+        self._topics.unsubscribe(peer, pattern)
+
+    def _answer_later(self, sender: Peer, op_id: int, realtime: int) -> AckCallback:
+        """The acknowledgement of a MESSAGE another node answers: queued to ``sender`` when the answer comes."""
+
+        def answer(code: int) -> None:
+            if self.clients.get(sender.name) is not sender:
+                return  # the sender left meanwhile
+            outbox = Outbox()
+            outbox.ack(sender, op_id, code, realtime)
+            outbox.flush()
+            self._count_step(outbox, [0, 0])
+
+        return answer
+
+    def deliver_remote(self, records: list[tuple[str, bytes]]) -> bytearray:
+        """Deliver frames another node routed here, in one step; one result code per frame.
+
+        Each record is ``(address, frame)``: ``frame`` is the encoded
+        broker-to-client frame (its sender is a client of another node),
+        ``address`` its target (MESSAGE), mask (BROADCAST) or topic
+        (PUBLISH). The code is what the MESSAGE sender is answered: ``01``,
+        ``71`` (no such client here), ``77`` (its queue was full) or ``79``
+        (access control judges the remote sender by its name, as a client
+        without a source address). Raises `elbus_spec.RemoteProtocolError`
+        for a malformed frame (nothing of the batch is delivered then).
+        """
+        outbox = Outbox()
+        codes = bytearray()
+        direct = [0, 0]  # what was written for messages and broadcasts (publications are the rest)
+        for address, frame in records:
+            kind, length, realtime = codec.decode_server_header(frame)
+            nul = frame.index(b"\0", _HEADER_SIZE)
+            length -= nul + 1 - _HEADER_SIZE  # what the sending client's body held besides the address
+            if kind != _PUBLISH:
+                length += len(address.encode()) + 1
+            if self.acl is not None and not self._remote_allowed(kind, address, frame[_HEADER_SIZE:nul].decode()):
+                codes.append(Code.ACCESS)
+                continue
+            self.r_frames += 1
+            self.r_bytes += length
+            _count(self.ops_in[_KIND_NAMES[kind]], length)
+            if kind == _MESSAGE:
+                dest = self.clients.get(address)
+                if dest is None:
+                    codes.append(_NOT_REGISTERED)
+                    continue
+                receivers: Any = (dest,)
+            elif kind == _BROADCAST:
+                receivers = self._names.match(address)
+            else:
+                receivers = self._subscribers(address)
+            code = _OK
+            event = None
+            for dest in receivers:
+                if dest.takes_bytes:
+                    taken = outbox.add(dest, frame, length, realtime)
+                else:
+                    if event is None:
+                        event = remote_frame_event(frame)
+                    taken = outbox.add(dest, event, length, realtime)
+                if not taken:
+                    code = _NOT_DELIVERED
+                elif kind != _PUBLISH:
+                    direct[0] += 1
+                    direct[1] += length
+                    _count(self.ops_out[_KIND_NAMES[kind]], length)
+            codes.append(code)
+        outbox.flush()
+        self._count_step(outbox, direct)
+        return codes
+
+    def _remote_allowed(self, kind: int, address: str, sender: str) -> bool:
+        if sender in self._remote_perms:
+            perms = self._remote_perms[sender]
+        else:
+            if len(self._remote_perms) >= _REMOTE_PERMS_CACHE:
+                self._remote_perms.clear()
+            perms = self._remote_perms[sender] = self.acl.resolve(sender, None) if self.acl is not None else None
+        if perms is None:
+            return False
+        if kind == _MESSAGE:
+            return perms.may_message(address)
+        if kind == _BROADCAST:
+            return perms.may_broadcast(address)
+        return perms.may_publish(address)

@@ -10,6 +10,13 @@ pid files, exit 0. With ``--acl FILE`` (TOML, see `elbus_server.load_acl`)
 only the clients and operations the file allows are served; SIGHUP
 reads the file again and re-checks connected clients (a file that no
 longer loads is reported and the rules in force stay). Runs on uvloop when it is installed.
+
+With ``--cluster nats://HOST:PORT[,nats://…]`` brokers on several hosts form
+one bus through NATS (the ``elbus-server[cluster]`` extra); ``--node`` names
+this broker on it (default: the host name), the ``--cluster-*`` options
+carry the NATS credentials and TLS files. Passwords and tokens may come from
+the environment (``ELBUS_CLUSTER_PASSWORD``, ``ELBUS_CLUSTER_TOKEN``) to keep
+them out of the process list.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import logging
 import logging.handlers
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 
@@ -28,6 +36,7 @@ from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE, parse_addre
 
 from ._acl import AclError, load_acl
 from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, Broker, metrics_endpoint
+from ._cluster import load_cluster
 from ._stats import DEFAULT_METRICS_CLIENTS
 from ._version import __version__
 
@@ -120,8 +129,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-extensions", dest="extensions", action="store_false",
                    help="refuse the BUS/RT operations EXCLUDE, UNEXCLUDE and PUBLISH_FOR as the original elbusd does, "
                         "by dropping the client (default: served)")
+    c = p.add_argument_group("cluster", "brokers on many hosts form one bus through NATS (elbus-server[cluster])")
+    c.add_argument("--cluster", metavar="URLS", help="NATS servers, nats://HOST:PORT[,nats://HOST:PORT...]")
+    c.add_argument("--node", help="this broker's name on the bus (default: the host name)")
+    c.add_argument("--cluster-user", metavar="USER", help="NATS user name")
+    c.add_argument("--cluster-password", metavar="PASSWORD", default=os.environ.get("ELBUS_CLUSTER_PASSWORD"),
+                   help="NATS password (default: $ELBUS_CLUSTER_PASSWORD)")
+    c.add_argument("--cluster-token", metavar="TOKEN", default=os.environ.get("ELBUS_CLUSTER_TOKEN"),
+                   help="NATS token (default: $ELBUS_CLUSTER_TOKEN)")
+    c.add_argument("--cluster-creds", metavar="FILE", help="NATS credentials file (.creds: JWT and nkey seed)")
+    c.add_argument("--cluster-nkey", metavar="FILE", help="NATS nkey seed file")
+    c.add_argument("--cluster-tls-ca", metavar="FILE", help="CA certificates to verify the NATS servers (turns TLS on)")
+    c.add_argument("--cluster-tls-cert", metavar="FILE", help="client certificate for NATS (with --cluster-tls-key)")
+    c.add_argument("--cluster-tls-key", metavar="FILE", help="client certificate key for NATS")
     p.add_argument("--version", action="version", version=f"elbusd {__version__}")
     return p
+
+
+def _cluster_options(args: argparse.Namespace) -> dict[str, object]:
+    """The NATS credentials and TLS context from the ``--cluster-*`` options; raises `OSError` for unreadable files."""
+    options: dict[str, object] = {
+        "user": args.cluster_user, "password": args.cluster_password, "token": args.cluster_token,
+        "creds": args.cluster_creds, "nkey_seed": args.cluster_nkey,
+    }
+    if args.cluster_tls_ca or args.cluster_tls_cert:
+        try:
+            context = ssl.create_default_context(cafile=args.cluster_tls_ca)
+            if args.cluster_tls_cert:
+                context.load_cert_chain(args.cluster_tls_cert, args.cluster_tls_key)
+        except (ssl.SSLError, OSError) as exc:  # SSLError is an OSError too; both name a bad or missing file
+            raise OSError(f"cluster TLS files: {exc}") from None
+        options["tls"] = context
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _setup_logging(verbose: bool, syslog: bool) -> None:
@@ -166,7 +205,9 @@ async def serve(args: argparse.Namespace) -> None:
     """Run the broker until SIGTERM or SIGINT."""
     buf_ttl = args.buf_ttl / 1e6
     acl = load_acl(args.acl) if args.acl else None
+    cluster = load_cluster(args.cluster, args.node, **_cluster_options(args)) if args.cluster else None
     broker = Broker(
+        cluster=cluster,
         acl=acl,
         timeout=args.timeout,
         queue_size=args.queue_size,
@@ -232,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = uvloop.run
     try:
         runner(serve(args))
-    except (OSError, AclError, ImportError) as exc:
+    except (OSError, AclError, RuntimeError, ValueError, ImportError) as exc:
         logger.error("elbusd: %s", exc)
         return 1
     return 0

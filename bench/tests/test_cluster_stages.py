@@ -1,0 +1,19 @@
+"""The cross-node stages, for a tiny count, on a real nats-server and two elbusd nodes: all delivered, local and cross."""
+
+from __future__ import annotations
+
+from elbus_bench.cluster import CLUSTER_STAGES, Bus, run_stage
+from elbus_bench.measure import FANOUT_SUBSCRIBERS
+
+
+async def test_every_cluster_stage_local_and_cross() -> None:
+    bus = Bus().start()
+    try:
+        for stage in CLUSTER_STAGES:
+            for cross in (False, True):
+                m = await run_stage(stage, bus, cross=cross, count=300)
+                assert (m.stage, m.count) == (stage, 300 * FANOUT_SUBSCRIBERS if stage == "publish.fanout" else 300)
+                if stage == "rpc.latency":
+                    assert m.p50_us is not None and m.p99_us is not None and 0 < m.p50_us <= m.p99_us
+    finally:
+        bus.stop()
