@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 import html
+import io
 import json
 import os
 import pty
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from cli_broker import BrokerThread
+from rich.console import Console
 from test_commands import _ENV, CLI_DEADLINE, _command, elbus, unique
 
 import elbus_aio
@@ -31,7 +33,7 @@ import elbus_rpc
 from elbus_cli import DEFAULT_ADDRESS
 from elbus_cli.top import ClientCounters, Sample, SampleError, rates, sample_from_result
 from elbus_cli.top_live import Sampler
-from elbus_cli.top_view import save_screenshot
+from elbus_cli.top_view import render, save_screenshot
 from elbus_server import Broker
 
 # --- rates, without a broker --------------------------------------------------------------------------
@@ -87,6 +89,16 @@ def test_the_screenshot_is_an_svg_of_the_rows(tmp_path: Path) -> None:
     save_screenshot(str(path), "/tmp/elbus/elbus.sock", rates(before, after), 1.0)
     svg = path.read_text()
     assert svg.startswith("<svg") and "svc.sensor" in svg and "1,234" in svg
+
+
+def test_the_view_keeps_to_the_terminal_height_and_says_how_many_rows_are_below() -> None:
+    before = Sample(0.0, {})
+    after = Sample(1.0, {f"c{i:02}": counters(f"c{i:02}", 100 - i, 0) for i in range(50)})
+    console = Console(record=True, width=120, file=io.StringIO())
+    console.print(render("/tmp/elbus/elbus.sock", rates(before, after), 1.0, height=12))
+    text = console.export_text()
+    assert "c00" in text and "c03" in text and "c04" not in text  # the busiest four fit in 12 lines
+    assert "50 clients, 46 below" in text and len(text.splitlines()) <= 12
 
 
 # --- against a running broker ------------------------------------------------------------------------
