@@ -17,7 +17,8 @@ $(STAMP): requirements-dev.txt $(PYPROJECTS) Makefile
 	$(BIN)/python -m pip install -q -r requirements-dev.txt $(foreach p,$(PACKAGES),-e ./$(p))
 	@touch $@
 
-test: setup codegen-check
+# Static checks first (ruff, mypy --strict): they take seconds and name the line at fault.
+test: setup codegen-check lint typecheck
 	$(BIN)/python -m pytest
 
 # The long reliability runs: 10,000 idle clients, a 60 s soak with random kills, more fuzzing.

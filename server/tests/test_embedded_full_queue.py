@@ -43,17 +43,6 @@ async def test_a_closed_receiver_is_not_registered(make_broker: Any, connect: An
     assert [(await sock.frame(1))[5] for _ in range(2)] == [0x71, 0x71]
 
 
-async def test_the_core_service_answers_a_flood_its_queue_holds(make_broker: Any, connect: Any) -> None:
-    running = await make_broker(timeout=5)
-    sock = await connect(running.path, "flood")
-    n = 300
-    sock.write(b"".join(sock.conn.send_message(".broker", encode_request(i, "benchmark.test", b"%d" % i), QoS.NO)[1]
-                        for i in range(1, n + 1)))
-    replies = [parse_rpc((await sock.frame())[6 + len(BROKER) :]) for _ in range(n)]
-    assert [(r.call_id, r.result) for r in replies] == [(i, b"%d" % i) for i in range(1, n + 1)]
-    assert running.broker.clients[".broker"].drops == 0
-
-
 async def test_the_core_service_refuses_calls_past_its_queue_and_goes_on(make_broker: Any, connect: Any) -> None:
     running = await make_broker(queue_size=8, timeout=5)
     sock = await connect(running.path, "flood")

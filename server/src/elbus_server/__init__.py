@@ -6,7 +6,17 @@ Plug-ins (the cluster) build on `elbus_server.plugin`.
 """
 
 from ._acl import Acl, AclError, Rule, load_acl
-from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, INFO_TOPIC, WARN_TOPIC, Broker
+from ._broker import (
+    DEFAULT_BUF_SIZE,
+    DEFAULT_BUSY_POLL,
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_TOPIC_DEPTH,
+    DEFAULT_MAX_TOPIC_LENGTH,
+    DEFAULT_QUEUE_BYTES,
+    INFO_TOPIC,
+    WARN_TOPIC,
+    Broker,
+)
 from ._embedded import EmbeddedClient, FrameHandler
 from ._peer import ClientKind
 from ._stats import DEFAULT_METRICS_CLIENTS, BrokerStats, ClientStats
@@ -15,6 +25,9 @@ from ._version import __version__
 __all__ = [
     "DEFAULT_BUF_SIZE",
     "DEFAULT_BUSY_POLL",
+    "DEFAULT_MAX_SUBSCRIPTIONS",
+    "DEFAULT_MAX_TOPIC_DEPTH",
+    "DEFAULT_MAX_TOPIC_LENGTH",
     "DEFAULT_METRICS_CLIENTS",
     "DEFAULT_QUEUE_BYTES",
     "INFO_TOPIC",

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import stat
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,8 +26,16 @@ from ._acl import Acl
 from ._cluster import ClusterLink, load_cluster
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
-from ._fifo import FifoCommand, FifoListener
-from ._limits import DEFAULT_BUF_SIZE, DEFAULT_QUEUE_BYTES, Limits
+from ._fifo import DEFAULT_FIFO_MODE, FIFO_IDENTITY, FifoCommand, FifoListener
+from ._limits import (
+    DEFAULT_BUF_SIZE,
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_TOPIC_DEPTH,
+    DEFAULT_MAX_TOPIC_LENGTH,
+    DEFAULT_QUEUE_BYTES,
+    Limits,
+)
+from ._paths import Owned, claim
 from ._peer import ClientKind, Peer
 from ._router import INFO_TOPIC, WARN_TOPIC, Router
 from ._stats import DEFAULT_METRICS_CLIENTS, BrokerStats
@@ -40,6 +47,9 @@ if TYPE_CHECKING:  # imported when metrics are asked for: it needs the metrics e
 __all__ = [
     "DEFAULT_BUF_SIZE",
     "DEFAULT_BUSY_POLL",
+    "DEFAULT_MAX_SUBSCRIPTIONS",
+    "DEFAULT_MAX_TOPIC_DEPTH",
+    "DEFAULT_MAX_TOPIC_LENGTH",
     "DEFAULT_METRICS_CLIENTS",
     "DEFAULT_QUEUE_BYTES",
     "INFO_TOPIC",
@@ -94,6 +104,15 @@ class Broker:
     `elbus_aio.BusyPoll`): it spares the wake-up that otherwise dominates
     the latency of a request/reply exchange; 0 turns it off.
 
+    Topics are bounded for every client: a topic longer than
+    ``max_topic_length`` bytes or deeper than ``max_topic_depth`` levels, in
+    a SUBSCRIBE, UNSUBSCRIBE or PUBLISH, and a subscription past
+    ``max_subscriptions`` patterns per client, are refused with ``72``
+    (ERR_DATA; a SUBSCRIBE acks one ``72`` per refused topic, then ``01``
+    for the rest), logged once per client, and cost nothing. Client names
+    are held to the same depth, levels split on ``.`` (refused with ``72``
+    at registration).
+
     ``acl`` restricts socket clients (see `elbus_server.Acl`; None: open,
     the default); `set_acl` replaces it at run time. In-process clients are
     the program itself and are not restricted.
@@ -134,6 +153,9 @@ class Broker:
         busy_poll: float = DEFAULT_BUSY_POLL,
         cluster: str | Sequence[str] | ClusterLink | None = None,
         node: str | None = None,
+        max_topic_length: int = DEFAULT_MAX_TOPIC_LENGTH,
+        max_topic_depth: int = DEFAULT_MAX_TOPIC_DEPTH,
+        max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
         extensions: bool = True,
         metrics: str | None = None,
         metrics_clients: int = DEFAULT_METRICS_CLIENTS,
@@ -142,7 +164,10 @@ class Broker:
             raise ValueError("busy_poll must be 0 or more")
         if max_connections is not None and max_connections < 1:
             raise ValueError("max_connections must be positive (or None)")
-        self.limits = Limits(timeout, queue_size, queue_bytes, max_frame_length, buf_size, buf_ttl)
+        self.limits = Limits(timeout=timeout, queue_size=queue_size, queue_bytes=queue_bytes,
+                             max_frame_length=max_frame_length, buf_size=buf_size, buf_ttl=buf_ttl,
+                             max_topic_length=max_topic_length, max_topic_depth=max_topic_depth,
+                             max_subscriptions=max_subscriptions)
         self.busy_poll = busy_poll
         self.extensions = extensions
         self._metrics_at = None if metrics is None else metrics_endpoint(metrics)  # ValueError before anything starts
@@ -155,7 +180,7 @@ class Broker:
                 raise ImportError(_NO_METRICS, name="prometheus_client") from None
         self._metrics_clients = metrics_clients
         self._metrics: MetricsServer | None = None  # once started
-        self._router = Router(acl)
+        self._router = Router(acl, self.limits)
         if isinstance(cluster, str | list | tuple):
             self._router.cluster = load_cluster(cluster, node)
         elif cluster is not None:
@@ -165,7 +190,8 @@ class Broker:
         self._use_core_rpc = core_rpc
         self._core: CoreRpc | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # bound by _start
-        self._servers: list[tuple[asyncio.AbstractServer, str | None]] = []
+        self._servers: list[asyncio.AbstractServer] = []
+        self._files: list[Owned] = []  # socket files created, removed at close if still ours
         self._fifos: list[FifoListener] = []
         self._keepalive: asyncio.Task[None] | None = None
         self._started_at = time.monotonic()
@@ -253,19 +279,21 @@ class Broker:
         return SocketPeer(self._router, self._connections, self.limits, self._busy, kind, port, extensions=self.extensions)
 
     async def serve_unix(self, path: str | os.PathLike[str], *, mode: int | None = None) -> str:
-        """Listen on a UNIX socket (an existing socket file there is replaced); returns the path.
+        """Listen on a UNIX socket; returns the path.
 
-        ``mode`` sets the socket file's permission bits. Raises `OSError`.
+        A socket file nobody listens on is replaced; if a broker answers
+        there, raises `OSError` (``EADDRINUSE``) and touches nothing. ``mode``
+        sets the socket file's permission bits. At `close` the file is removed
+        only if it is still the one created here. Raises `OSError`.
         """
         loop = self._start()
         p = os.fspath(path)
-        with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISSOCK(os.lstat(p).st_mode):
-                os.unlink(p)
+        claim(p)
         server = await loop.create_unix_server(lambda: self._socket_peer(ClientKind.LOCAL_IPC, p), p, backlog=_BACKLOG)
+        self._servers.append(server)
+        self._files.append(Owned.of(p))
         if mode is not None:
             os.chmod(p, mode)
-        self._servers.append((server, p))
         logger.info("listening on UNIX socket %s", p)
         return p
 
@@ -276,26 +304,31 @@ class Broker:
         server = await loop.create_server(lambda: self._socket_peer(ClientKind.TCP, bind[0]), host, port, backlog=_BACKLOG)
         bound = server.sockets[0].getsockname()
         bind[0] = f"{host}:{bound[1]}"
-        self._servers.append((server, None))
+        self._servers.append(server)
         logger.info("listening on TCP %s", bind[0])
         return host, bound[1]
 
-    async def serve_fifo(self, path: str | os.PathLike[str]) -> str:
+    async def serve_fifo(self, path: str | os.PathLike[str], *, mode: int = DEFAULT_FIFO_MODE) -> str:
         """Take broker API commands from a named pipe created at ``path`` (see `elbus_server._fifo`).
 
-        Commands are sent by ``.broker``, so the core RPC client is required:
-        raises `RuntimeError` without it, `OSError` if the pipe cannot be made.
+        Commands are sent by ``.broker``, so the core RPC client is required.
+        The pipe gets permission bits ``mode`` (default 0o600: only its owner
+        may send as the broker); with access control set, each command must be
+        allowed to the client named ``.broker.fifo``. Raises `RuntimeError`
+        without the core client, `OSError` if the pipe cannot be made or
+        another broker reads it.
         """
         self._start()
         if self._core is None:
             raise RuntimeError("the FIFO broker API needs the core RPC client (core_rpc=True)")
         p = os.fspath(path)
-        self._fifos.append(FifoListener(p, self._fifo_command))
-        logger.info("broker API FIFO at %s", p)
+        self._fifos.append(FifoListener(p, self._fifo_command, mode))
+        logger.info("broker API FIFO at %s (mode %o)", p, mode)
         return p
 
     def _fifo_command(self, command: FifoCommand) -> None:
-        core = self._router.core
+        router = self._router
+        core = router.core
         assert core is not None
         payload = command.payload
         event: Any
@@ -304,11 +337,17 @@ class Broker:
         elif command.op == "broadcast":
             event = BroadcastRequest(0, QoS.NO, command.address, payload)
         else:
-            if command.address not in self._router.clients:
+            if command.address not in router.clients:
                 logger.warning("FIFO command: %r is not registered", command.address)
                 return
             event = (0, QoS.NO, command.address, payload, len(command.address.encode()) + 1 + len(payload))
-        self._router.route(core, [event])
+        if router.acl is not None:
+            perms = router.acl.resolve(FIFO_IDENTITY, None)
+            if perms is None or not perms.allows(event):
+                logger.warning("FIFO command: %s to %r denied by access control (as %s)", command.op,
+                               command.address, FIFO_IDENTITY)
+                return
+        router.route(core, [event])
 
     async def close(self) -> None:
         """Announce shutdown on ``.broker/warn``, stop listening, close every client, remove socket files."""
@@ -323,7 +362,7 @@ class Broker:
             router.announce({"s": "shutdown", "t": time.time_ns()}, WARN_TOPIC)
         if router.cluster is not None:
             await router.cluster.close()
-        for server, _ in self._servers:
+        for server in self._servers:
             server.close()
         for fifo in self._fifos:
             fifo.close()
@@ -346,10 +385,8 @@ class Broker:
             peer.abort()
         if self._metrics is not None:
             await asyncio.to_thread(self._metrics.close)
-        for _, path in self._servers:
-            if path is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+        for owned in self._files:
+            owned.remove()
         logger.info("broker closed")
 
     async def _keep_alive(self) -> None:

@@ -87,7 +87,7 @@ class _Inbox(PeerState):
             return 0, 0
         return self.queue_size - self.queued, UNBOUNDED
 
-    def deliver(self, items: list[Frame], flush: bool) -> None:
+    def deliver(self, items: list[Frame], size: int, flush: bool) -> None:
         if self.on_frame is not None:
             self.hand(items)
             return
@@ -98,11 +98,12 @@ class _Inbox(PeerState):
         """Nothing to do: the frames are counted in ``drops``, and an in-process client is never dropped."""
 
     def ack(self, op_id: int, code: int) -> None:
-        """In-process operations return their result directly: the call that is routing reads it.
+        """In-process operations return their result directly: the call that is routing reads the first error.
         A MESSAGE to another node of the bus is answered later: its future takes the result."""
         answer = self.answers.pop(op_id, None) if op_id else None
         if answer is None:
-            self.code = code
+            if self.code == Code.OK or self.code == _UNANSWERED:  # the first answer, then the first error
+                self.code = code
         elif not answer.done():
             if code == Code.OK:
                 answer.set_result(None)

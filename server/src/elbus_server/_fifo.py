@@ -11,15 +11,19 @@ Line forms (as the original, for shell scripts: ``echo ... > fifo``):
 
 PAYLOAD is the rest of the line (the original kept only its first word).
 Parsing is pure (`parse_fifo_line`); `FifoListener` does the reading.
+
+Writing to the FIFO means sending as the broker itself (``.broker``): a
+line can reach every client, including a fake ``.broker/warn`` notice. The
+pipe is therefore owner-only by default, and when access control is set,
+each command must be allowed to the client named `FIFO_IDENTITY`
+(``.broker.fifo``) by the rules, like a socket client's frames.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +32,13 @@ import msgpack
 
 from elbus_spec import encode_notification, encode_request
 
-__all__ = ["FifoCommand", "FifoListener", "parse_fifo_line", "parse_param_value"]
+from ._paths import Owned, claim
+
+__all__ = ["DEFAULT_FIFO_MODE", "FIFO_IDENTITY", "FifoCommand", "FifoListener", "parse_fifo_line", "parse_param_value"]
+
+DEFAULT_FIFO_MODE = 0o600  # writing a command means sending as the broker: its owner only, unless widened
+# The name access control judges FIFO commands by (they are still sent as ``.broker``, as the original's).
+FIFO_IDENTITY = ".broker.fifo"
 
 logger = logging.getLogger("elbus_server")
 
@@ -88,19 +98,22 @@ def parse_fifo_line(line: str) -> FifoCommand | None:
 class FifoListener:
     """Reads commands from a named pipe without blocking the event loop and hands each to ``execute``.
 
-    The pipe is opened read-write so that it never reports end-of-file when
-    a writer closes it. Raises `OSError` if the pipe cannot be created.
+    The pipe is created with permission bits ``mode`` (owner-only by
+    default: whoever may write to it sends as the broker); a stale pipe at
+    ``path`` is replaced, a live one (another broker reads it) is left alone
+    with `OSError` (``EADDRINUSE``). It is opened read-write so that it never
+    reports end-of-file when a writer closes it, and removed at `close` only
+    if it is still the one created here. Raises `OSError` if it cannot be made.
     """
 
-    def __init__(self, path: str, execute: Callable[[FifoCommand], None]) -> None:
+    def __init__(self, path: str, execute: Callable[[FifoCommand], None], mode: int = DEFAULT_FIFO_MODE) -> None:
         self.path = path
         self._execute = execute
         self._buf = bytearray()
-        with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISFIFO(os.lstat(path).st_mode) or stat.S_ISSOCK(os.lstat(path).st_mode):
-                os.unlink(path)
-        os.mkfifo(path, 0o622)
-        os.chmod(path, 0o622)  # anyone may write commands; the umask would take that away
+        claim(path)
+        os.mkfifo(path, mode)
+        os.chmod(path, mode)  # exactly these bits, whatever the umask
+        self._owned = Owned.of(path)
         self._fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._fd, self._readable)
@@ -127,5 +140,4 @@ class FifoListener:
     def close(self) -> None:
         self._loop.remove_reader(self._fd)
         os.close(self._fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        self._owned.remove()

@@ -28,10 +28,11 @@ _ACK_LENGTH = 6  # what the counters count for an ack, as the original does
 class Pending:
     """The frames routed to one receiver during this step, and the room it had left."""
 
-    __slots__ = ("bytes_left", "frames_left", "items", "length", "refused", "urgent")
+    __slots__ = ("bytes_left", "frames_left", "items", "length", "refused", "room_bytes", "urgent")
 
     def __init__(self, room: tuple[int, int]) -> None:
         self.frames_left, self.bytes_left = room
+        self.room_bytes = self.bytes_left
         self.items: list[Any] = []
         self.length = 0  # body bytes, as the counters count them
         self.refused = 0
@@ -40,16 +41,16 @@ class Pending:
     def take(self, item: Any, size: int, length: int, realtime: int) -> bool:
         """Queue ``item`` (``size`` bytes encoded, 0 for an event; ``length`` counted); False if there is no
         room (then nothing more is taken in this step)."""
-        if self.frames_left <= 0 or self.bytes_left <= 0:
-            self.refused += 1
-            return False
-        self.frames_left -= 1
-        self.bytes_left -= size
-        self.items.append(item)
-        self.length += length
-        if realtime:
-            self.urgent = True
-        return True
+        if self.frames_left > 0 < self.bytes_left:
+            self.frames_left -= 1
+            self.bytes_left -= size
+            self.items.append(item)
+            self.length += length
+            if realtime:
+                self.urgent = True
+            return True
+        self.refused += 1
+        return False
 
 
 class Outbox:
@@ -98,14 +99,10 @@ class Outbox:
             sender.ack(op_id, code)
 
     def flush(self) -> None:
-        """Hand every receiver its frames and count them; then tell the ones that overflowed."""
-        pending = self._pending
-        if not pending:
-            return
-        self._pending = {}
-        overflowed = []
+        """Hand every receiver its frames and count them; then tell the ones that overflowed. Call once."""
+        overflowed: list[tuple[Peer, int]] | None = None
         frames = length = 0
-        for dest, p in pending.items():
+        for dest, p in self._pending.items():
             items = p.items
             if items:
                 n = len(items)
@@ -113,13 +110,15 @@ class Outbox:
                 dest.w_bytes += p.length
                 frames += n
                 length += p.length
-                dest.deliver(items, p.urgent)
+                dest.deliver(items, p.room_bytes - p.bytes_left, p.urgent)
             if p.refused:
                 dest.drops += p.refused
                 self.refused += p.refused
+                if overflowed is None:
+                    overflowed = []
                 overflowed.append((dest, p.refused))
         self.frames += frames
         self.length += length
-        for dest, refused in overflowed:  # may unregister `dest`: after every delivery of this step
-            dest.overflow(refused)
-
+        if overflowed is not None:
+            for dest, refused in overflowed:  # may unregister `dest`: after every delivery of this step
+                dest.overflow(refused)

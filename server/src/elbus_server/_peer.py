@@ -62,8 +62,9 @@ class Peer(Protocol):
     def room(self) -> tuple[int, int]:
         """How many more frames, and bytes, the client can queue now (a frame is taken while both are above 0)."""
 
-    def deliver(self, items: list[Any], flush: bool) -> None:
-        """Queue frames routed to the client (encoded frames or events, as ``takes_bytes`` says), in order."""
+    def deliver(self, items: list[Any], size: int, flush: bool) -> None:
+        """Queue frames routed to the client (encoded frames, ``size`` bytes in all, or events, as
+        ``takes_bytes`` says), in order; ``flush``: one of them is realtime."""
 
     def overflow(self, frames: int) -> None:
         """``frames`` routed to the client did not fit in its queue (they were not delivered)."""

@@ -51,6 +51,7 @@ from ._acl import Acl, Denied, Permissions, Rule
 from ._cluster import AckCallback, ClusterLink, remote_frame_event
 from ._fanout import PublicationRun
 from ._frames import delivery, pack_ack, pack_header
+from ._limits import Limits
 from ._outbox import Outbox, Pending
 from ._peer import ClientKind, Peer
 from ._routing import NameTree, TopicTree, normalize_topic_pattern
@@ -66,6 +67,7 @@ WARN_TOPIC = ".broker/warn"
 _OK = Code.OK
 _NOT_REGISTERED = Code.NOT_REGISTERED
 _NOT_DELIVERED = Code.NOT_DELIVERED
+_DATA = Code.DATA
 _HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body length seen lately)
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
 _HEADER_SIZE = codec.SERVER_HEADER_SIZE
@@ -123,15 +125,20 @@ class Router:
 
     ``core`` is the broker's own ``.broker`` client once registered: it
     announces registrations on `INFO_TOPIC`. Socket clients are checked
-    against ``acl`` (None: open); in-process clients are not. ``cluster``
-    links this node to the other brokers of its bus (None: this node alone).
+    against ``acl`` (None: open); in-process clients are not. Every client's
+    topics are held to ``limits`` (length, depth, subscriptions per client,
+    and as many exclusions): a topic over a bound is refused with ``72``,
+    costs nothing, and is logged once per client. ``cluster`` links this node
+    to the other brokers of its bus (None: this node alone).
     """
 
-    __slots__ = ("_excluded", "_names", "_perms", "_remote_perms", "_topics", "acl", "acl_denials", "clients", "closing",
-                 "cluster", "core", "dropped", "ops_in", "ops_out", "protocol_violations", "r_bytes", "r_frames", "refused",
-                 "w_bytes", "w_frames")
+    __slots__ = ("_excluded", "_names", "_perms", "_remote_perms", "_topics", "_warned", "acl", "acl_denials", "clients",
+                 "closing", "cluster", "core", "dropped", "limits", "ops_in", "ops_out", "protocol_violations", "r_bytes",
+                 "r_frames", "refused", "w_bytes", "w_frames")
 
-    def __init__(self, acl: Acl | None = None) -> None:
+    def __init__(self, acl: Acl | None, limits: Limits) -> None:
+        self.limits = limits
+        self._warned: set[Peer] = set()  # clients already told of in the log for a refused topic
         self.clients: dict[str, Peer] = {}
         self._names: NameTree[Peer] = NameTree()
         self._topics: TopicTree[Peer] = TopicTree()
@@ -197,6 +204,8 @@ class Router:
     def _check_name(self, name: str, *, internal: bool) -> int:
         if not name or (name.startswith(".") and not internal) or "\0" in name:
             return Code.DATA  # names with a leading dot are reserved for internal clients; NUL ends a name on the wire
+        if not self.limits.name_fits(name):
+            return Code.DATA  # each level of a name costs a node of the name tree: bounded as topics are
         if self.closing:
             return Code.OTHER
         if name in self.clients or (self.cluster is not None and not name.startswith(".") and self.cluster.name_taken(name)):
@@ -211,6 +220,7 @@ class Router:
             return
         del self.clients[peer.name]
         self._perms.pop(peer, None)
+        self._warned.discard(peer)
         self._names.remove(peer.name, peer)
         if self.cluster is not None:
             for pattern in self._topics.patterns(peer):
@@ -322,16 +332,7 @@ class Router:
         checked: list[Any] = []
         for event in events:
             t = type(event)
-            if t is tuple:
-                if not perms.may_message(event[2]):
-                    event = Denied(event[0], event[1])
-            elif t is PublishRequest or t is PublishForRequest:
-                if not perms.may_publish(event.topic):
-                    event = Denied(event.op_id, event.qos)
-            elif t is BroadcastRequest:
-                if not perms.may_broadcast(event.mask):
-                    event = Denied(event.op_id, event.qos)
-            elif t is SubscribeRequest or t is UnsubscribeRequest:
+            if t is SubscribeRequest or t is UnsubscribeRequest:
                 topics = [topic for topic in event.topics if perms.may_subscribe(topic)]
                 denied = len(event.topics) - len(topics)
                 if denied:
@@ -340,7 +341,8 @@ class Router:
                     if topics:
                         checked.append(t(event.op_id, event.qos, topics))
                     continue
-            if type(event) is Denied:
+            elif not perms.allows(event):
+                event = Denied(event[0], event[1]) if t is tuple else Denied(event.op_id, event.qos)
                 self.acl_denials += 1
             checked.append(event)
         return checked
@@ -358,7 +360,7 @@ class Router:
         if self.acl is not None and sender.kind is not ClientKind.INTERNAL:
             events = self._check_access(sender, events)
         outbox = Outbox()
-        run = PublicationRun()
+        run: PublicationRun | None = None  # made at the first publication: most chunks of a request/reply have none
         clients = self.clients
         heads = sender.heads
         prefix_size = len(sender.wire_name)
@@ -375,11 +377,21 @@ class Router:
             for event in events:
                 t = type(event)
                 if t is PublishRequest:
+                    if run is None:
+                        run = PublicationRun()
                     qos = event.qos
                     realtime = (qos >> 1) & 1
                     topic = event.topic
                     if topic != run.topic or realtime != run.realtime:
                         run.spill(outbox)
+                        if not self.limits.topic_fits(topic):
+                            length = _body_length(topic, event.payload)
+                            publications += 1
+                            publication_bytes += length
+                            self._refused(sender, "a publication's topic")
+                            if qos & 1:
+                                outbox.ack(sender, event.op_id, _DATA, realtime)
+                            continue
                         run.start(topic, realtime, self._subscribers(topic), sender)
                     publications += 1
                     publication_bytes += run.add(event.payload)
@@ -390,7 +402,7 @@ class Router:
                             run.spill(outbox)
                         outbox.ack(sender, event.op_id, _OK, realtime)
                     continue
-                if run.frames:  # publications routed before anything else go first
+                if run is not None and run.frames:  # publications routed before anything else go first
                     run.spill(outbox)
                 if t is tuple:
                     op_id, qos, target, payload, length = event
@@ -418,18 +430,41 @@ class Router:
                             if head is None:
                                 head = _message_head(sender, size, realtime)
                             data = head + payload
-                            code = _OK if last.take(data, len(data), length, realtime) else _NOT_DELIVERED
+                            if last.frames_left > 0 < last.bytes_left:  # Pending.take inlined: the hot path
+                                last.frames_left -= 1
+                                last.bytes_left -= len(data)
+                                last.items.append(data)
+                                last.length += length
+                                if realtime:
+                                    last.urgent = True
+                                code = _OK
+                            else:
+                                last.refused += 1
+                                missed += 1
+                                missed_bytes += length
+                                code = _NOT_DELIVERED
                         else:
-                            event = Message(sender.name, None, payload, bool(realtime))
-                            code = _OK if last.take(event, 0, length, realtime) else _NOT_DELIVERED
-                        if code is not _OK:
-                            missed += 1
-                            missed_bytes += length
+                            frame = Message(sender.name, None, payload, bool(realtime))
+                            if last.take(frame, 0, length, realtime):
+                                code = _OK
+                            else:
+                                missed += 1
+                                missed_bytes += length
+                                code = _NOT_DELIVERED
                     if qos & 1:
                         if own is None:
                             own = outbox.pending(sender)
-                        if acked_in_frames:  # Outbox.ack inlined: this is the hot path
-                            acks += own.take(pack_ack(op_id, code), 6, 6, realtime)
+                        if acked_in_frames:  # Outbox.ack and Pending.take inlined: the hot path
+                            if own.frames_left > 0 < own.bytes_left:
+                                own.frames_left -= 1
+                                own.bytes_left -= 6
+                                own.items.append(pack_ack(op_id, code))
+                                own.length += 6
+                                acks += 1
+                                if realtime:
+                                    own.urgent = True
+                            else:
+                                own.refused += 1
                         else:
                             sender.ack(op_id, code)
                 elif t is BroadcastRequest:
@@ -438,24 +473,29 @@ class Router:
                     received_bytes += length
                     _count(ops["broadcast"], length)
                 elif t is PublishForRequest:
-                    length = self._publish_for(outbox, sender, event, direct)
+                    if self.limits.topic_fits(event.topic):
+                        length = self._publish_for(outbox, sender, event, direct)
+                    else:  # as a publication's topic: refused with 72
+                        length = _body_length(event.topic, event.payload) + _body_length(event.receiver, b"")
+                        self._refused(sender, "a publication's topic")
+                        if event.qos & 1:
+                            outbox.ack(sender, event.op_id, _DATA, event.qos & 2)
                     received += 1
                     received_bytes += length
                     _count(ops["publish_for"], length)
                 elif t in _PATTERN_OPS:
-                    run.topic = None  # the next publication matches its topic again
+                    if run is not None:
+                        run.topic = None  # the next publication matches its topic again
                     length = _topics_length(event.topics)
                     received += 1
                     received_bytes += length
                     _count(ops[_PATTERN_OPS[t]], length)
-                    change: Callable[[Peer, str], None]
-                    if t is SubscribeRequest or t is UnsubscribeRequest:
-                        change = self._subscribe if t is SubscribeRequest else self._unsubscribe
-                    else:
-                        change = self._excluded.subscribe if t is ExcludeRequest else self._excluded.unsubscribe
-                    for topic in event.topics:
-                        change(sender, topic)
+                    excluding = t is ExcludeRequest or t is UnexcludeRequest
+                    refused = self._change(sender, event.topics, add=t is SubscribeRequest or t is ExcludeRequest,
+                                           exclusions=excluding)
                     if event.qos & 1:
+                        for _ in range(refused):
+                            outbox.ack(sender, event.op_id, _DATA, event.qos & 2)
                         outbox.ack(sender, event.op_id, _OK, event.qos & 2)
                 elif t is Denied:
                     received += event.whole
@@ -470,7 +510,8 @@ class Router:
                     sender.disconnect(f"protocol error: {event.reason}")
                     break
         finally:
-            run.spill(outbox)
+            if run is not None:
+                run.spill(outbox)
             outbox.flush()
             received += messages + publications
             received_bytes += message_bytes + publication_bytes
@@ -488,6 +529,43 @@ class Router:
                 direct[0] += written
                 direct[1] += message_bytes - missed_bytes
             self._count_step(outbox, direct, acks)
+
+    def _change(self, peer: Peer, topics: list[str], *, add: bool, exclusions: bool) -> int:
+        """Add or remove ``peer``'s subscriptions (or exclusions) to ``topics``; returns how many were refused.
+
+        A topic over a bound is refused, and so is a new pattern past
+        ``max_subscriptions`` (exclusions have a bound of the same size).
+        """
+        limits = self.limits
+        tree = self._excluded if exclusions else self._topics
+        refused = 0
+        for topic in topics:
+            if not limits.topic_fits(topic):
+                refused += 1
+            elif not add:
+                if exclusions:
+                    tree.unsubscribe(peer, topic)
+                else:
+                    self._unsubscribe(peer, topic)
+            elif tree.count(peer) < limits.max_subscriptions or tree.holds(peer, topic):
+                if exclusions:
+                    tree.subscribe(peer, topic)
+                else:
+                    self._subscribe(peer, topic)
+            else:
+                refused += 1
+        if refused:
+            self._refused(peer, f"{refused} topic(s) of a request")
+        return refused
+
+    def _refused(self, peer: Peer, what: str) -> None:
+        """Log, once per client, that something of it was refused for a bound."""
+        if peer not in self._warned:
+            self._warned.add(peer)
+            limits = self.limits
+            logger.warning("client %r: %s over the bounds (%d bytes, %d levels, %d subscriptions) refused with 0x72; "
+                           "further refusals are not logged", peer.name, what, limits.max_topic_length,
+                           limits.max_topic_depth, limits.max_subscriptions)
 
     def _count_step(self, outbox: Outbox, direct: list[int], inline_acks: int = 0) -> None:
         """Add what one step wrote to the totals and split it by kind.
@@ -585,12 +663,13 @@ class Router:
     # --- the other nodes of the bus -----------------------------------------------------------------
 
     def _subscribe(self, peer: Peer, pattern: str) -> None:
-        if self.cluster is not None and normalize_topic_pattern(pattern) not in self._topics.patterns(peer):
+        """Subscribe ``peer``; the cluster hears of each pattern a client takes, once."""
+        if self.cluster is not None and not self._topics.holds(peer, pattern):
             self.cluster.subscribed(normalize_topic_pattern(pattern))
         self._topics.subscribe(peer, pattern)
 
     def _unsubscribe(self, peer: Peer, pattern: str) -> None:
-        if self.cluster is not None and normalize_topic_pattern(pattern) in self._topics.patterns(peer):
+        if self.cluster is not None and self._topics.holds(peer, pattern):
             self.cluster.unsubscribed(normalize_topic_pattern(pattern))
         self._topics.unsubscribe(peer, pattern)
 

@@ -112,13 +112,16 @@ def normalize_topic_pattern(pattern: str) -> str:
 
 
 class _TopicNode(Generic[C]):
+    """One level of the topic tree. Most nodes are a bare step of a longer pattern, so the containers
+    are made only when something goes in them: a step costs a few hundred bytes, not a kilobyte."""
+
     __slots__ = ("any", "children", "subscribers", "wildcard")
 
     def __init__(self) -> None:
-        self.children: dict[str, _TopicNode[C]] = {}
+        self.children: dict[str, _TopicNode[C]] | None = None
         self.any: _TopicNode[C] | None = None  # the `+` branch
-        self.subscribers: set[C] = set()  # patterns that end at this node
-        self.wildcard: set[C] = set()  # patterns ending with `#` at the next level
+        self.subscribers: set[C] | None = None  # patterns that end at this node
+        self.wildcard: set[C] | None = None  # patterns ending with `#` at the next level
 
     def empty(self) -> bool:
         return not (self.children or self.any or self.subscribers or self.wildcard)
@@ -142,6 +145,8 @@ class TopicTree(Generic[C]):
         node = self._root
         for part in pattern.split("/"):
             if part == "#":
+                if node.wildcard is None:
+                    node.wildcard = set()
                 node.wildcard.add(client)
                 return
             if part == "+":
@@ -149,10 +154,14 @@ class TopicTree(Generic[C]):
                     node.any = _TopicNode()
                 node = node.any
             else:
+                if node.children is None:
+                    node.children = {}
                 child = node.children.get(part)
                 if child is None:
                     child = node.children[part] = _TopicNode()
                 node = child
+        if node.subscribers is None:
+            node.subscribers = set()
         node.subscribers.add(client)
 
     def unsubscribe(self, client: C, pattern: str) -> None:
@@ -173,9 +182,12 @@ class TopicTree(Generic[C]):
         return frozenset(self._patterns.get(client, ()))
 
     def count(self, client: C) -> int:
-        """How many patterns ``client`` has (without copying them)."""
-        patterns = self._patterns.get(client)
-        return 0 if patterns is None else len(patterns)
+        """How many patterns ``client`` holds."""
+        return len(self._patterns.get(client, ()))
+
+    def holds(self, client: C, pattern: str) -> bool:
+        """True if ``client`` is subscribed to ``pattern`` (as `subscribe` normalizes it)."""
+        return normalize_topic_pattern(pattern) in self._patterns.get(client, ())
 
     def __len__(self) -> int:
         """Clients with at least one pattern (0: every match is empty)."""
@@ -187,21 +199,23 @@ class TopicTree(Generic[C]):
         for part in pattern.split("/"):
             assert node is not None
             if part == "#":
-                node.wildcard.discard(client)
+                if node.wildcard:
+                    node.wildcard.discard(client)
                 break
             path.append((node, part))
-            node = node.any if part == "+" else node.children.get(part)
+            node = node.any if part == "+" else (node.children or {}).get(part)
             if node is None:
                 return
         else:
-            node.subscribers.discard(client)  # type: ignore[union-attr]
+            if node is not None and node.subscribers:
+                node.subscribers.discard(client)
         for parent, part in reversed(path):  # prune branches that became empty
-            child = parent.any if part == "+" else parent.children[part]
+            child = parent.any if part == "+" else (parent.children or {}).get(part)
             if child is None or not child.empty():
                 break
             if part == "+":
                 parent.any = None
-            else:
+            elif parent.children is not None:
                 del parent.children[part]
 
     def match(self, topic: str) -> Collection[C]:
@@ -213,8 +227,8 @@ class TopicTree(Generic[C]):
             for node in frontier:
                 if node.wildcard:
                     found.append(node.wildcard)
-                child = node.children.get(part)
-                if child is not None:
+                children = node.children
+                if children is not None and (child := children.get(part)) is not None:
                     nxt.append(child)
                 if node.any is not None:
                     nxt.append(node.any)

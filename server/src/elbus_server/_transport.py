@@ -87,6 +87,7 @@ class SocketPeer(PeerState, asyncio.Protocol):
         "_partial_since",
         "_paused",
         "_paused_at",
+        "_queue_bytes",
         "_registered",
         "_timer",
         "_transport",
@@ -101,6 +102,7 @@ class SocketPeer(PeerState, asyncio.Protocol):
         self._host = host
         self._connections = connections
         self._limits = limits
+        self._queue_bytes = limits.queue_bytes  # read for every receiver of every routed chunk
         self._loop = asyncio.get_running_loop()
         self._busy = busy
         self._last_input = float("-inf")  # when the previous chunk arrived (busy polling)
@@ -251,17 +253,17 @@ class SocketPeer(PeerState, asyncio.Protocol):
 
     def room(self) -> tuple[int, int]:
         """Frames count while the socket is full (what is queued otherwise goes out this turn); bytes always."""
-        if self._closing or self._transport is None:
+        transport = self._transport
+        if self._closing or transport is None:
             return 0, 0
-        limits = self._limits
-        frames = limits.queue_size - len(self._out) if self._paused else _UNBOUNDED
-        return frames, limits.queue_bytes - self._out_bytes - self._transport.get_write_buffer_size()
+        free = self._queue_bytes - self._out_bytes - transport.get_write_buffer_size()
+        return (self._limits.queue_size - len(self._out) if self._paused else _UNBOUNDED), free
 
-    def deliver(self, items: list[bytes], flush: bool) -> None:
+    def deliver(self, items: list[bytes], size: int, flush: bool) -> None:
         if self._closing:
             return
         self._out += items
-        self._out_bytes += sum(map(len, items))
+        self._out_bytes += size
         if flush or self._out_bytes >= self._limits.buf_size:
             self._flush()
         elif self._flush_handle is None:
@@ -280,7 +282,7 @@ class SocketPeer(PeerState, asyncio.Protocol):
     def keep_alive(self) -> None:
         """Queue a NOP (clients ignore it) if the client is registered and has room."""
         if self.registered and min(self.room()) > 0:
-            self.deliver([NOP_FRAME], False)
+            self.deliver([NOP_FRAME], len(NOP_FRAME), False)
 
     def _flush(self) -> None:
         if self._flush_handle is not None:

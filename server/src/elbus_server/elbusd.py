@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import logging.handlers
 import os
@@ -35,8 +34,19 @@ from collections.abc import Callable, Sequence
 from elbus_spec import DEFAULT_MAX_FRAME_LENGTH, DEFAULT_QUEUE_SIZE, parse_address
 
 from ._acl import AclError, load_acl
-from ._broker import DEFAULT_BUF_SIZE, DEFAULT_BUSY_POLL, DEFAULT_QUEUE_BYTES, Broker, metrics_endpoint
+from ._broker import (
+    DEFAULT_BUF_SIZE,
+    DEFAULT_BUSY_POLL,
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_TOPIC_DEPTH,
+    DEFAULT_MAX_TOPIC_LENGTH,
+    DEFAULT_QUEUE_BYTES,
+    Broker,
+    metrics_endpoint,
+)
 from ._cluster import load_cluster
+from ._fifo import DEFAULT_FIFO_MODE
+from ._paths import Owned
 from ._stats import DEFAULT_METRICS_CLIENTS
 from ._version import __version__
 
@@ -115,12 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue-bytes", type=_positive(int), default=DEFAULT_QUEUE_BYTES,
                    help="bytes queued per client, its socket's write buffer included, before it is dropped as a slow "
                         f"consumer (default: {DEFAULT_QUEUE_BYTES})")
+    p.add_argument("--max-topic-length", type=_positive(int), default=DEFAULT_MAX_TOPIC_LENGTH, metavar="BYTES",
+                   help=f"longest topic a client may subscribe or publish to; longer is refused with 0x72 "
+                        f"(default: {DEFAULT_MAX_TOPIC_LENGTH})")
+    p.add_argument("--max-topic-depth", type=_positive(int), default=DEFAULT_MAX_TOPIC_DEPTH, metavar="LEVELS",
+                   help=f"most '/'-separated levels of such a topic; deeper is refused with 0x72 "
+                        f"(default: {DEFAULT_MAX_TOPIC_DEPTH})")
+    p.add_argument("--max-subscriptions", type=_positive(int), default=DEFAULT_MAX_SUBSCRIPTIONS, metavar="N",
+                   help=f"topic patterns one client may hold; more are refused with 0x72 "
+                        f"(default: {DEFAULT_MAX_SUBSCRIPTIONS})")
     p.add_argument("--max-frame-length", type=_positive(int), default=DEFAULT_MAX_FRAME_LENGTH,
                    help=f"largest frame body a client may send, bytes (default: {DEFAULT_MAX_FRAME_LENGTH})")
     p.add_argument("--max-connections", type=_positive(int), default=None, metavar="N",
                    help="socket connections open at once; one more is closed at once (default: no limit)")
     p.add_argument("--socket-mode", type=lambda s: int(s, 8), default=None, metavar="OCTAL",
                    help="permission bits of UNIX socket files, e.g. 660")
+    p.add_argument("--fifo-mode", type=lambda s: int(s, 8), default=DEFAULT_FIFO_MODE, metavar="OCTAL",
+                   help="permission bits of broker API FIFOs; whoever may write sends as the broker "
+                        f"(default: {DEFAULT_FIFO_MODE:o}, the owner only)")
     p.add_argument("--acl", metavar="FILE", help="access control rules (TOML); SIGHUP reloads (default: open)")
     p.add_argument("--metrics", type=_metrics_address, metavar="HOST:PORT",
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (needs elbus-server[metrics]; default: off)")
@@ -188,16 +210,16 @@ def _daemonize() -> None:
         os.dup2(devnull, fd)
 
 
-async def _listen(broker: Broker, kind: str, address: str, mode: int | None) -> str:
+async def _listen(broker: Broker, kind: str, address: str, args: argparse.Namespace) -> str:
     """Start one listener; returns the line telling how to reach it."""
     if kind == "unix":
-        await broker.serve_unix(address, mode=mode)
+        await broker.serve_unix(address, mode=args.socket_mode)
         return f"  UNIX socket  {address}    e.g. elbus {address} broker test"
     if kind == "tcp":
         host, _, port = address.rpartition(":")
         host, bound = await broker.serve_tcp(host.strip("[]"), int(port))
         return f"  TCP          {host}:{bound}    e.g. elbus {host}:{bound} broker test"
-    await broker.serve_fifo(address)
+    await broker.serve_fifo(address, mode=args.fifo_mode)
     return f"  broker FIFO  {address}    e.g. echo 'target hello' > {address}"
 
 
@@ -217,6 +239,9 @@ async def serve(args: argparse.Namespace) -> None:
         buf_ttl=buf_ttl if buf_ttl >= 0.001 else 0.0,
         max_connections=args.max_connections,
         busy_poll=args.busy_poll / 1e6,
+        max_topic_length=args.max_topic_length,
+        max_topic_depth=args.max_topic_depth,
+        max_subscriptions=args.max_subscriptions,
         extensions=args.extensions,
         metrics=args.metrics,
         metrics_clients=int(args.metrics_clients),
@@ -228,15 +253,17 @@ async def serve(args: argparse.Namespace) -> None:
     if args.acl:
         loop.add_signal_handler(signal.SIGHUP, _reload_acl, broker, args.acl)
     lines = []
+    pid_file: Owned | None = None
     try:
         for kind, address in args.bind:
             try:
-                lines.append(await _listen(broker, kind, address, args.socket_mode))
+                lines.append(await _listen(broker, kind, address, args))
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot listen on {address}: {exc.strerror or exc}") from None
         if args.pid_file:
             with open(args.pid_file, "w") as f:
                 f.write(f"{os.getpid()}\n")
+            pid_file = Owned.of(args.pid_file)
         if broker.metrics_address is not None:
             host, port = broker.metrics_address
             lines.append(f"  metrics      http://{host}:{port}/metrics")
@@ -245,9 +272,8 @@ async def serve(args: argparse.Namespace) -> None:
         logger.info("shutting down")
     finally:
         await broker.close()
-        if args.pid_file:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(args.pid_file)
+        if pid_file is not None:  # only the one written here, if nobody replaced it since
+            pid_file.remove()
 
 
 def _reload_acl(broker: Broker, path: str) -> None:
