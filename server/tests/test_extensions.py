@@ -179,3 +179,16 @@ async def test_against_a_broker_without_extensions_the_sync_client_says_why_it_l
                     call("x/#") if call is not None else client.publish_for("x", "someone", b"p")
 
     await asyncio.to_thread(use)
+
+
+async def test_exclusions_are_bounded_as_subscriptions_and_publish_for_topics_as_publications(make_broker: MakeBroker) -> None:
+    running = await make_broker(max_subscriptions=2, max_topic_depth=3)
+    client = await RawClient.register(running.path, "bounded")
+    client.write(codec.encode_exclude_frame(1, 1, ["a", "b", "c"]))
+    assert await client.frames(2) == [codec.encode_ack(1, 0x72), codec.encode_ack(1, 0x01)]  # the third is one too many
+    assert running.broker.exclusions("bounded") == {"a", "b"}
+    client.write(codec.encode_exclude_frame(2, 1, ["a"]))  # one it has already: not a new one
+    assert await client.frame() == codec.encode_ack(2, 0x01)
+    client.write(codec.encode_publish_for_frame(3, 1, "a/b/c/d", "bounded", b"deep"))
+    assert await client.frame() == codec.encode_ack(3, 0x72)  # four levels, three allowed: as PUBLISH
+    await client.nothing()
