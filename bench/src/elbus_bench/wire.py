@@ -448,21 +448,20 @@ async def publish_cost(
     try:
         publisher = await connect(address, f"bench.{tag}.pub", tick)
         subscriber = await connect(address, f"bench.{tag}.sub", tick)
-        crowd = await connect(address, f"bench.{tag}.crowd", tick)
-        clients.extend((publisher, subscriber, crowd))
-        alive = _check_alive(clients)
-        frames = [codec.encode_subscribe_frame(1, 1, [f"bench/{tag}/topic"])]
-        subscriber.transport.write(frames[0])
-        per_frame = 5000
-        unrelated = [
-            codec.encode_subscribe_frame(
-                1, 1, [f"unrelated/{i}/{tag}" for i in range(first, min(subscriptions, first + per_frame))]
-            )
-            for first in range(0, subscriptions, per_frame)
+        # The unrelated subscriptions, spread over as many clients as the broker's per-client bound asks.
+        per_client = 4000
+        crowd = [
+            await connect(address, f"bench.{tag}.crowd{first}", tick) for first in range(0, subscriptions, per_client)
         ]
-        crowd.transport.writelines(unrelated)
+        clients.extend((publisher, subscriber, *crowd))
+        alive = _check_alive(clients)
+        subscriber.transport.write(codec.encode_subscribe_frame(1, 1, [f"bench/{tag}/topic"]))
+        for first, member in zip(range(0, subscriptions, per_client), crowd, strict=True):
+            topics = [f"unrelated/{i}/{tag}" for i in range(first, min(subscriptions, first + per_client))]
+            member.transport.write(codec.encode_subscribe_frame(1, 1, topics))
         await tick.until(
-            lambda: alive() and subscriber.counter.acks == 1 and crowd.counter.acks == len(unrelated), lambda: "subscribe acks"
+            lambda: alive() and subscriber.counter.acks == 1 and all(m.counter.acks == 1 for m in crowd),
+            lambda: "subscribe acks",
         )
         frame = codec.encode_publish_frame(1, 0, f"bench/{tag}/topic", b"\xa5" * payload_size)
         s = subscriber.counter
@@ -473,10 +472,9 @@ async def publish_cost(
         await _pump(publisher, frame, count, lambda: s.publications - warmup, window, chunk)
         await tick.until(lambda: alive() and s.publications >= warmup + count, lambda: f"delivered {s.publications}")
         seconds = time.perf_counter() - start
-        if s.publications != warmup + count or crowd.counter.publications:
-            raise StageError(
-                f"publish cost: delivered {s.publications} of {warmup + count}, {crowd.counter.publications} to others"
-            )
+        strays = sum(m.counter.publications for m in crowd)
+        if s.publications != warmup + count or strays:
+            raise StageError(f"publish cost: delivered {s.publications} of {warmup + count}, {strays} to others")
         return seconds / count * 1e6
     finally:
         _close(clients)
