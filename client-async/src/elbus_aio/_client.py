@@ -8,7 +8,7 @@ import errno
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -44,6 +44,19 @@ FrameCallback = Callable[[Frame], None] | Callable[[Frame], Awaitable[None]]
 DisconnectCallback = Callable[[str], object]
 ReconnectCallback = Callable[[], object]
 DeniedCallback = Callable[[str, BrokerError], object]
+
+
+
+@contextlib.contextmanager
+def _extension(op: str) -> Iterator[None]:
+    """A connection lost while a BUS/RT operation waits for its ack: say why that is likely, keeping the reason."""
+    try:
+        yield
+    except ConnectionClosed as exc:
+        raise ConnectionClosed(
+            f"the connection was lost waiting for the ack of {op}, a BUS/RT extension: a broker without it, "
+            f"such as the original elbus broker, drops the client that sends it ({exc})"
+        ) from exc
 
 
 class Client:
@@ -489,7 +502,9 @@ class Client:
             op_id, data = session.conn.send_publish_for(topic, receiver, payload, qos)
             return session.submit(op_id, data, qos)
 
-        await self._await(make, timeout, "publication to", topic)
+        self._live()  # a connection already down says so, not that the broker refused the extension
+        with _extension("PUBLISH_FOR"):
+            await self._await(make, timeout, "publication to", topic)
 
     async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Subscribe to topic patterns (``+`` one level, ``#`` the rest); renewed after a reconnect.
@@ -508,11 +523,15 @@ class Client:
     async def exclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Exclude topic patterns from delivery (a BUS/RT broker extension: the original elbus
         broker drops clients that use it); renewed after a reconnect. Raises as `subscribe`."""
-        await self._topics_op("send_exclude", topics, qos, timeout, self._excluded, add=True)
+        self._live()
+        with _extension("EXCLUDE"):
+            await self._topics_op("send_exclude", topics, qos, timeout, self._excluded, add=True)
 
     async def unexclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Remove exclusions (a BUS/RT broker extension); raises as `subscribe`."""
-        await self._topics_op("send_unexclude", topics, qos, timeout, self._excluded, add=False)
+        self._live()
+        with _extension("UNEXCLUDE"):
+            await self._topics_op("send_unexclude", topics, qos, timeout, self._excluded, add=False)
 
     async def _topics_op(
         self, encoder: str, topics: tuple[str, ...], qos: int, timeout: float | None, record: set[str], *, add: bool

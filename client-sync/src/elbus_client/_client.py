@@ -19,6 +19,7 @@ never stop acks from being read.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -76,6 +77,18 @@ def _as_bytes(payload: Payload) -> bytes | bytearray | memoryview:
     if isinstance(payload, str):
         return payload.encode()
     return payload
+
+
+@contextlib.contextmanager
+def _extension(op: str) -> Iterator[None]:
+    """A connection lost while a BUS/RT operation waits for its ack: say why that is likely, keeping the reason."""
+    try:
+        yield
+    except ConnectionClosed as exc:
+        raise ConnectionClosed(
+            f"the connection was lost waiting for the ack of {op}, a BUS/RT extension: a broker without it, "
+            f"such as the original elbus broker, drops the client that sends it ({exc})"
+        ) from exc
 
 
 class Client:
@@ -618,7 +631,9 @@ class Client:
         self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
     ) -> None:
         """Publish to ``topic`` for the subscribers whose primary name is ``receiver`` (BUS/RT extension)."""
-        self._wait(self.publish_for_nowait(topic, receiver, payload, qos=qos), timeout)
+        pending = self.publish_for_nowait(topic, receiver, payload, qos=qos)
+        with _extension("PUBLISH_FOR"):
+            self._wait(pending, timeout)
 
     def subscribe(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Subscribe to topic patterns; blocks and raises as `send`."""
@@ -630,11 +645,15 @@ class Client:
 
     def exclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Exclude topic patterns from delivery (BUS/RT extension)."""
-        self._wait(self.exclude_nowait(*topics, qos=qos), timeout)
+        pending = self.exclude_nowait(*topics, qos=qos)
+        with _extension("EXCLUDE"):
+            self._wait(pending, timeout)
 
     def unexclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Remove topic exclusions (BUS/RT extension)."""
-        self._wait(self.unexclude_nowait(*topics, qos=qos), timeout)
+        pending = self.unexclude_nowait(*topics, qos=qos)
+        with _extension("UNEXCLUDE"):
+            self._wait(pending, timeout)
 
     # --- receiving ---------------------------------------------------------------------
 
