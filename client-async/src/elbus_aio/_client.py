@@ -8,7 +8,7 @@ import errno
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -31,6 +31,7 @@ from elbus_spec import (
     ReceiveTimeout,
     primary_name,
 )
+from elbus_spec.errors import extension_loss_explained
 
 from ._address import open_transport
 from ._session import Session
@@ -46,17 +47,6 @@ ReconnectCallback = Callable[[], object]
 DeniedCallback = Callable[[str, BrokerError], object]
 
 
-
-@contextlib.contextmanager
-def _extension(op: str) -> Iterator[None]:
-    """A connection lost while a BUS/RT operation waits for its ack: say why that is likely, keeping the reason."""
-    try:
-        yield
-    except ConnectionClosed as exc:
-        raise ConnectionClosed(
-            f"the connection was lost waiting for the ack of {op}, a BUS/RT extension: a broker without it, "
-            f"such as the original elbus broker, drops the client that sends it ({exc})"
-        ) from exc
 
 
 class Client:
@@ -503,7 +493,7 @@ class Client:
             return session.submit(op_id, data, qos)
 
         self._live()  # a connection already down says so, not that the broker refused the extension
-        with _extension("PUBLISH_FOR"):
+        with extension_loss_explained("PUBLISH_FOR"):
             await self._await(make, timeout, "publication to", topic)
 
     async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
@@ -524,13 +514,13 @@ class Client:
         """Exclude topic patterns from delivery (a BUS/RT broker extension: the original elbus
         broker drops clients that use it); renewed after a reconnect. Raises as `subscribe`."""
         self._live()
-        with _extension("EXCLUDE"):
+        with extension_loss_explained("EXCLUDE"):
             await self._topics_op("send_exclude", topics, qos, timeout, self._excluded, add=True)
 
     async def unexclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Remove exclusions (a BUS/RT broker extension); raises as `subscribe`."""
         self._live()
-        with _extension("UNEXCLUDE"):
+        with extension_loss_explained("UNEXCLUDE"):
             await self._topics_op("send_unexclude", topics, qos, timeout, self._excluded, add=False)
 
     async def _topics_op(

@@ -19,7 +19,6 @@ never stop acks from being read.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -53,6 +52,7 @@ from elbus_spec import (
     parse_address,
     primary_name,
 )
+from elbus_spec.errors import extension_loss_explained
 
 from ._frame_queue import FrameQueue
 from ._pending import DONE, Pending
@@ -78,17 +78,6 @@ def _as_bytes(payload: Payload) -> bytes | bytearray | memoryview:
         return payload.encode()
     return payload
 
-
-@contextlib.contextmanager
-def _extension(op: str) -> Iterator[None]:
-    """A connection lost while a BUS/RT operation waits for its ack: say why that is likely, keeping the reason."""
-    try:
-        yield
-    except ConnectionClosed as exc:
-        raise ConnectionClosed(
-            f"the connection was lost waiting for the ack of {op}, a BUS/RT extension: a broker without it, "
-            f"such as the original elbus broker, drops the client that sends it ({exc})"
-        ) from exc
 
 
 class Client:
@@ -632,7 +621,7 @@ class Client:
     ) -> None:
         """Publish to ``topic`` for the subscribers whose primary name is ``receiver`` (BUS/RT extension)."""
         pending = self.publish_for_nowait(topic, receiver, payload, qos=qos)
-        with _extension("PUBLISH_FOR"):
+        with extension_loss_explained("PUBLISH_FOR"):
             self._wait(pending, timeout)
 
     def subscribe(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
@@ -646,13 +635,13 @@ class Client:
     def exclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Exclude topic patterns from delivery (BUS/RT extension)."""
         pending = self.exclude_nowait(*topics, qos=qos)
-        with _extension("EXCLUDE"):
+        with extension_loss_explained("EXCLUDE"):
             self._wait(pending, timeout)
 
     def unexclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Remove topic exclusions (BUS/RT extension)."""
         pending = self.unexclude_nowait(*topics, qos=qos)
-        with _extension("UNEXCLUDE"):
+        with extension_loss_explained("UNEXCLUDE"):
             self._wait(pending, timeout)
 
     # --- receiving ---------------------------------------------------------------------
