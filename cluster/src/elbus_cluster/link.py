@@ -48,6 +48,7 @@ from .directory import Directory
 from .envelope import (
     ACK_WANTED,
     CHUNK,
+    PUBLICATION_HEAD_SIZE,
     encode_chunks,
     encode_frame,
     encode_publication_head,
@@ -140,9 +141,10 @@ class NatsCluster:
     (an `ssl.SSLContext`) are handed to nats-py, as are credentials in the
     URLs (``nats://user:pass@host:port``).
 
-    A MESSAGE or broadcast larger than the NATS server's ``max_payload``
-    crosses in chunks, up to ``max_record`` bytes (larger: refused
-    ``0x72``); a publication that large stays local.
+    A MESSAGE, broadcast or publication larger than the NATS server's
+    ``max_payload`` crosses in chunks, up to ``max_record`` bytes (a larger
+    MESSAGE is refused ``0x72``; a larger broadcast or publication stays
+    local, logged).
 
     Bounds: ``max_pending_acks`` acknowledged frames in flight (more are
     refused ``0x77``), each waiting at most ``ack_timeout`` seconds;
@@ -421,11 +423,11 @@ class NatsCluster:
             return
         frame = encode_frame(_PUBLISH, sender.wire_name + topic.encode() + b"\0", payload, realtime)
         size = len(frame)
-        if size + 16 > self._max_payload:
-            logger.warning("cluster: a publication of %d bytes exceeds the NATS max_payload; it stays local", size)
+        if size + PUBLICATION_HEAD_SIZE > self._max_payload:
+            self._publish_chunked(topic, frame)
             return
         batch = self._pubs.get(topic)
-        if batch is None or batch.size + size + 16 > self._max_payload:
+        if batch is None or batch.size + size + PUBLICATION_HEAD_SIZE > self._max_payload:
             if batch is not None:
                 self._send_publications(topic, batch)
             batch = self._pubs[topic] = _PubBatch()
@@ -501,21 +503,43 @@ class NatsCluster:
         """Bytes produced for NATS that it has not taken yet."""
         return self._queued + self._open
 
+    def _enqueue_chunks(self, subject: str, message: bytes) -> bytes:
+        """All chunks of ``message`` but the last, which is returned for the caller to send."""
+        *chunks, last = encode_chunks(message, self.boot, self._max_payload)
+        for chunk in chunks:
+            self._enqueue(subject, chunk)
+        self.counters["chunked"] += 1
+        return last
+
     def _send_chunked(self, node: str, record: bytes, ack: AckCallback | None) -> None:
         """A record too large for one NATS message, as chunks behind what this turn already has for ``node``."""
         batch = self._out.pop(node, None)
         if batch is not None:
             self._send_batch(node, batch)
-        *chunks, last = encode_chunks(record, self.boot, self._max_payload)
-        subject = f"{self.prefix}.node.{escape_token(node)}"
-        for chunk in chunks:
-            self._enqueue(subject, chunk)
+        last = self._enqueue_chunks(f"{self.prefix}.node.{escape_token(node)}", record)
         tail = _Batch()  # the last chunk carries the request for the acknowledgement
         tail.parts.append(last)
         if ack is not None:
             tail.acks.append(ack)
         self._send_batch(node, tail)  # counts the record as one sent frame
-        self.counters["chunked"] += 1
+
+    def _publish_chunked(self, topic: str, frame: bytes) -> None:
+        """A publication too large for one NATS message, as chunks behind this turn's publications to ``topic``.
+
+        It takes the next sequence number, as any publication message, so
+        the receiving node delivers it once however many of its
+        subscriptions match, and in its place among the sender's others.
+        """
+        if len(frame) + PUBLICATION_HEAD_SIZE > self._chunks.max_record:
+            logger.warning("cluster: a publication of %d bytes exceeds max_record; it stays local", len(frame))
+            return
+        batch = self._pubs.pop(topic, None)
+        if batch is not None:
+            self._send_publications(topic, batch)
+        subject = topic_subject(self._pub_prefix, topic)
+        self._pub_seq += 1
+        self.counters["published"] += 1
+        self._enqueue(subject, self._enqueue_chunks(subject, encode_publication_head(self.boot, self._pub_seq) + frame))
 
     def _send_batch(self, node: str, batch: _Batch) -> None:
         self._open -= batch.size
@@ -626,17 +650,26 @@ class NatsCluster:
 
     # --- receiving ------------------------------------------------------------------------------------
 
+    def _whole(self, msg: Any, data: bytes) -> bytes | None:
+        """``data`` itself, or for a chunk the message it completes (None until then, or if a chunk went missing).
+
+        Chunks are put back together per origin and subscription: the copies
+        a node receives through two overlapping subscriptions interleave.
+        """
+        if not data or not data[0] & CHUNK:
+            return data
+        origin, index, count, part = split_chunk(data)
+        return self._chunks.add((msg.sid, origin), index, count, part)
+
     async def _on_node_stream(self, msg: Any) -> None:
         host = self._host
         if host is None:
             return
         self.counters["received_batches"] += 1
-        data = msg.data
         try:
-            if data and data[0] & CHUNK:
-                data = self._chunks.add(*split_chunk(data))
-                if data is None:
-                    return  # more chunks to come, or a chunk went missing (its sender is answered 0x77 in time)
+            data = self._whole(msg, msg.data)
+            if data is None:
+                return  # more chunks to come, or a chunk went missing (its sender is answered 0x77 in time)
             records = list(iter_records(data))
         except ValueError as exc:  # dropped whole: its senders get 0x77 when their answer does not come
             self.counters["malformed"] += 1
@@ -661,7 +694,10 @@ class NatsCluster:
                 if len(self._topics) >= _TOPIC_CACHE_SIZE:
                     self._topics.clear()
                 topic = self._topics[subject] = topic_from_subject(self._pub_prefix, subject)
-            origin, seq, body = split_publication(msg.data)
+            data = self._whole(msg, msg.data)
+            if data is None:
+                return  # more chunks to come, or a chunk went missing (counted in chunks_dropped)
+            origin, seq, body = split_publication(data)
             if not self._dedup.first(origin, seq):
                 self.counters["duplicates_dropped"] += 1
                 return
