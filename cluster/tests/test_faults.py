@@ -1,8 +1,10 @@
-"""Faults: NATS down, NATS back, a NATS node killed mid-stream in a 3-node NATS cluster."""
+"""Faults: NATS down, NATS back, a NATS node killed mid-stream in a 3-node NATS cluster, a slow consumer."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -131,6 +133,39 @@ async def test_bytes_waiting_for_nats_are_bounded(make_node: MakeNode) -> None:
     await sender.send("local", b"still fine")
     assert (await local.receive()).payload == b"still fine"
     assert a.cluster.counters["dropped"] > 0  # type: ignore[union-attr]
+
+
+async def test_a_nats_slow_consumer_is_counted_and_the_local_bus_goes_on(
+        make_node: MakeNode, caplog: pytest.LogCaptureFixture) -> None:
+    """A NATS subscription past its backlog bound drops what comes: nats-py reports a slow consumer, the broker
+    logs and counts it, and both its local bus and later traffic from other nodes work on."""
+    a = await make_node("a")
+    b = await make_node("b", pending_messages=2)
+    await wait_for(knows_nodes(a, 1), what="a knows b")
+    listener, x, y = await b.register("listener"), await b.register("x"), await b.register("y")
+    await listener.subscribe("t/#")
+    publisher = await a.register("publisher")
+    await wait_for(lambda: a.cluster.directory.interested("t/0"), what="interest")  # type: ignore[union-attr]
+    caplog.set_level(logging.WARNING, "elbus_cluster")
+    for i in range(300):  # one NATS message per topic, all written in one burst: b's reader outruns its handler
+        await publisher.publish(f"t/{i}", b"p")
+    link = b.cluster
+    assert isinstance(link, NatsCluster)
+    await wait_for(lambda: link.counters["slow_consumers"] > 0, what="a slow consumer reported")
+    assert "slow consumer: NATS messages dropped for this node" in caplog.text
+    assert caplog.text.count("slow consumer") == 1  # a burst is one log line, every drop is counted
+    assert link.info()["slow_consumers"] == link.counters["slow_consumers"]
+    got = 0
+    with contextlib.suppress(TimeoutError):
+        while True:
+            await asyncio.wait_for(listener.receive(), 0.3)
+            got += 1
+    assert 0 < got < 300 and got + link.counters["slow_consumers"] == 300  # each message delivered or counted
+    await x.send("y", b"local")
+    assert (await y.receive()).payload == b"local"
+    await wait_for(sees(a, "listener"), what="a sees listener")
+    await publisher.send("listener", b"across, later")
+    assert (await asyncio.wait_for(listener.receive(), 2)).payload == b"across, later"
 
 
 async def test_malformed_messages_from_nats_are_dropped_whole(pair: tuple[Broker, Broker], nats_server: NatsServer) -> None:

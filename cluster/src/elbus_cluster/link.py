@@ -90,6 +90,7 @@ DEFAULT_MAX_QUEUED = 64 << 20  # bytes waiting for NATS to take them; beyond, re
 SUBSCRIPTION_PENDING_BYTES = 64 << 20
 SUBSCRIPTION_PENDING_MESSAGES = 65536
 _TOPIC_CACHE_SIZE = 4096  # publication subjects whose topic is kept decoded
+_SLOW_CONSUMER_LOG_PERIOD = 1.0  # seconds between slow-consumer log lines (every drop is counted)
 
 _OK, _NOT_REGISTERED, _NOT_DELIVERED, _DATA = Code.OK, Code.NOT_REGISTERED, Code.NOT_DELIVERED, Code.DATA
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
@@ -152,6 +153,10 @@ class NatsCluster:
     than the local bus, MESSAGEs to other nodes are then refused ``0x77``
     and publications and broadcasts stay local, counted as ``dropped``:
     the local bus never waits for NATS).
+    Each NATS subscription holds at most ``pending_messages`` messages or
+    ``pending_bytes`` bytes not yet handled; beyond, nats-py drops what
+    comes and reports a slow consumer, which is logged and counted
+    (``slow_consumers``).
     Heartbeats every ``heartbeat`` seconds; a node silent for
     ``node_timeout`` seconds is forgotten.
     """
@@ -176,13 +181,17 @@ class NatsCluster:
         max_pending_acks: int = DEFAULT_MAX_PENDING_ACKS,
         max_queued: int = DEFAULT_MAX_QUEUED,
         max_record: int = DEFAULT_MAX_RECORD,
+        pending_messages: int = SUBSCRIPTION_PENDING_MESSAGES,
+        pending_bytes: int = SUBSCRIPTION_PENDING_BYTES,
     ) -> None:
         if isinstance(servers, str):
             servers = [s.strip() for s in servers.split(",") if s.strip()]
         if not servers:
             raise ValueError("the cluster needs at least one NATS server URL")
-        if heartbeat <= 0 or ack_timeout <= 0 or reconnect_wait <= 0 or max_pending_acks < 1 or max_queued < 1:
-            raise ValueError("heartbeat, ack_timeout, reconnect_wait, max_pending_acks, max_queued must be positive")
+        if (heartbeat <= 0 or ack_timeout <= 0 or reconnect_wait <= 0 or max_pending_acks < 1 or max_queued < 1
+                or pending_messages < 1 or pending_bytes < 1):
+            raise ValueError("heartbeat, ack_timeout, reconnect_wait, max_pending_acks, max_queued, pending_messages, "
+                             "pending_bytes must be positive")
         if node_timeout <= heartbeat:
             raise ValueError("node_timeout must be longer than heartbeat")
         self.servers = list(servers)
@@ -195,6 +204,8 @@ class NatsCluster:
         self.reconnect_wait = reconnect_wait
         self.max_pending_acks = max_pending_acks
         self.max_queued = max_queued
+        self.pending_messages = pending_messages
+        self.pending_bytes = pending_bytes
         self._options: dict[str, Any] = {
             "user": user,
             "password": password,
@@ -235,6 +246,8 @@ class NatsCluster:
         self._sub_wake = asyncio.Event()
         self._topics: dict[str, str] = {}  # publication subject -> topic
         self.connected_since: float | None = None
+        self._slow_logged = -_SLOW_CONSUMER_LOG_PERIOD  # when a slow consumer was last logged
+        self._slow_logged_count = 0  # slow_consumers when it was
         self.counters = {
             "sent_batches": 0, "sent_frames": 0, "received_batches": 0, "received_frames": 0,
             "published": 0, "publications_received": 0, "duplicates_dropped": 0, "ack_timeouts": 0,
@@ -310,11 +323,10 @@ class NatsCluster:
         logger.info("cluster: node %r joined through %s", self.node, nc.connected_url.geturl() if nc.connected_url else "?")
         self._announce()
 
-    @staticmethod
-    async def _subscribe(nc: Any, subject: str, handler: Callable[[Any], Awaitable[None]]) -> Any:
-        """A NATS subscription whose backlog is bounded (see `SUBSCRIPTION_PENDING_BYTES`)."""
-        return await nc.subscribe(subject, cb=handler, pending_msgs_limit=SUBSCRIPTION_PENDING_MESSAGES,
-                                  pending_bytes_limit=SUBSCRIPTION_PENDING_BYTES)
+    async def _subscribe(self, nc: Any, subject: str, handler: Callable[[Any], Awaitable[None]]) -> Any:
+        """A NATS subscription whose backlog is bounded (``pending_messages``, ``pending_bytes``)."""
+        return await nc.subscribe(subject, cb=handler, pending_msgs_limit=self.pending_messages,
+                                  pending_bytes_limit=self.pending_bytes)
 
     def _announce(self) -> None:
         """Our snapshot, and a request for everyone else's."""
@@ -322,9 +334,14 @@ class NatsCluster:
         self._enqueue(self._dir_subject, self.directory.sync_request())
 
     async def _on_error(self, exc: Exception) -> None:
-        if isinstance(exc, nats.errors.SlowConsumerError):
+        if isinstance(exc, nats.errors.SlowConsumerError):  # one report per dropped message
             self.counters["slow_consumers"] += 1
-            logger.warning("cluster: slow consumer on %s, NATS dropped messages for this node", exc.subject)
+            now = time.monotonic()
+            if now - self._slow_logged >= _SLOW_CONSUMER_LOG_PERIOD:
+                dropped = self.counters["slow_consumers"] - self._slow_logged_count
+                self._slow_logged, self._slow_logged_count = now, self.counters["slow_consumers"]
+                logger.warning("cluster: slow consumer: NATS messages dropped for this node: %d (latest on %s)",
+                               dropped, exc.subject)
         else:
             logger.debug("cluster: NATS error: %s", exc)
 
