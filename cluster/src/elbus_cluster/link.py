@@ -588,8 +588,8 @@ class NatsCluster:
         queue = self._queue
         while True:
             await self._wake.wait()
-            self._wake.clear()
             self._flush()
+            self._wake.clear()  # after: what _flush enqueued is sent below, without another pass
             while queue:
                 subject, payload, reply = queue.popleft()
                 self._queued -= len(payload)
