@@ -16,7 +16,7 @@ from collections.abc import Hashable
 __all__ = ["DEFAULT_MAX_RECORD", "Reassembly"]
 
 DEFAULT_MAX_RECORD = 32 << 20  # bytes of one chunked record: a 16 MiB elbus frame and then some
-_MAX_IN_PROGRESS = 256  # records in progress at once (per sending node and subscription)
+_MAX_IN_PROGRESS = 256  # records in progress at once, each of one sending node and subscription
 
 
 class _Partial:
