@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from elbus_bench.cluster import CLUSTER_STAGES, Bus, run_stage
+import pytest
+from elbus_bench.cluster import CLUSTER_STAGES, Bus, main, run_stage
 from elbus_bench.measure import FANOUT_SUBSCRIBERS
 
 
@@ -17,3 +18,9 @@ async def test_every_cluster_stage_local_and_cross() -> None:
                     assert m.p50_us is not None and m.p99_us is not None and 0 < m.p50_us <= m.p99_us
     finally:
         bus.stop()
+
+
+def test_one_stage_can_be_run_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--quick", "--stage", "rpc.latency"]) == 0
+    out = capsys.readouterr().out
+    assert "rpc.latency" in out and "send+recv" not in out and "publish.fanout" not in out

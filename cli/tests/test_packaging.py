@@ -40,13 +40,16 @@ def _scripts(distribution: str) -> list[str]:
 
 
 def test_importing_every_module_imports_no_broker() -> None:
-    modules = ", ".join(f"elbus_cli.{name}" for name in ("app", "commands", "benchmark", "output", "payload", "progress"))
+    names = ("app", "commands", "benchmark", "output", "payload", "progress", "top", "top_live", "top_view")
+    modules = ", ".join(f"elbus_cli.{name}" for name in names)
     check = f"import sys, {modules}; assert 'elbus_server' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
 
 
 def test_commands_run_where_the_broker_package_cannot_be_imported(broker: BrokerThread) -> None:
-    for args in (["broker", "test"], ["--json", "benchmark", "-i", "50", "--stage", "rpc.call"]):
+    benchmark = ["--json", "benchmark", "-i", "50", "--stage", "rpc.call"]
+    commands = (["broker", "test"], benchmark, ["top", "--once", "--interval", "0.1"])
+    for args in commands:
         run = subprocess.run(
             [sys.executable, "-c", _WITHOUT_BROKER, broker.path, *args], capture_output=True, text=True, timeout=60
         )
@@ -85,7 +88,8 @@ def test_the_wheels_without_the_broker_give_a_working_command(tmp_path: Path, br
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
     [site_packages] = (env_dir / "lib").glob("python3*/site-packages")
-    _link_installed("msgpack", site_packages)
+    for third_party in ("msgpack", "rich", "markdown-it-py", "mdurl", "pygments"):  # rich's requirements after it
+        _link_installed(third_party, site_packages)
     pip = [sys.executable, "-m", "pip", "--python", str(python)]
     subprocess.run([*pip, "install", "-q", "--no-deps", *map(str, wheels)], check=True, capture_output=True)
     # Every requirement of what is installed is there: the cli requires no broker.

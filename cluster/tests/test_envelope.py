@@ -48,5 +48,7 @@ def test_publications_round_trip() -> None:
     assert (origin, seq, list(iter_frames(body))) == (7, 42, frames)
     with pytest.raises(ValueError):
         split_publication(b"short")
+    with pytest.raises(ValueError):  # a chunk is no whole publication message
+        split_publication(b"\x80" + encode_publication_head(7, 42)[1:])
     with pytest.raises(ValueError):
         list(iter_frames(frames[0][:-1]))

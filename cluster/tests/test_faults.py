@@ -1,14 +1,19 @@
-"""Faults: NATS down, NATS back, a NATS node killed mid-stream in a 3-node NATS cluster."""
+"""Faults: NATS down, NATS back, a NATS node killed mid-stream in a 3-node NATS cluster, a slow consumer."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import nats
 import pytest
-from nats_helpers import NatsServer, connected, knows_nodes, link, nats_cluster, sees, wait_for
+from nats_helpers import NatsServer, connected, interested, knows_nodes, link, nats_cluster, sees, wait_for
 
 from elbus_cluster import NatsCluster
 from elbus_cluster.envelope import encode_publication_head
@@ -131,6 +136,81 @@ async def test_bytes_waiting_for_nats_are_bounded(make_node: MakeNode) -> None:
     await sender.send("local", b"still fine")
     assert (await local.receive()).payload == b"still fine"
     assert a.cluster.counters["dropped"] > 0  # type: ignore[union-attr]
+
+
+async def test_a_nats_slow_consumer_is_counted_and_the_local_bus_goes_on(
+        make_node: MakeNode, caplog: pytest.LogCaptureFixture) -> None:
+    """A NATS subscription past its backlog bound drops what comes: nats-py reports a slow consumer, the broker
+    logs and counts it, and both its local bus and later traffic from other nodes work on."""
+    a = await make_node("a")
+    b = await make_node("b", pending_messages=2)
+    await wait_for(knows_nodes(a, 1), what="a knows b")
+    listener, x, y = await b.register("listener"), await b.register("x"), await b.register("y")
+    await listener.subscribe("t/#")
+    publisher = await a.register("publisher")
+    await wait_for(lambda: a.cluster.directory.interested("t/0"), what="interest")  # type: ignore[union-attr]
+    caplog.set_level(logging.WARNING, "elbus_cluster")
+    for i in range(300):  # one NATS message per topic, all written in one burst: b's reader outruns its handler
+        await publisher.publish(f"t/{i}", b"p")
+    link = b.cluster
+    assert isinstance(link, NatsCluster)
+    await wait_for(lambda: link.counters["slow_consumers"] > 0, what="a slow consumer reported")
+    assert "slow consumer: NATS messages dropped for this node" in caplog.text
+    assert caplog.text.count("slow consumer") == 1  # a burst is one log line, every drop is counted
+    assert link.info()["slow_consumers"] == link.counters["slow_consumers"]
+    got = 0
+    with contextlib.suppress(TimeoutError):
+        while True:
+            await asyncio.wait_for(listener.receive(), 0.3)
+            got += 1
+    assert 0 < got < 300 and got + link.counters["slow_consumers"] == 300  # each message delivered or counted
+    await x.send("y", b"local")
+    assert (await y.receive()).payload == b"local"
+    await wait_for(sees(a, "listener"), what="a sees listener")
+    await publisher.send("listener", b"across, later")
+    assert (await asyncio.wait_for(listener.receive(), 2)).payload == b"across, later"
+
+
+# Another process floods the subject of a node's subscription: 24 MB, well past the server's max_pending for it.
+FLOOD = """
+import asyncio, sys, nats
+async def main():
+    nc = await nats.connect(sys.argv[1])
+    for _ in range(400):
+        await nc.publish("elbus.pub.t", bytes(60000))
+    await nc.flush()
+    await nc.close()
+asyncio.run(main())
+"""
+
+
+async def test_nats_server_dropping_a_slow_node_is_an_outage_it_recovers_from(sock_dir: Path) -> None:
+    """nats-server closes the connection of a node that does not read (its ``max_pending``); the node reconnects,
+    and the bus works across again."""
+    server = NatsServer(config='max_pending: 1MB\nwrite_deadline: "200ms"\n', tmp=sock_dir).start()
+    try:
+        async with Broker(cluster=link(server.url, "a")) as a, Broker(cluster=link(server.url, "b")) as b:
+            await wait_for(connected(a, b), what="connected")
+            listener = await b.register("listener")
+            await listener.subscribe("t")
+            await wait_for(interested(a, "t"), what="a sees b's interest")
+            flood = subprocess.Popen([sys.executable, "-c", FLOOD, server.url])
+            flood.wait(30)  # blocks this event loop, both brokers' included: b reads nothing meanwhile
+            time.sleep(0.3)  # past the server's write deadline
+            link_b = b.cluster
+            assert isinstance(link_b, NatsCluster)
+            await wait_for(lambda: link_b.counters["reconnects"] >= 1, what="b dropped and reconnected")
+            x, y = await b.register("x"), await b.register("y")
+            await x.send("y", b"local")
+            assert (await y.receive()).payload == b"local"
+            sender = await a.register("sender")
+            await wait_for(sees(a, "listener"), what="a sees listener")
+            await sender.send("listener", b"across again")
+            while (frame := await asyncio.wait_for(listener.receive(), 2)).topic is not None:
+                pass  # what of the flood got through before the drop
+            assert frame.payload == b"across again"
+    finally:
+        server.stop()
 
 
 async def test_malformed_messages_from_nats_are_dropped_whole(pair: tuple[Broker, Broker], nats_server: NatsServer) -> None:

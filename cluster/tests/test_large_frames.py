@@ -1,4 +1,8 @@
-"""Frames above the NATS server's max_payload cross in chunks (up to max_record, beyond it refused 0x72)."""
+"""Frames above the NATS server's max_payload cross in chunks (up to max_record, beyond it refused 0x72).
+
+MESSAGEs and publications alike: a chunked publication is still delivered
+exactly once, in its place among the sender's publications.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nats_helpers import NatsServer, connected, link, sees, wait_for
+from nats_helpers import NatsServer, connected, interested, link, sees, wait_for
 
 import elbus_aio
 from elbus_cluster import NatsCluster
@@ -60,6 +64,39 @@ async def test_sixteen_mib_in_one_message_with_a_raised_max_payload(sock_dir: Pa
 async def test_a_frame_over_max_record_is_refused_clearly(nats_server: NatsServer, sock_dir: Path) -> None:
     with pytest.raises(DataError):
         await send_across(nats_server, sock_dir, bytes(FULL), max_record=4 << 20)
+
+
+async def test_a_sixteen_mib_publication_crosses_once_and_in_order(nats_server: NatsServer, sock_dir: Path) -> None:
+    big = os.urandom(SIXTEEN_MIB - len(b"t\0"))
+    async with Broker(cluster=link(nats_server.url, "a")) as a, \
+            Broker(cluster=link(nats_server.url, "b"), queue_bytes=64 << 20) as b:  # y may hold all eleven
+        await wait_for(connected(a, b), what="connected")
+        x = await elbus_aio.connect(await a.serve_unix(sock_dir / "a.sock"), "x", max_frame_length=32 << 20)
+        y = await elbus_aio.connect(await b.serve_unix(sock_dir / "b.sock"), "y", max_frame_length=32 << 20)
+        try:
+            await y.subscribe("t", "#", "+")  # three NATS subscriptions on b receive every chunk: copies interleave
+            await wait_for(interested(a, "t"), what="a sees b's interest")
+            sent = [b"before-%d" % i for i in range(5)] + [big] + [b"after-%d" % i for i in range(5)]
+            for payload in sent:
+                await x.publish("t", payload)
+            got = [(await y.receive(timeout=10)).payload for _ in sent]
+            assert [len(p) for p in got] == [len(p) for p in sent] and got == sent
+            with pytest.raises(TimeoutError):  # exactly once: no copy follows
+                await y.receive(timeout=0.5)
+            assert isinstance(a.cluster, NatsCluster) and isinstance(b.cluster, NatsCluster)
+            assert a.cluster.counters["chunked"] == 1
+            assert b.cluster.counters["duplicates_dropped"] >= 2 and b.cluster.info()["chunks_dropped"] == 0
+        finally:
+            await x.close()
+            await y.close()
+
+
+def test_chunks_of_interleaved_copies_are_put_back_per_key() -> None:
+    record = os.urandom(5000)
+    chunks = [split_chunk(c) for c in encode_chunks(record, origin=7, room=1000)]
+    whole = Reassembly()
+    got = [whole.add((sub, origin), index, count, part) for (origin, index, count, part) in chunks for sub in (1, 2)]
+    assert got[-2:] == [record, record] and whole.dropped == 0
 
 
 def test_a_missing_chunk_drops_the_record_whole() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,9 @@ import nkeys
 import pytest
 import trustme
 from nats_helpers import NatsServer, connected, knows_nodes, link, sees, wait_for
+from nats_jwt.nkeys_ext import create_operator_pair
+from nats_jwt.v2.operator_claims import OperatorClaims
+from nats_jwt.v2.snippets import Operator
 
 from elbus_server import Broker
 
@@ -88,5 +92,41 @@ async def test_nkey_seed_file(sock_dir: Path) -> None:
         async with Broker(cluster=link(server.url, "a", nkey_seed=str(sock_dir / "user.nk"))) as a, \
                 Broker(cluster=link(server.url, "b", nkey_seed=str(sock_dir / "user.nk"))) as b:
             await joined(a, b)
+    finally:
+        server.stop()
+
+
+def decentralized_auth(directory: Path) -> tuple[str, Path]:
+    """A nats-server configuration trusting a fresh operator, and a ``.creds`` file of a user of one of its accounts.
+
+    The JWTs and keys are what the ``nsc`` tool would make: an operator
+    signs an account, the account signs a user; the server preloads the
+    account (memory resolver) and admits whoever proves the user's key.
+    """
+    operator_key = create_operator_pair()
+    operator = Operator(claims=OperatorClaims(operator_key.public_key.decode(), "elbus-test"), seed=operator_key.seed)
+    account = operator.create_account("bus")
+    user = account.create_user("broker")
+    creds = directory / "broker.creds"
+    creds.write_text(
+        f"-----BEGIN NATS USER JWT-----\n{user.jwt}\n------END NATS USER JWT------\n\n"
+        f"-----BEGIN USER NKEY SEED-----\n{user.key_pair.seed.decode()}\n------END USER NKEY SEED------\n"
+    )
+    config = (f"operator: {operator.jwt}\nresolver: MEMORY\n"
+              f"resolver_preload: {{ {account.key_pair.public_key.decode()}: {account.jwt} }}\n")
+    return config, creds
+
+
+async def test_creds_file(sock_dir: Path) -> None:
+    config, creds = decentralized_auth(sock_dir)
+    server = NatsServer(config=config, tmp=sock_dir).start()
+    try:
+        async with Broker(cluster=link(server.url, "a", creds=str(creds))) as a, \
+                Broker(cluster=link(server.url, "b", creds=str(creds))) as b:
+            await joined(a, b)
+            async with Broker(cluster=link(server.url, "anonymous")) as bad:  # the server admits creds only
+                await asyncio.sleep(0.3)
+                assert not connected(bad)()
+                assert len(a.cluster.nodes()["nodes"]) == 2  # type: ignore[union-attr]
     finally:
         server.stop()

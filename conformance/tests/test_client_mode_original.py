@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from elbus_conformance import Timing, format_report, load_traces, run_client_traces
+from elbus_conformance._authored import EXTENSION
 from elbus_spec import Code, Kind, Op
 
 busrt = pytest.importorskip("busrt_async.client")
@@ -84,7 +85,9 @@ class BusrtAsyncDriver:
 
 
 async def test_the_original_client_writes_what_the_traces_say() -> None:
-    results = await run_client_traces(BusrtAsyncDriver(), load_traces(), TIMING)
+    # busrt-async 0.1 predates the BUS/RT extensions: it has no call that writes them.
+    traces = [trace for trace in load_traces() if EXTENSION not in trace.tags]
+    results = await run_client_traces(BusrtAsyncDriver(), traces, TIMING)
     played = [r for r in results if not r.broker_only]
     assert len(played) == len(results) - 4 and all(r.steps_run == r.steps_total for r in played)
     assert all(r.passed for r in results), format_report(results)

@@ -65,6 +65,17 @@ def test_a_refused_registration_is_a_connect_expecting_its_code() -> None:
     assert _lines(plan.trace.steps)[0] == "a! connect t.a --result 76"
 
 
+def test_the_bus_rt_extensions_become_their_library_calls() -> None:
+    plan = _plan(
+        'a> 01000000 44 01000000 "x"\na< fe 01000000 01\n'
+        'a> 02000000 45 03000000 "x" 00 "y"\na< fe 02000000 01\n'
+        'a> 03000000 06 09000000 "t" 00 "t.b" 00 "pay"\n'
+    )
+    lines = _lines(plan.trace.steps)
+    assert plan.status == "ran"
+    assert {"a! exclude x --qos 1", "a! unexclude x y --qos 1", "a! publish_for t t.b pay --qos 0"} <= set(lines)
+
+
 def test_binary_payloads_are_written_in_hex() -> None:
     plan = _plan('a> 01000000 12 07000000 "t.b" 00 00ff7f\n')
     assert "a! send t.b hex:00ff7f --qos 0" in _lines(plan.trace.steps)
@@ -77,7 +88,6 @@ def test_binary_payloads_are_written_in_hex() -> None:
         ('a> 01000000 52 05000000 "t.b" 00 "x"\n', "no ack shown for op id 00000001"),
         ("a> 01000000 7f 00000000\n", "a malformed frame (unknown operation 0x3f)"),
         ('a> 01000000 52 0a000000 "t.b"\n', "a frame left unfinished"),
-        ('a> 01000000 44 01000000 "x"\na< fe 01000000 01\n', "no client action writes ExcludeRequest"),
     ],
 )
 def test_what_no_library_writes_makes_the_connection_raw(body: str, reason: str) -> None:

@@ -238,11 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m elbus_bench.cluster", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small counts, one run (a smoke run)")
     p.add_argument("--runs", type=int, default=3, help="runs per stage; the best is shown (default 3)")
+    p.add_argument("--stage", action="append", choices=CLUSTER_STAGES, dest="stages",
+                   help="run only this stage (repeatable; default: all)")
     args = p.parse_args(argv)
     scale = 0.05 if args.quick else 1.0
     counts = {"send+recv.qos.no": int(200_000 * scale), "rpc.latency": int(5_000 * scale),
               "publish.fanout": int(50_000 * scale)}
-    results = asyncio.run(_run(CLUSTER_STAGES, counts, 1 if args.quick else args.runs))
+    results = asyncio.run(_run(tuple(args.stages or CLUSTER_STAGES), counts, 1 if args.quick else args.runs))
     print("cross-node stages (nodes a and b: elbusd --cluster through one nats-server on loopback)")
     for stage, local, cross in results:
         if local.p50_us is not None and cross.p50_us is not None:

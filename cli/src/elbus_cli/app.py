@@ -26,7 +26,7 @@ from .errors import CliError, ExitCode
 
 __all__ = ["COMMANDS", "build_parser", "main", "split_address", "unknown_command"]
 
-COMMANDS = ("listen", "send", "broadcast", "publish", "rpc", "broker", "benchmark")
+COMMANDS = ("listen", "send", "broadcast", "publish", "rpc", "broker", "benchmark", "top")
 # Global options that take a value: their value is not a positional word.
 _VALUED_OPTIONS = ("-n", "--name", "--timeout")
 
@@ -259,6 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=STAGES,
         metavar="STAGE",
         help=f"run only this stage (repeatable; default: all): {', '.join(STAGES)}",
+    )
+    top = command(
+        commands,
+        "top",
+        "a live view of the broker's clients, busiest first: frames/s and bytes/s in and out, queues, drops (q quits)",
+        "top",
+    )
+    top.add_argument(
+        "--interval", type=_positive_float, default=1.0, metavar="S", help="seconds between two samples (default: 1)"
+    )
+    top.add_argument(
+        "--once", action="store_true", help="take two samples --interval apart, print the rows once (as JSON with --json), exit"
     )
     return parser
 

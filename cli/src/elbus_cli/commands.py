@@ -42,6 +42,7 @@ from .progress import Progress
 __all__ = ["MAX_INPUT", "Settings", "read_input", "run"]
 
 _KINDS = {elbus_aio.Message: "message", elbus_aio.Broadcast: "broadcast", elbus_aio.Publication: "publication"}
+_TOP_COLUMNS = ("name", "kind", "in_frames/s", "in_bytes/s", "out_frames/s", "out_bytes/s", "queue", "drops")
 _CLIENT_COLUMNS = ("name", "kind", "source", "port", "r_frames", "r_bytes", "w_frames", "w_bytes", "queue", "instances")
 
 
@@ -325,6 +326,35 @@ async def _broker_client_list(args: argparse.Namespace, settings: Settings, _: b
         _emit(render_table(_CLIENT_COLUMNS, [[entry.get(column) for column in _CLIENT_COLUMNS] for entry in clients]))
 
 
+async def _top(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
+    """The live view, or with ``--once`` two samples ``--interval`` apart, printed as a plain table or JSON."""
+    # rich is imported by this command only: the others start without it.
+    from rich.console import Console
+
+    from .top import SampleError, snapshot
+    from .top_live import Sampler, watch
+
+    async with _client(settings) as client:
+        sampler = Sampler(elbus_rpc.Rpc(client, timeout=settings.timeout), settings.name)
+        with _reported("top"):
+            try:
+                if not args.once:
+                    await watch(sampler, settings.address, args.interval, Console())
+                    return
+                first = await sampler.sample()
+                await asyncio.sleep(args.interval)
+                second = await sampler.sample()
+            except SampleError as exc:
+                raise CliError(f"top: {sampler.method}: {exc}") from None
+    shown = snapshot(first, second)
+    if settings.json:
+        _emit(to_json(shown))
+        return
+    _emit(f"rates over {shown['interval']:.2f} s")
+    rows = [[round(value) if isinstance(value, float) else value for value in row.values()] for row in shown["clients"]]
+    _emit(render_table(_TOP_COLUMNS, rows))
+
+
 async def _benchmark(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
     with _reported("benchmark"):
         report = await run_benchmark(
@@ -361,6 +391,7 @@ _ACTIONS: dict[str, Callable[[argparse.Namespace, Settings, bytes], Awaitable[No
     "broker.test": _broker_mapping,
     "broker.client.list": _broker_client_list,
     "benchmark": _benchmark,
+    "top": _top,
 }
 
 

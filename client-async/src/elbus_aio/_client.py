@@ -31,6 +31,7 @@ from elbus_spec import (
     ReceiveTimeout,
     primary_name,
 )
+from elbus_spec.errors import extension_loss_explained
 
 from ._address import open_transport
 from ._session import Session
@@ -44,6 +45,8 @@ FrameCallback = Callable[[Frame], None] | Callable[[Frame], Awaitable[None]]
 DisconnectCallback = Callable[[str], object]
 ReconnectCallback = Callable[[], object]
 DeniedCallback = Callable[[str, BrokerError], object]
+
+
 
 
 class Client:
@@ -489,7 +492,9 @@ class Client:
             op_id, data = session.conn.send_publish_for(topic, receiver, payload, qos)
             return session.submit(op_id, data, qos)
 
-        await self._await(make, timeout, "publication to", topic)
+        self._live()  # a connection already down says so, not that the broker refused the extension
+        with extension_loss_explained("PUBLISH_FOR"):
+            await self._await(make, timeout, "publication to", topic)
 
     async def subscribe(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Subscribe to topic patterns (``+`` one level, ``#`` the rest); renewed after a reconnect.
@@ -508,11 +513,15 @@ class Client:
     async def exclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Exclude topic patterns from delivery (a BUS/RT broker extension: the original elbus
         broker drops clients that use it); renewed after a reconnect. Raises as `subscribe`."""
-        await self._topics_op("send_exclude", topics, qos, timeout, self._excluded, add=True)
+        self._live()
+        with extension_loss_explained("EXCLUDE"):
+            await self._topics_op("send_exclude", topics, qos, timeout, self._excluded, add=True)
 
     async def unexclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Remove exclusions (a BUS/RT broker extension); raises as `subscribe`."""
-        await self._topics_op("send_unexclude", topics, qos, timeout, self._excluded, add=False)
+        self._live()
+        with extension_loss_explained("UNEXCLUDE"):
+            await self._topics_op("send_unexclude", topics, qos, timeout, self._excluded, add=False)
 
     async def _topics_op(
         self, encoder: str, topics: tuple[str, ...], qos: int, timeout: float | None, record: set[str], *, add: bool

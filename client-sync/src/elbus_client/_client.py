@@ -52,6 +52,7 @@ from elbus_spec import (
     parse_address,
     primary_name,
 )
+from elbus_spec.errors import extension_loss_explained
 
 from ._frame_queue import FrameQueue
 from ._pending import DONE, Pending
@@ -76,6 +77,7 @@ def _as_bytes(payload: Payload) -> bytes | bytearray | memoryview:
     if isinstance(payload, str):
         return payload.encode()
     return payload
+
 
 
 class Client:
@@ -618,7 +620,9 @@ class Client:
         self, topic: str, receiver: str, payload: Payload = b"", *, qos: int = QoS.PROCESSED, timeout: float | None = None
     ) -> None:
         """Publish to ``topic`` for the subscribers whose primary name is ``receiver`` (BUS/RT extension)."""
-        self._wait(self.publish_for_nowait(topic, receiver, payload, qos=qos), timeout)
+        pending = self.publish_for_nowait(topic, receiver, payload, qos=qos)
+        with extension_loss_explained("PUBLISH_FOR"):
+            self._wait(pending, timeout)
 
     def subscribe(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Subscribe to topic patterns; blocks and raises as `send`."""
@@ -630,11 +634,15 @@ class Client:
 
     def exclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Exclude topic patterns from delivery (BUS/RT extension)."""
-        self._wait(self.exclude_nowait(*topics, qos=qos), timeout)
+        pending = self.exclude_nowait(*topics, qos=qos)
+        with extension_loss_explained("EXCLUDE"):
+            self._wait(pending, timeout)
 
     def unexclude(self, *topics: str, qos: int = QoS.PROCESSED, timeout: float | None = None) -> None:
         """Remove topic exclusions (BUS/RT extension)."""
-        self._wait(self.unexclude_nowait(*topics, qos=qos), timeout)
+        pending = self.unexclude_nowait(*topics, qos=qos)
+        with extension_loss_explained("UNEXCLUDE"):
+            self._wait(pending, timeout)
 
     # --- receiving ---------------------------------------------------------------------
 

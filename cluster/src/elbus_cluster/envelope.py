@@ -25,11 +25,15 @@ Acknowledgements (the reply to a node-stream message that wanted any)::
 
 Publications (subject ``PREFIX.pub.<topic as subject>``)::
 
-    ORIGIN(u64) SEQ(u64) FRAME*     FRAME: elbus PUBLISH frames to that topic
+    PUB(u8 = 0x00) ORIGIN(u64) SEQ(u64) FRAME*
+                 FRAME: elbus PUBLISH frames to that topic
 
 ``ORIGIN`` is a random number that names one run of the sending broker,
 ``SEQ`` counts its publication messages from 1: a node whose overlapping
-subscriptions receive one message several times keeps the first.
+subscriptions receive one message several times keeps the first. A
+publication message too large for one NATS message travels as chunk
+messages (above) on its topic's subject, the joined parts being the whole
+publication message, ``PUB`` byte included; the first byte tells which.
 
 Directory (subject ``PREFIX.dir``): MessagePack maps, see `encode_directory`.
 All integers are little-endian, as in elbus.
@@ -68,7 +72,7 @@ CHUNK = 0x80
 _CHUNK_HEAD = struct.Struct("<BQLL")
 CHUNK_HEAD_SIZE = _CHUNK_HEAD.size
 _FLAGS = (b"\x00", b"\x01")
-_PUBLICATION_HEAD = struct.Struct("<QQ")
+_PUBLICATION_HEAD = struct.Struct("<BQQ")
 PUBLICATION_HEAD_SIZE = _PUBLICATION_HEAD.size
 _HEADER_SIZE = codec.SERVER_HEADER_SIZE
 _pack_header = codec.SERVER_HEADER.pack  # the codec's own layout; lengths here are bounded by max_payload
@@ -130,14 +134,16 @@ def iter_records(data: bytes) -> Iterator[tuple[int, str, bytes]]:
 
 
 def encode_publication_head(origin: int, seq: int) -> bytes:
-    return _PUBLICATION_HEAD.pack(origin, seq)
+    return _PUBLICATION_HEAD.pack(0, origin, seq)
 
 
 def split_publication(data: bytes) -> tuple[int, int, bytes]:
-    """``(origin, seq, frames)`` of a publication message; raises `ValueError` if it is too short."""
+    """``(origin, seq, frames)`` of a whole publication message; raises `ValueError` for a malformed head."""
     if len(data) < PUBLICATION_HEAD_SIZE:
         raise ValueError("publication: truncated head")
-    origin, seq = _PUBLICATION_HEAD.unpack_from(data)
+    kind, origin, seq = _PUBLICATION_HEAD.unpack_from(data)
+    if kind != 0:
+        raise ValueError("publication: neither a publication nor a chunk")
     return origin, seq, data[PUBLICATION_HEAD_SIZE:]
 
 

@@ -48,6 +48,7 @@ from .directory import Directory
 from .envelope import (
     ACK_WANTED,
     CHUNK,
+    PUBLICATION_HEAD_SIZE,
     encode_chunks,
     encode_frame,
     encode_publication_head,
@@ -89,6 +90,7 @@ DEFAULT_MAX_QUEUED = 64 << 20  # bytes waiting for NATS to take them; beyond, re
 SUBSCRIPTION_PENDING_BYTES = 64 << 20
 SUBSCRIPTION_PENDING_MESSAGES = 65536
 _TOPIC_CACHE_SIZE = 4096  # publication subjects whose topic is kept decoded
+_SLOW_CONSUMER_LOG_PERIOD = 1.0  # seconds between slow-consumer log lines (every drop is counted)
 
 _OK, _NOT_REGISTERED, _NOT_DELIVERED, _DATA = Code.OK, Code.NOT_REGISTERED, Code.NOT_DELIVERED, Code.DATA
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
@@ -140,9 +142,10 @@ class NatsCluster:
     (an `ssl.SSLContext`) are handed to nats-py, as are credentials in the
     URLs (``nats://user:pass@host:port``).
 
-    A MESSAGE or broadcast larger than the NATS server's ``max_payload``
-    crosses in chunks, up to ``max_record`` bytes (larger: refused
-    ``0x72``); a publication that large stays local.
+    A MESSAGE, broadcast or publication larger than the NATS server's
+    ``max_payload`` crosses in chunks, up to ``max_record`` bytes (a larger
+    MESSAGE is refused ``0x72``; a larger broadcast or publication stays
+    local, logged).
 
     Bounds: ``max_pending_acks`` acknowledged frames in flight (more are
     refused ``0x77``), each waiting at most ``ack_timeout`` seconds;
@@ -150,6 +153,10 @@ class NatsCluster:
     than the local bus, MESSAGEs to other nodes are then refused ``0x77``
     and publications and broadcasts stay local, counted as ``dropped``:
     the local bus never waits for NATS).
+    Each NATS subscription holds at most ``pending_messages`` messages or
+    ``pending_bytes`` bytes not yet handled; beyond, nats-py drops what
+    comes and reports a slow consumer, which is logged and counted
+    (``slow_consumers``).
     Heartbeats every ``heartbeat`` seconds; a node silent for
     ``node_timeout`` seconds is forgotten.
     """
@@ -174,13 +181,17 @@ class NatsCluster:
         max_pending_acks: int = DEFAULT_MAX_PENDING_ACKS,
         max_queued: int = DEFAULT_MAX_QUEUED,
         max_record: int = DEFAULT_MAX_RECORD,
+        pending_messages: int = SUBSCRIPTION_PENDING_MESSAGES,
+        pending_bytes: int = SUBSCRIPTION_PENDING_BYTES,
     ) -> None:
         if isinstance(servers, str):
             servers = [s.strip() for s in servers.split(",") if s.strip()]
         if not servers:
             raise ValueError("the cluster needs at least one NATS server URL")
-        if heartbeat <= 0 or ack_timeout <= 0 or reconnect_wait <= 0 or max_pending_acks < 1 or max_queued < 1:
-            raise ValueError("heartbeat, ack_timeout, reconnect_wait, max_pending_acks, max_queued must be positive")
+        if (heartbeat <= 0 or ack_timeout <= 0 or reconnect_wait <= 0 or max_pending_acks < 1 or max_queued < 1
+                or pending_messages < 1 or pending_bytes < 1):
+            raise ValueError("heartbeat, ack_timeout, reconnect_wait, max_pending_acks, max_queued, pending_messages, "
+                             "pending_bytes must be positive")
         if node_timeout <= heartbeat:
             raise ValueError("node_timeout must be longer than heartbeat")
         self.servers = list(servers)
@@ -193,6 +204,8 @@ class NatsCluster:
         self.reconnect_wait = reconnect_wait
         self.max_pending_acks = max_pending_acks
         self.max_queued = max_queued
+        self.pending_messages = pending_messages
+        self.pending_bytes = pending_bytes
         self._options: dict[str, Any] = {
             "user": user,
             "password": password,
@@ -233,6 +246,8 @@ class NatsCluster:
         self._sub_wake = asyncio.Event()
         self._topics: dict[str, str] = {}  # publication subject -> topic
         self.connected_since: float | None = None
+        self._slow_logged = -_SLOW_CONSUMER_LOG_PERIOD  # when a slow consumer was last logged
+        self._slow_logged_count = 0  # slow_consumers when it was
         self.counters = {
             "sent_batches": 0, "sent_frames": 0, "received_batches": 0, "received_frames": 0,
             "published": 0, "publications_received": 0, "duplicates_dropped": 0, "ack_timeouts": 0,
@@ -308,11 +323,10 @@ class NatsCluster:
         logger.info("cluster: node %r joined through %s", self.node, nc.connected_url.geturl() if nc.connected_url else "?")
         self._announce()
 
-    @staticmethod
-    async def _subscribe(nc: Any, subject: str, handler: Callable[[Any], Awaitable[None]]) -> Any:
-        """A NATS subscription whose backlog is bounded (see `SUBSCRIPTION_PENDING_BYTES`)."""
-        return await nc.subscribe(subject, cb=handler, pending_msgs_limit=SUBSCRIPTION_PENDING_MESSAGES,
-                                  pending_bytes_limit=SUBSCRIPTION_PENDING_BYTES)
+    async def _subscribe(self, nc: Any, subject: str, handler: Callable[[Any], Awaitable[None]]) -> Any:
+        """A NATS subscription whose backlog is bounded (``pending_messages``, ``pending_bytes``)."""
+        return await nc.subscribe(subject, cb=handler, pending_msgs_limit=self.pending_messages,
+                                  pending_bytes_limit=self.pending_bytes)
 
     def _announce(self) -> None:
         """Our snapshot, and a request for everyone else's."""
@@ -320,9 +334,14 @@ class NatsCluster:
         self._enqueue(self._dir_subject, self.directory.sync_request())
 
     async def _on_error(self, exc: Exception) -> None:
-        if isinstance(exc, nats.errors.SlowConsumerError):
+        if isinstance(exc, nats.errors.SlowConsumerError):  # one report per dropped message
             self.counters["slow_consumers"] += 1
-            logger.warning("cluster: slow consumer on %s, NATS dropped messages for this node", exc.subject)
+            now = time.monotonic()
+            if now - self._slow_logged >= _SLOW_CONSUMER_LOG_PERIOD:
+                dropped = self.counters["slow_consumers"] - self._slow_logged_count
+                self._slow_logged, self._slow_logged_count = now, self.counters["slow_consumers"]
+                logger.warning("cluster: slow consumer: NATS messages dropped for this node: %d (latest on %s)",
+                               dropped, exc.subject)
         else:
             logger.debug("cluster: NATS error: %s", exc)
 
@@ -421,11 +440,11 @@ class NatsCluster:
             return
         frame = encode_frame(_PUBLISH, sender.wire_name + topic.encode() + b"\0", payload, realtime)
         size = len(frame)
-        if size + 16 > self._max_payload:
-            logger.warning("cluster: a publication of %d bytes exceeds the NATS max_payload; it stays local", size)
+        if size + PUBLICATION_HEAD_SIZE > self._max_payload:
+            self._publish_chunked(topic, frame)
             return
         batch = self._pubs.get(topic)
-        if batch is None or batch.size + size + 16 > self._max_payload:
+        if batch is None or batch.size + size + PUBLICATION_HEAD_SIZE > self._max_payload:
             if batch is not None:
                 self._send_publications(topic, batch)
             batch = self._pubs[topic] = _PubBatch()
@@ -501,21 +520,43 @@ class NatsCluster:
         """Bytes produced for NATS that it has not taken yet."""
         return self._queued + self._open
 
+    def _enqueue_chunks(self, subject: str, message: bytes) -> bytes:
+        """All chunks of ``message`` but the last, which is returned for the caller to send."""
+        *chunks, last = encode_chunks(message, self.boot, self._max_payload)
+        for chunk in chunks:
+            self._enqueue(subject, chunk)
+        self.counters["chunked"] += 1
+        return last
+
     def _send_chunked(self, node: str, record: bytes, ack: AckCallback | None) -> None:
         """A record too large for one NATS message, as chunks behind what this turn already has for ``node``."""
         batch = self._out.pop(node, None)
         if batch is not None:
             self._send_batch(node, batch)
-        *chunks, last = encode_chunks(record, self.boot, self._max_payload)
-        subject = f"{self.prefix}.node.{escape_token(node)}"
-        for chunk in chunks:
-            self._enqueue(subject, chunk)
+        last = self._enqueue_chunks(f"{self.prefix}.node.{escape_token(node)}", record)
         tail = _Batch()  # the last chunk carries the request for the acknowledgement
         tail.parts.append(last)
         if ack is not None:
             tail.acks.append(ack)
         self._send_batch(node, tail)  # counts the record as one sent frame
-        self.counters["chunked"] += 1
+
+    def _publish_chunked(self, topic: str, frame: bytes) -> None:
+        """A publication too large for one NATS message, as chunks behind this turn's publications to ``topic``.
+
+        It takes the next sequence number, as any publication message, so
+        the receiving node delivers it once however many of its
+        subscriptions match, and in its place among the sender's others.
+        """
+        if len(frame) + PUBLICATION_HEAD_SIZE > self._chunks.max_record:
+            logger.warning("cluster: a publication of %d bytes exceeds max_record; it stays local", len(frame))
+            return
+        batch = self._pubs.pop(topic, None)
+        if batch is not None:
+            self._send_publications(topic, batch)
+        subject = topic_subject(self._pub_prefix, topic)
+        self._pub_seq += 1
+        self.counters["published"] += 1
+        self._enqueue(subject, self._enqueue_chunks(subject, encode_publication_head(self.boot, self._pub_seq) + frame))
 
     def _send_batch(self, node: str, batch: _Batch) -> None:
         self._open -= batch.size
@@ -547,8 +588,8 @@ class NatsCluster:
         queue = self._queue
         while True:
             await self._wake.wait()
-            self._wake.clear()
             self._flush()
+            self._wake.clear()  # after: what _flush enqueued is sent below, without another pass
             while queue:
                 subject, payload, reply = queue.popleft()
                 self._queued -= len(payload)
@@ -626,17 +667,26 @@ class NatsCluster:
 
     # --- receiving ------------------------------------------------------------------------------------
 
+    def _whole(self, msg: Any, data: bytes) -> bytes | None:
+        """``data`` itself, or for a chunk the message it completes (None until then, or if a chunk went missing).
+
+        Chunks are put back together per origin and subscription: the copies
+        a node receives through two overlapping subscriptions interleave.
+        """
+        if not data or not data[0] & CHUNK:
+            return data
+        origin, index, count, part = split_chunk(data)
+        return self._chunks.add((msg.sid, origin), index, count, part)
+
     async def _on_node_stream(self, msg: Any) -> None:
         host = self._host
         if host is None:
             return
         self.counters["received_batches"] += 1
-        data = msg.data
         try:
-            if data and data[0] & CHUNK:
-                data = self._chunks.add(*split_chunk(data))
-                if data is None:
-                    return  # more chunks to come, or a chunk went missing (its sender is answered 0x77 in time)
+            data = self._whole(msg, msg.data)
+            if data is None:
+                return  # more chunks to come, or a chunk went missing (its sender is answered 0x77 in time)
             records = list(iter_records(data))
         except ValueError as exc:  # dropped whole: its senders get 0x77 when their answer does not come
             self.counters["malformed"] += 1
@@ -661,7 +711,10 @@ class NatsCluster:
                 if len(self._topics) >= _TOPIC_CACHE_SIZE:
                     self._topics.clear()
                 topic = self._topics[subject] = topic_from_subject(self._pub_prefix, subject)
-            origin, seq, body = split_publication(msg.data)
+            data = self._whole(msg, msg.data)
+            if data is None:
+                return  # more chunks to come, or a chunk went missing (counted in chunks_dropped)
+            origin, seq, body = split_publication(data)
             if not self._dedup.first(origin, seq):
                 self.counters["duplicates_dropped"] += 1
                 return

@@ -5,8 +5,13 @@ them into ``traces/authored/*.trace`` (a test fails if the files are stale).
 Client names start with ``t.<trace>.`` so that no two traces share one.
 Not authored, because a standalone original broker cannot be made to show
 them from a socket: ack ``77`` (needs a target whose queue overflows while
-its socket is blocked), ``79`` (needs access control), the shutdown
-announcement (needs the broker to stop) and the BUS/RT extensions.
+its socket is blocked), ``79`` (needs access control) and the shutdown
+announcement (needs the broker to stop).
+
+The BUS/RT extensions (EXCLUDE, UNEXCLUDE, PUBLISH_FOR) are authored from
+the protocol reference's section on them, in group ``extensions`` and
+tagged `EXTENSION`: the original elbus broker drops a client that sends
+them, so only a broker with the extensions plays those traces.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from ._authoring import TraceBuilder
 from ._format import format_trace
 from ._model import Trace
 
-__all__ = ["authored_traces", "write_authored"]
+__all__ = ["EXTENSION", "authored_traces", "write_authored"]
+
+#: The tag of the traces that need the BUS/RT extensions in the broker (and the client library).
+EXTENSION = "extension"
 
 _LIST_ENTRY = (
     '{{"name": "{name}", "kind": "local_ipc" | "tcp", "source": None | str, "port": str, "r_frames": int, '
@@ -414,6 +422,98 @@ def handshake_timeouts() -> Trace:
     return t.build()
 
 
+def exclusions() -> Trace:
+    t = TraceBuilder(
+        "exclusions",
+        "EXCLUDE and UNEXCLUDE: a client's exclusion patterns win over its subscriptions, for publications only.",
+        "extensions",
+        tags=(EXTENSION,),
+    )
+    a = t.connect("a", "t.ex.a")
+    p = t.connect("p", "t.ex.p")
+    a.ack(a.subscribe("ex/#", "ex/exact"))
+    a.ack(a.exclude("ex/secret/#"), note="exclusions are topic patterns, as subscriptions")
+    p.ack(p.publish("ex/open", "seen"))
+    a.got_publication("t.ex.p", "ex/open", "seen", note="not excluded")
+    p.ack(p.publish("ex/secret/x", "hidden"))
+    a.nothing(note="ex/# matches, but so does the exclusion ex/secret/#: not delivered")
+    p.ack(p.publish("ex/secret", "seen too"))
+    a.got_publication("t.ex.p", "ex/secret", "seen too", note="ex/secret/# does not match ex/secret, as for subscriptions")
+    a.ack(a.exclude("ex/exact", "ex/+/deep"), note="two patterns in one frame")
+    p.ack(p.publish("ex/exact", "hidden"))
+    a.nothing(note="an exclusion wins over an exact subscription too")
+    a.exclude("ex/open", qos=0, note="QoS 0: no ack")
+    a.nothing()
+    p.ack(p.publish("ex/open", "hidden"))
+    a.nothing()
+    a.ack(a.unexclude("ex/secret/#", "ex/open"), note="UNEXCLUDE removes patterns, as UNSUBSCRIBE does")
+    p.ack(p.publish("ex/secret/x", "back"))
+    a.got_publication("t.ex.p", "ex/secret/x", "back")
+    p.ack(p.publish("ex/open", "back"))
+    a.got_publication("t.ex.p", "ex/open", "back")
+    a.ack(a.exclude("#"), note="everything excluded, even the subscriptions' topics")
+    p.ack(p.publish("ex/open", "hidden"))
+    a.nothing()
+    p.ack(p.message("t.ex.a", "a message"), note="exclusions filter publications only")
+    a.got_message("t.ex.p", "a message")
+    op = p.broadcast("t.ex.*", "a broadcast")
+    a.got_broadcast("t.ex.p", "a broadcast")
+    p.got_broadcast("t.ex.p", "a broadcast")
+    p.ack(op)
+    p.ack(p.exclude("ex/#"), note="excluding without any subscription is harmless")
+    p.ack(p.unexclude("never/excluded"), note="removing an exclusion never made is acknowledged too")
+    a.ack(a.unexclude("#", "ex/exact", "ex/+/deep"))
+    p.ack(p.publish("ex/exact", "both match"))
+    a.got_publication("t.ex.p", "ex/exact", "both match", note="delivered once, as before the exclusions")
+    a.close()
+    p.close()
+    return t.build()
+
+
+def publish_for() -> Trace:
+    t = TraceBuilder(
+        "publish-for",
+        "PUBLISH_FOR: a publication for the named receiver (its primary and secondaries), if subscribed and not excluded.",
+        "extensions",
+        tags=(EXTENSION,),
+    )
+    r = t.connect("r", "t.pf.r")
+    s = t.connect("s", "t.pf.r%%2")
+    o = t.connect("o", "t.pf.o")
+    p = t.connect("p", "t.pf.p")
+    for client in (r, s, o):
+        client.ack(client.subscribe("pf/#"))
+    p.ack(p.publish_for("pf/x", "t.pf.r", "for r"), note="acknowledged 01 as a publication")
+    r.got_publication("t.pf.p", "pf/x", "for r", note="an ordinary publication: sender, topic, payload")
+    s.got_publication("t.pf.p", "pf/x", "for r", note="a secondary's primary name is the receiver's: it gets it too")
+    o.nothing(note="another subscriber does not")
+    op = p.publish_for("pf/x", "t.pf.o", "for o", qos=3, note="QoS 3: realtime and acked")
+    o.got_publication("t.pf.p", "pf/x", "for o", realtime=True)
+    p.ack(op)
+    r.nothing()
+    s.nothing()
+    p.publish_for("pf/x", "t.pf.o", "qos 0", qos=0, note="QoS 0: no ack")
+    o.got_publication("t.pf.p", "pf/x", "qos 0")
+    p.nothing()
+    p.ack(p.publish_for("other/x", "t.pf.r", "unsubscribed"), note="the receiver is not subscribed to the topic")
+    p.ack(p.publish_for("pf/x", "t.pf.nobody", "nobody"), note="no such receiver: still 01 (not 71)")
+    p.ack(p.publish_for("pf/x", "t.pf.r%%2", "by full name"), note="a secondary's own name is no primary name: nobody")
+    r.nothing()
+    s.nothing()
+    o.nothing()
+    r.ack(r.exclude("pf/x"))
+    p.ack(p.publish_for("pf/x", "t.pf.r", "excluded"))
+    s.got_publication("t.pf.p", "pf/x", "excluded", note="the primary excluded the topic, its secondary did not")
+    r.nothing()
+    p.ack(p.subscribe("pf/#"))
+    op = p.publish_for("pf/y", "t.pf.p", "to myself")
+    p.got_publication("t.pf.p", "pf/y", "to myself", note="a client may name itself: the publication comes before the ack")
+    p.ack(op)
+    for client in (r, s, o, p):
+        client.close()
+    return t.build()
+
+
 _AUTHORS: list[Callable[[], Trace]] = [
     handshake_pipelined,
     register_name_reuse,
@@ -429,6 +529,8 @@ _AUTHORS: list[Callable[[], Trace]] = [
     announcements_wildcards,
     ping,
     protocol_errors_more,
+    exclusions,
+    publish_for,
 ]
 
 

@@ -156,6 +156,22 @@ class Client:
         op = self._next()
         return self._op("unsubscribe", list(topics), qos, codec.encode_unsubscribe_frame(op, qos, list(topics)), note)
 
+    def exclude(self, *topics: str, qos: int = 1, note: str = "") -> int:
+        """EXCLUDE (a BUS/RT extension): topic patterns whose publications this client no longer gets."""
+        op = self._next()
+        return self._op("exclude", list(topics), qos, codec.encode_exclude_frame(op, qos, list(topics)), note)
+
+    def unexclude(self, *topics: str, qos: int = 1, note: str = "") -> int:
+        """UNEXCLUDE (a BUS/RT extension): remove exclusions."""
+        op = self._next()
+        return self._op("unexclude", list(topics), qos, codec.encode_unexclude_frame(op, qos, list(topics)), note)
+
+    def publish_for(self, topic: str, receiver: str, payload: bytes | str = b"", *, qos: int = 1, note: str = "") -> int:
+        """PUBLISH_FOR (a BUS/RT extension): a publication for the subscribers whose primary name is ``receiver``."""
+        op = self._next()
+        frame = codec.encode_publish_for_frame(op, qos, topic, receiver, _bytes(payload))
+        return self._op("publish_for", [topic, receiver, _text(payload)], qos, frame, note)
+
     def call(self, method: str, params: bytes = b"", *, call_id: int | None = None, qos: int = 1, note: str = "") -> int:
         """An RPC request to the broker's core service (raw: it is the RPC layer's job, not the client's)."""
         op = self._next()

@@ -40,7 +40,10 @@ from ._stream import Side, Stage
 __all__ = ["Driver", "AsyncClientDriver", "SyncClientDriver", "run_client_trace", "run_client_traces", "Action", "parse_action"]
 
 _KINDS = {"message": Kind.MESSAGE, "broadcast": Kind.BROADCAST, "publication": Kind.PUBLISH}
-_OPERATIONS = ("send", "broadcast", "publish", "subscribe", "unsubscribe")
+_OPERATIONS = ("send", "broadcast", "publish", "subscribe", "unsubscribe", "exclude", "unexclude", "publish_for")
+# Operations on topic patterns (no payload), and where the payload is among an operation's arguments.
+_TOPIC_OPERATIONS = ("subscribe", "unsubscribe", "exclude", "unexclude")
+_PAYLOAD_ARG = {"send": 1, "broadcast": 1, "publish": 1, "publish_for": 2}
 # A blocking wait for an ack must end on its own: an abandoned worker thread would outlive the run.
 _SYNC_WAIT = 10.0
 
@@ -125,7 +128,8 @@ class _Session:
         if client is None:
             return self.fail(step, "the client is not connected")
         if action.verb in _OPERATIONS:
-            payload = _payload(action.args[1]) if action.verb in ("send", "broadcast", "publish") else b""
+            at = _PAYLOAD_ARG.get(action.verb)
+            payload = b"" if at is None else _payload(action.args[at])
             outcome = self.driver.start(client, action.verb, list(action.args), payload, action.qos)
             self.pending.setdefault(step.conn, []).append((step, action.result, outcome))
             await asyncio.sleep(0)  # an operation started as a task writes its frame in its first step: before the next one
@@ -298,10 +302,14 @@ class AsyncClientDriver:
         return await self.module.connect(address, name, timeout=timeout)
 
     def start(self, client: Any, verb: str, args: list[str], payload: bytes, qos: int) -> Awaitable[None]:
-        if verb in ("subscribe", "unsubscribe"):
+        if verb in _TOPIC_OPERATIONS or verb == "publish_for":
             # no _nowait variant: the coroutine writes its frame in its first step, which this task runs next
-            subscribing: Awaitable[None] = asyncio.ensure_future(getattr(client, verb)(*args, qos=qos))
-            return subscribing
+            if verb == "publish_for":
+                call = client.publish_for(args[0], args[1], payload, qos=qos)
+            else:
+                call = getattr(client, verb)(*args, qos=qos)
+            started: Awaitable[None] = asyncio.ensure_future(call)
+            return started
         method = {"send": client.send_nowait, "broadcast": client.broadcast_nowait, "publish": client.publish_nowait}[verb]
         return method(args[0], payload, qos=qos)  # type: ignore[no-any-return]
 
@@ -324,8 +332,10 @@ class SyncClientDriver:
         return await asyncio.to_thread(self.module.connect, address, name, timeout=timeout)
 
     def start(self, client: Any, verb: str, args: list[str], payload: bytes, qos: int) -> Awaitable[None]:
-        if verb in ("subscribe", "unsubscribe"):
+        if verb in _TOPIC_OPERATIONS:
             pending = getattr(client, f"{verb}_nowait")(*args, qos=qos)
+        elif verb == "publish_for":
+            pending = client.publish_for_nowait(args[0], args[1], payload, qos=qos)
         else:
             pending = getattr(client, f"{verb}_nowait")(args[0], payload, qos=qos)
         wait: Callable[[float], None] = pending.wait

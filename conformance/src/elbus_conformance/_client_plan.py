@@ -8,8 +8,8 @@ themselves, without any I/O:
 - the greeting echo, then the name in a write of its own: ``connect NAME``
   (``--result`` the broker's registration result);
 - each frame, parsed as the broker parses it (`elbus_spec.BrokerConnection`):
-  MESSAGE, BROADCAST, PUBLISH, SUBSCRIBE and UNSUBSCRIBE become the library
-  call with the frame's QoS, target or topics and payload; the outcome the
+  MESSAGE, BROADCAST, PUBLISH, SUBSCRIBE and UNSUBSCRIBE (and the BUS/RT
+  EXCLUDE, UNEXCLUDE and PUBLISH_FOR) become the library call with the frame's QoS, target or topics and payload; the outcome the
   call must report is the trace's ack code for that op id;
 - pings are left out (a library pings on its own schedule; the player skips
   pings the trace does not write);
@@ -40,11 +40,14 @@ from elbus_spec import BrokerConnection, Code, Kind, ProtocolError, ProtocolViol
 from elbus_spec import codec as spec_codec
 from elbus_spec.events import (
     BroadcastRequest,
+    ExcludeRequest,
     MessageRequest,
     Ping,
+    PublishForRequest,
     PublishRequest,
     Request,
     SubscribeRequest,
+    UnexcludeRequest,
     UnsubscribeRequest,
 )
 
@@ -64,6 +67,9 @@ _VERBS = {
     PublishRequest: "publish",
     SubscribeRequest: "subscribe",
     UnsubscribeRequest: "unsubscribe",
+    ExcludeRequest: "exclude",
+    UnexcludeRequest: "unexclude",
+    PublishForRequest: "publish_for",
 }
 
 
@@ -222,7 +228,9 @@ def _action(conn: str, request: Request, acks: dict[int, int], line: int) -> Do:
         args = [request.mask, _payload_word(bytes(request.payload))]
     elif isinstance(request, PublishRequest):
         args = [request.topic, _payload_word(bytes(request.payload))]
-    elif isinstance(request, SubscribeRequest | UnsubscribeRequest):
+    elif isinstance(request, PublishForRequest):
+        args = [request.topic, request.receiver, _payload_word(bytes(request.payload))]
+    elif isinstance(request, SubscribeRequest | UnsubscribeRequest | ExcludeRequest | UnexcludeRequest):
         args = list(request.topics)
     else:
         raise TypeError(f"no client action for {request!r}")  # _derive keeps only the requests of _VERBS

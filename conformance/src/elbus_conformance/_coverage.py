@@ -28,6 +28,7 @@ AREAS = {
     "ping": "ping/NOP",
     "protocol-errors": "protocol errors",
     "timeouts": "timeouts",
+    "extensions": "BUS/RT extensions",
 }
 # `make test` runs broker mode over a UNIX socket and over TCP, client mode once per library (elbus_aio, elbus_client).
 BROKER_TRANSPORTS = 2

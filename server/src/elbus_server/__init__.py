@@ -25,6 +25,7 @@ from ._broker import (
 )
 from ._embedded import EmbeddedClient, FrameHandler
 from ._peer import ClientKind
+from ._stats import DEFAULT_METRICS_CLIENTS, BrokerStats, ClientStats
 from ._version import __version__
 
 __all__ = [
@@ -33,13 +34,16 @@ __all__ = [
     "DEFAULT_MAX_SUBSCRIPTIONS",
     "DEFAULT_MAX_TOPIC_DEPTH",
     "DEFAULT_MAX_TOPIC_LENGTH",
+    "DEFAULT_METRICS_CLIENTS",
     "DEFAULT_QUEUE_BYTES",
     "INFO_TOPIC",
     "WARN_TOPIC",
     "Acl",
     "AclError",
     "Broker",
+    "BrokerStats",
     "ClientKind",
+    "ClientStats",
     "EmbeddedClient",
     "FrameHandler",
     "Rule",

@@ -19,7 +19,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from elbus_spec import BroadcastRequest, PublishRequest, primary_name
+from elbus_spec import BroadcastRequest, PublishForRequest, PublishRequest, primary_name
 
 __all__ = ["Acl", "AclError", "Denied", "Permissions", "Rule", "load_acl"]
 
@@ -153,11 +153,12 @@ class Permissions:
 
     def allows(self, event: Any) -> bool:
         """True if the rule lets its client send ``event``: a MESSAGE (a `BrokerConnection` tuple), a
-        `PublishRequest` or a `BroadcastRequest`; anything else is not this method's to judge (True)."""
+        `PublishRequest` or `PublishForRequest` (judged by its topic) or a `BroadcastRequest`; anything
+        else is not this method's to judge (True)."""
         t = type(event)
         if t is tuple:
             return self.may_message(event[2])
-        if t is PublishRequest:
+        if t is PublishRequest or t is PublishForRequest:
             return self.may_publish(event.topic)
         if t is BroadcastRequest:
             return self.may_broadcast(event.mask)

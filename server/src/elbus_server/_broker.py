@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elbus_aio import BusyPoll
 from elbus_spec import (
@@ -19,6 +19,7 @@ from elbus_spec import (
     BroadcastRequest,
     PublishRequest,
     QoS,
+    parse_address,
 )
 
 from ._acl import Acl
@@ -37,7 +38,11 @@ from ._limits import (
 from ._paths import Owned, claim
 from ._peer import ClientKind, Peer
 from ._router import INFO_TOPIC, WARN_TOPIC, Router
+from ._stats import DEFAULT_METRICS_CLIENTS, BrokerStats
 from ._transport import Connections, SocketPeer
+
+if TYPE_CHECKING:  # imported when metrics are asked for: it needs the metrics extra
+    from ._metrics import MetricsServer
 
 __all__ = [
     "DEFAULT_BUF_SIZE",
@@ -45,6 +50,7 @@ __all__ = [
     "DEFAULT_MAX_SUBSCRIPTIONS",
     "DEFAULT_MAX_TOPIC_DEPTH",
     "DEFAULT_MAX_TOPIC_LENGTH",
+    "DEFAULT_METRICS_CLIENTS",
     "DEFAULT_QUEUE_BYTES",
     "INFO_TOPIC",
     "WARN_TOPIC",
@@ -58,6 +64,20 @@ _BACKLOG = 1024  # connections waiting to be accepted, as the original (a burst 
 
 # Seconds a shutting-down broker waits for its clients to drain before it aborts their connections.
 SHUTDOWN_GRACE = 0.5
+
+
+_NO_METRICS = "metrics need the prometheus-client package: pip install 'elbus-server[metrics]'"
+
+
+def metrics_endpoint(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``:PORT`` is 127.0.0.1, as for ``-B``) as ``(host, port)``; raises `ValueError` for anything else."""
+    try:
+        endpoint = parse_address(address)
+    except ValueError:
+        endpoint = address
+    if isinstance(endpoint, str):
+        raise ValueError(f"the metrics address {address!r} is not HOST:PORT")
+    return endpoint
 
 
 class Broker:
@@ -97,6 +117,18 @@ class Broker:
     the default); `set_acl` replaces it at run time. In-process clients are
     the program itself and are not restricted.
 
+    ``extensions`` serves the BUS/RT operations EXCLUDE, UNEXCLUDE and
+    PUBLISH_FOR; ``extensions=False`` is the original elbus broker's
+    behaviour, which drops a client that sends them (a compatibility switch,
+    e.g. to see what a client does against the original).
+
+    ``metrics`` (``"HOST:PORT"``, port 0 for a free one) serves Prometheus
+    metrics there over HTTP (needs the ``metrics`` extra; see
+    `metrics_address`), with per-client series for the ``metrics_clients``
+    busiest clients only. They are read at scrape time from `snapshot`, so
+    routing pays nothing for them. Without the extra installed, asking for
+    metrics raises `ImportError` (naming it) here, before anything starts.
+
     ``cluster`` joins this broker to others on other hosts into one bus:
     NATS server URLs (``"nats://HOST:PORT,nats://…"``, through the
     installed cluster plug-in, ``elbus-server[cluster]``) or a
@@ -124,6 +156,9 @@ class Broker:
         max_topic_length: int = DEFAULT_MAX_TOPIC_LENGTH,
         max_topic_depth: int = DEFAULT_MAX_TOPIC_DEPTH,
         max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
+        extensions: bool = True,
+        metrics: str | None = None,
+        metrics_clients: int = DEFAULT_METRICS_CLIENTS,
     ) -> None:
         if busy_poll < 0:
             raise ValueError("busy_poll must be 0 or more")
@@ -134,6 +169,17 @@ class Broker:
                              max_topic_length=max_topic_length, max_topic_depth=max_topic_depth,
                              max_subscriptions=max_subscriptions)
         self.busy_poll = busy_poll
+        self.extensions = extensions
+        self._metrics_at = None if metrics is None else metrics_endpoint(metrics)  # ValueError before anything starts
+        if metrics_clients < 0:
+            raise ValueError("metrics_clients must be 0 or more")
+        if metrics is not None:
+            try:
+                import prometheus_client  # noqa: F401  (the metrics extra: known missing now, not at the first listener)
+            except ImportError:
+                raise ImportError(_NO_METRICS, name="prometheus_client") from None
+        self._metrics_clients = metrics_clients
+        self._metrics: MetricsServer | None = None  # once started
         self._router = Router(acl, self.limits)
         if isinstance(cluster, str | list | tuple):
             self._router.cluster = load_cluster(cluster, node)
@@ -171,7 +217,26 @@ class Broker:
                 self._core.add_methods(self._router.cluster.rpc_methods())
         if self._router.cluster is not None:
             self._router.cluster.attach(self._router)
+        if self._metrics_at is not None:
+            self._start_metrics(loop, *self._metrics_at)
         return loop
+
+    def _start_metrics(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
+        from ._metrics import MetricsServer  # only now: it needs the metrics extra, checked by __init__
+
+        server = MetricsServer(loop, self.snapshot, top_clients=self._metrics_clients)
+        bound = server.start(host, port)
+        self._metrics = server
+        logger.info("metrics at http://%s:%d/metrics", *bound)
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where the metrics are served, ``(host, port)``, once the broker has started (None without metrics)."""
+        return None if self._metrics is None else self._metrics.address
+
+    def snapshot(self) -> BrokerStats:
+        """Every counter of the broker and of each registered client, at this instant (see `BrokerStats`)."""
+        return self._router.snapshot(self.uptime, self.limits.queue_size)
 
     async def __aenter__(self) -> Broker:
         self._start()
@@ -211,7 +276,7 @@ class Broker:
         return self._router.w_bytes
 
     def _socket_peer(self, kind: ClientKind, port: str) -> SocketPeer:
-        return SocketPeer(self._router, self._connections, self.limits, self._busy, kind, port)
+        return SocketPeer(self._router, self._connections, self.limits, self._busy, kind, port, extensions=self.extensions)
 
     async def serve_unix(self, path: str | os.PathLike[str], *, mode: int | None = None) -> str:
         """Listen on a UNIX socket; returns the path.
@@ -318,6 +383,8 @@ class Broker:
             await asyncio.sleep(0.01)
         for peer in self._connections:
             peer.abort()
+        if self._metrics is not None:
+            await asyncio.to_thread(self._metrics.close)
         for owned in self._files:
             owned.remove()
         logger.info("broker closed")
@@ -349,6 +416,11 @@ class Broker:
         """The topic patterns the client registered as ``name`` is subscribed to (empty if none is)."""
         peer = self._router.clients.get(name)
         return frozenset() if peer is None else self._router.subscriptions(peer)
+
+    def exclusions(self, name: str) -> frozenset[str]:
+        """The topic patterns the client registered as ``name`` has excluded (BUS/RT EXCLUDE; empty if none)."""
+        peer = self._router.clients.get(name)
+        return frozenset() if peer is None else self._router.exclusions(peer)
 
     @property
     def cluster(self) -> ClusterLink | None:

@@ -2,7 +2,10 @@
 
 Methods ``test``, ``info``, ``stats``, ``client.list`` and ``benchmark.test``
 answer with the result shapes and error replies of the original broker, byte
-for byte. ``benchmark.test`` echoes its parameter bytes unparsed. For the
+for byte. ``client.stats`` is ours: every client (secondaries included) with
+its counters, queue depth, drops and subscription count, and the broker's
+totals and uptime (a float, so that a caller can compute rates between two
+calls), for ``elbus top``. ``benchmark.test`` echoes its parameter bytes unparsed. For the
 others, parameters must be nothing or a MessagePack map (else -32700); a
 non-empty map for these methods, which take none, gives -32602, an unknown
 method -32601 (after the same -32700 check), each with an empty message.
@@ -96,6 +99,7 @@ class CoreRpc:
             "info": lambda: msgpack.packb({"author": AUTHOR, "version": __version__}),
             "stats": lambda: msgpack.packb(self.stats()),
             "client.list": lambda: msgpack.packb({"clients": self.client_list()}),
+            "client.stats": lambda: msgpack.packb(self.client_stats()),
         }
         for name, result in methods.items():
             self.rpc.method(name, raw=True)(_taking_no_params(result))
@@ -115,6 +119,32 @@ class CoreRpc:
             "r_bytes": b.r_bytes,
             "w_frames": b.w_frames,
             "w_bytes": b.w_bytes,
+        }
+
+    def client_stats(self) -> dict[str, Any]:
+        """Every client's counters and the totals, from one snapshot of the router; clients sorted by name."""
+        snapshot = self._router.snapshot(self._uptime())
+        return {
+            "uptime": snapshot.uptime,
+            "r_frames": snapshot.r_frames,
+            "r_bytes": snapshot.r_bytes,
+            "w_frames": snapshot.w_frames,
+            "w_bytes": snapshot.w_bytes,
+            "drops": snapshot.drops,
+            "clients": [
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "r_frames": c.r_frames,
+                    "r_bytes": c.r_bytes,
+                    "w_frames": c.w_frames,
+                    "w_bytes": c.w_bytes,
+                    "queue": c.queue,
+                    "drops": c.drops,
+                    "subscriptions": c.subscriptions,
+                }
+                for c in sorted(snapshot.clients, key=lambda c: c.name)
+            ],
         }
 
     def client_list(self) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """In-process clients: they talk through the broker without a socket.
 
 Their method shape follows the async client: ``send``, ``broadcast``,
-``publish``, ``subscribe``, ``unsubscribe``, ``receive`` / ``async for`` or
-an ``on_frame`` callback, ``close``. Frames arrive as `elbus_spec.Message`,
+``publish``, ``subscribe``, ``unsubscribe``, the BUS/RT ``exclude``,
+``unexclude`` and ``publish_for``, ``receive`` / ``async for`` or an
+``on_frame`` callback, ``close``. Frames arrive as `elbus_spec.Message`,
 `Broadcast` and `Publication` events. Each call is routed synchronously,
 through the same path as a socket client's frames, so an acknowledged
 operation has been routed when it returns.
@@ -24,10 +25,13 @@ from typing import Any, Protocol
 from elbus_spec import (
     BroadcastRequest,
     Code,
+    ExcludeRequest,
     Frame,
+    PublishForRequest,
     PublishRequest,
     QoS,
     SubscribeRequest,
+    UnexcludeRequest,
     UnsubscribeRequest,
     error_for_code,
 )
@@ -54,8 +58,8 @@ class EmbeddedHost(Host, Protocol):
 class _Inbox(PeerState):
     """An in-process client as the router sees it (a `Peer`): its queue of delivered frames, its counters."""
 
-    __slots__ = ("answers", "closed", "code", "dropped", "frames", "handing", "host", "last_op", "loop", "on_frame",
-                 "queue_size", "tasks", "waiter")
+    __slots__ = ("answers", "closed", "code", "frames", "handing", "host", "last_op", "loop", "on_frame", "queue_size",
+                 "tasks", "waiter")
 
     takes_bytes = False
 
@@ -73,7 +77,6 @@ class _Inbox(PeerState):
         self.code: int = Code.OK  # the ack of the operation being routed
         self.answers: dict[int, asyncio.Future[None]] = {}  # MESSAGEs another node of the bus answers later
         self.last_op = 0  # op ids of MESSAGEs, so that a later answer finds its future
-        self.dropped = 0
 
     @property
     def queued(self) -> int:
@@ -92,7 +95,7 @@ class _Inbox(PeerState):
         self.wake()
 
     def overflow(self, frames: int) -> None:
-        self.dropped += frames
+        """Nothing to do: the frames are counted in ``drops``, and an in-process client is never dropped."""
 
     def ack(self, op_id: int, code: int) -> None:
         """In-process operations return their result directly: the call that is routing reads the first error.
@@ -177,7 +180,7 @@ class EmbeddedClient:
     @property
     def dropped(self) -> int:
         """Frames that found the queue full and were not delivered."""
-        return self._inbox.dropped
+        return self._inbox.drops
 
     # --- receiving -----------------------------------------------------------------------
 
@@ -278,6 +281,20 @@ class EmbeddedClient:
     async def unsubscribe(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
         """Drop topic subscriptions (unknown ones are ignored)."""
         self._route(UnsubscribeRequest(0, qos, list(topics)), qos)
+
+    async def exclude(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
+        """Stop receiving publications whose topic matches these patterns, even when subscribed (BUS/RT)."""
+        self._route(ExcludeRequest(0, qos, list(topics)), qos)
+
+    async def unexclude(self, *topics: str, qos: int = QoS.PROCESSED) -> None:
+        """Drop exclusions (unknown ones are ignored)."""
+        self._route(UnexcludeRequest(0, qos, list(topics)), qos)
+
+    async def publish_for(self, topic: str, receiver: str, payload: bytes = b"", *, qos: int = QoS.PROCESSED) -> None:
+        """Publish ``payload`` to ``topic`` for the subscribers whose primary name is ``receiver`` only (BUS/RT)."""
+        if "\0" in topic or "\0" in receiver:
+            raise LocalProtocolError("a topic or a receiver cannot contain NUL")
+        self._route(PublishForRequest(0, qos, topic, receiver, bytes(payload)), qos)
 
     def _check_open(self) -> None:
         if self._inbox.closed:

@@ -56,12 +56,14 @@ class Pending:
 class Outbox:
     """Frames routed to each receiver during one routing step, handed over by `flush`."""
 
-    __slots__ = ("_pending", "frames", "length")
+    __slots__ = ("_pending", "acks", "frames", "length", "refused")
 
     def __init__(self) -> None:
         self._pending: dict[Peer, Pending] = {}
         self.frames = 0  # frames handed over, and their counted body bytes, for the broker's totals
         self.length = 0
+        self.acks = 0  # ack frames queued by `ack` (among ``frames``)
+        self.refused = 0  # frames that found their receiver's queue full
 
     def pending(self, dest: Peer) -> Pending:
         """What this step routes to ``dest`` (its room is asked once, here)."""
@@ -92,7 +94,7 @@ class Outbox:
     def ack(self, sender: Peer, op_id: int, code: int, realtime: int) -> None:
         """Acknowledge ``op_id`` to ``sender``, behind what this step routed to it."""
         if sender.takes_bytes:
-            self.add(sender, pack_ack(op_id, code), _ACK_LENGTH, realtime)
+            self.acks += self.add(sender, pack_ack(op_id, code), _ACK_LENGTH, realtime)
         else:
             sender.ack(op_id, code)
 
@@ -110,6 +112,8 @@ class Outbox:
                 length += p.length
                 dest.deliver(items, p.room_bytes - p.bytes_left, p.urgent)
             if p.refused:
+                dest.drops += p.refused
+                self.refused += p.refused
                 if overflowed is None:
                     overflowed = []
                 overflowed.append((dest, p.refused))

@@ -30,8 +30,9 @@ class Peer(Protocol):
     Counters follow the original broker: ``r_*`` count the frames the client
     sent (and their body bytes), ``w_*`` the frames routed to it, each
     counted with the body length of the frame that caused it, and 6 bytes
-    per ack. ``takes_bytes`` says whether it is handed encoded frames or
-    `elbus_spec.Frame` events.
+    per ack; ``drops`` the frames routed to it that its full queue refused
+    (counted by the outbox, before `overflow`). ``takes_bytes`` says whether
+    it is handed encoded frames or `elbus_spec.Frame` events.
     """
 
     name: str
@@ -47,6 +48,7 @@ class Peer(Protocol):
     r_bytes: int
     w_frames: int
     w_bytes: int
+    drops: int
 
     def __hash__(self) -> int: ...
 
@@ -80,6 +82,7 @@ class PeerState:
 
     __slots__ = (
         "address",
+        "drops",
         "heads",
         "kind",
         "name",
@@ -108,6 +111,7 @@ class PeerState:
         self.r_bytes = 0
         self.w_frames = 0
         self.w_bytes = 0
+        self.drops = 0  # frames routed to the client that its full queue refused
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.kind.value}>"

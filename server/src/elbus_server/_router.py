@@ -4,8 +4,15 @@
 client, or one operation of an in-process client) and routes it into an
 `Outbox`: MESSAGE frames to their target, PUBLISH frames through a
 `PublicationRun`, BROADCAST to every name the mask matches, SUBSCRIBE and
-UNSUBSCRIBE into the topic tree, acks behind them. Acks and counters live
-here and in the outbox only. The router knows clients only as `Peer`s;
+UNSUBSCRIBE into the topic tree, acks behind them; the BUS/RT extensions
+too: EXCLUDE and UNEXCLUDE into a second tree, of patterns whose
+publications a client no longer gets even when subscribed, and
+PUBLISH_FOR to the subscribers of one primary name. Acks and counters live
+here and in the outbox only.
+
+The counters are plain integers added once per routing step (a received
+chunk), from locals the hot branches count anyway; `snapshot` copies them
+for the ``.broker`` RPC and the metrics, which read nothing else. The router knows clients only as `Peer`s;
 nothing in it waits on a receiver: a full one is told by `Peer.overflow`
 and the sender's ack says ``77``.
 """
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 import msgpack
@@ -23,12 +31,17 @@ from elbus_spec import (
     Broadcast,
     BroadcastRequest,
     Code,
+    ExcludeRequest,
+    Frame,
     Kind,
     Message,
     ProtocolViolation,
+    Publication,
+    PublishForRequest,
     PublishRequest,
     QoS,
     SubscribeRequest,
+    UnexcludeRequest,
     UnsubscribeRequest,
     codec,
     primary_name,
@@ -42,6 +55,7 @@ from ._limits import Limits
 from ._outbox import Outbox, Pending
 from ._peer import ClientKind, Peer
 from ._routing import NameTree, TopicTree, normalize_topic_pattern
+from ._stats import BrokerStats, ClientStats
 
 __all__ = ["INFO_TOPIC", "WARN_TOPIC", "Router"]
 
@@ -58,12 +72,39 @@ _HEADS_CACHE_SIZE = 64  # encoded MESSAGE headers kept per sender (one per body 
 _MESSAGE, _BROADCAST, _PUBLISH = Kind.MESSAGE.value, Kind.BROADCAST.value, Kind.PUBLISH.value
 _HEADER_SIZE = codec.SERVER_HEADER_SIZE
 _REMOTE_PERMS_CACHE = 4096  # remote senders whose access rules are kept resolved
+_KIND_NAMES = {_MESSAGE: "message", _BROADCAST: "broadcast", _PUBLISH: "publish"}
 _NOTHING = Pending((0, 0))  # no receiver yet
 
 
 def _body_length(address: str, payload: bytes) -> int:
     """The body length of an addressed frame (``ADDRESS NUL PAYLOAD``), as the counters use it."""
     return (len(address) if address.isascii() else len(address.encode())) + 1 + len(payload)
+
+
+# The operations counted per kind (frames and body bytes read); ``denied``: frames refused whole by access control.
+OPS_IN = ("message", "broadcast", "publish", "publish_for", "subscribe", "unsubscribe", "exclude", "unexclude", "denied")
+# The frames written, per kind: publications (PUBLISH_FOR ones included) and acknowledgements.
+OPS_OUT = ("message", "broadcast", "publish", "ack")
+_PATTERN_OPS = {
+    SubscribeRequest: "subscribe",
+    UnsubscribeRequest: "unsubscribe",
+    ExcludeRequest: "exclude",
+    UnexcludeRequest: "unexclude",
+}
+# Why a registration was refused, by its handshake result code (the label the metrics give it).
+_REFUSALS: dict[int, str] = {
+    Code.BUSY: "busy",
+    Code.DATA: "data",
+    Code.NOT_REGISTERED: "not_registered",
+    Code.ACCESS: "access",
+    Code.OTHER: "other",
+}
+
+
+def _count(counter: list[int], size: int, frames: int = 1) -> None:
+    """Add ``frames`` frames of ``size`` body bytes in all to a ``[frames, bytes]`` counter."""
+    counter[0] += frames
+    counter[1] += size
 
 
 def _topics_length(topics: list[str]) -> int:
@@ -85,14 +126,15 @@ class Router:
     ``core`` is the broker's own ``.broker`` client once registered: it
     announces registrations on `INFO_TOPIC`. Socket clients are checked
     against ``acl`` (None: open); in-process clients are not. Every client's
-    topics are held to ``limits`` (length, depth, subscriptions per client):
-    a topic over a bound is refused with ``72``, costs nothing, and is
-    logged once per client. ``cluster`` links this node to the other brokers
-    of its bus (None: this node alone).
+    topics are held to ``limits`` (length, depth, subscriptions per client,
+    and as many exclusions): a topic over a bound is refused with ``72``,
+    costs nothing, and is logged once per client. ``cluster`` links this node
+    to the other brokers of its bus (None: this node alone).
     """
 
-    __slots__ = ("_names", "_perms", "_remote_perms", "_topics", "_warned", "acl", "clients", "closing", "cluster", "core",
-                 "limits", "r_bytes", "r_frames", "w_bytes", "w_frames")
+    __slots__ = ("_excluded", "_names", "_perms", "_remote_perms", "_topics", "_warned", "acl", "acl_denials", "clients",
+                 "closing", "cluster", "core", "dropped", "limits", "ops_in", "ops_out", "protocol_violations", "r_bytes",
+                 "r_frames", "refused", "w_bytes", "w_frames")
 
     def __init__(self, acl: Acl | None, limits: Limits) -> None:
         self.limits = limits
@@ -100,6 +142,7 @@ class Router:
         self.clients: dict[str, Peer] = {}
         self._names: NameTree[Peer] = NameTree()
         self._topics: TopicTree[Peer] = TopicTree()
+        self._excluded: TopicTree[Peer] = TopicTree()  # EXCLUDE patterns: they win over subscriptions
         self._perms: dict[Peer, Permissions] = {}  # restricted clients' resolved rules, while an ACL is set
         self.acl = acl
         self._remote_perms: dict[str, Permissions | None] = {}  # remote senders' rules, while an ACL is set
@@ -110,6 +153,12 @@ class Router:
         self.r_bytes = 0
         self.w_frames = 0
         self.w_bytes = 0
+        self.ops_in: dict[str, list[int]] = {op: [0, 0] for op in OPS_IN}  # op -> [frames, body bytes]
+        self.ops_out: dict[str, list[int]] = {op: [0, 0] for op in OPS_OUT}
+        self.dropped = 0  # frames refused by full queues
+        self.acl_denials = 0
+        self.protocol_violations = 0
+        self.refused: dict[str, int] = {}  # refused registrations by reason
 
     # --- registry ---------------------------------------------------------------------------------
 
@@ -118,8 +167,15 @@ class Router:
 
         A restricted client (a socket client) is checked against the ACL by
         its name and ``peer.address``; names with a leading dot are reserved
-        for unrestricted (in-process) clients.
+        for unrestricted (in-process) clients. Refusals are counted by reason.
         """
+        code = self._admit(peer, name, restricted)
+        if code != _OK:
+            reason = _REFUSALS.get(code, f"0x{code:02x}")
+            self.refused[reason] = self.refused.get(reason, 0) + 1
+        return code
+
+    def _admit(self, peer: Peer, name: str, restricted: bool) -> int:
         code = self._check_name(name, internal=not restricted)
         if restricted and code != Code.DATA and self.acl is not None:  # a refused client learns nothing of names in use
             perms = self.acl.resolve(name, peer.address if peer.kind is ClientKind.TCP else None)
@@ -171,6 +227,7 @@ class Router:
                 self.cluster.unsubscribed(pattern)
             self.cluster.unregistered(peer.name)
         self._topics.unsubscribe_all(peer)
+        self._excluded.unsubscribe_all(peer)
         logger.debug("client %r unregistered", peer.name)
         if peer.primary is not None:
             peer.primary.secondaries.discard(peer)
@@ -184,6 +241,56 @@ class Router:
     def subscriptions(self, peer: Peer) -> frozenset[str]:
         """The topic patterns ``peer`` is subscribed to."""
         return self._topics.patterns(peer)
+
+    def exclusions(self, peer: Peer) -> frozenset[str]:
+        """The topic patterns ``peer`` has excluded (BUS/RT EXCLUDE)."""
+        return self._excluded.patterns(peer)
+
+    def _subscribers(self, topic: str) -> Collection[Peer]:
+        """The clients a publication to ``topic`` reaches: subscribed, and not excluding it."""
+        receivers = self._topics.match(topic)
+        if receivers and self._excluded:
+            excluded = self._excluded.match(topic)
+            if excluded:
+                return [peer for peer in receivers if peer not in excluded]
+        return receivers
+
+    def snapshot(self, uptime: float, queue_size: int = 0) -> BrokerStats:
+        """Every counter now, and every registered client's (see `BrokerStats`); ``queue_size`` 0: not told.
+
+        It runs on the event loop, once per scrape or ``client.stats`` call:
+        one pass over the clients, in registration order, nothing sorted.
+        """
+        count_patterns = self._topics.count
+        clients = tuple(
+            ClientStats(
+                name,
+                peer.kind.value,
+                peer.r_frames,
+                peer.r_bytes,
+                peer.w_frames,
+                peer.w_bytes,
+                peer.queued,
+                peer.drops,
+                count_patterns(peer),
+            )
+            for name, peer in self.clients.items()
+        )
+        return BrokerStats(
+            uptime,
+            self.r_frames,
+            self.r_bytes,
+            self.w_frames,
+            self.w_bytes,
+            clients,
+            ops_in={op: (frames, size) for op, (frames, size) in self.ops_in.items()},
+            ops_out={op: (frames, size) for op, (frames, size) in self.ops_out.items()},
+            drops=self.dropped,
+            acl_denials=self.acl_denials,
+            protocol_violations=self.protocol_violations,
+            refused=dict(self.refused),
+            queue_size=queue_size,
+        )
 
     def announce(self, event: dict[str, Any], topic: str) -> None:
         """Publish ``event`` (MessagePack) on ``topic`` as ``.broker``."""
@@ -229,12 +336,14 @@ class Router:
                 topics = [topic for topic in event.topics if perms.may_subscribe(topic)]
                 denied = len(event.topics) - len(topics)
                 if denied:
+                    self.acl_denials += denied
                     checked.append(Denied(event.op_id, event.qos, denied, then_ok=not topics, whole=not topics))
                     if topics:
                         checked.append(t(event.op_id, event.qos, topics))
                     continue
             elif not perms.allows(event):
                 event = Denied(event[0], event[1]) if t is tuple else Denied(event.op_id, event.qos)
+                self.acl_denials += 1
             checked.append(event)
         return checked
 
@@ -259,7 +368,11 @@ class Router:
         last_dest: Peer | None = None  # the receiver of the previous MESSAGE, and what it was routed so far
         last = _NOTHING
         own: Pending | None = None  # what the sender is routed (its acks)
-        received = received_bytes = 0
+        # Counted per kind as the branches go (the hot ones in locals); added to the totals once, at the end.
+        messages = message_bytes = missed = missed_bytes = publications = publication_bytes = acks = 0
+        received = received_bytes = 0  # the other operations
+        direct = [0, 0]  # frames and bytes written for broadcasts and PUBLISH_FOR (counted by their helpers)
+        ops = self.ops_in
         try:
             for event in events:
                 t = type(event)
@@ -272,15 +385,16 @@ class Router:
                     if topic != run.topic or realtime != run.realtime:
                         run.spill(outbox)
                         if not self.limits.topic_fits(topic):
-                            received += 1
-                            received_bytes += _body_length(topic, event.payload)
+                            length = _body_length(topic, event.payload)
+                            publications += 1
+                            publication_bytes += length
                             self._refused(sender, "a publication's topic")
                             if qos & 1:
                                 outbox.ack(sender, event.op_id, _DATA, realtime)
                             continue
-                        run.start(topic, realtime, self._topics.match(topic), sender)
-                    received += 1
-                    received_bytes += run.add(event.payload)
+                        run.start(topic, realtime, self._subscribers(topic), sender)
+                    publications += 1
+                    publication_bytes += run.add(event.payload)
                     if self.cluster is not None:
                         self.cluster.publish(sender, topic, event.payload, realtime)
                     if qos & 1:
@@ -292,11 +406,13 @@ class Router:
                     run.spill(outbox)
                 if t is tuple:
                     op_id, qos, target, payload, length = event
-                    received += 1
-                    received_bytes += length
+                    messages += 1
+                    message_bytes += length
                     realtime = (qos >> 1) & 1
                     dest = clients.get(target)
                     if dest is None:
+                        missed += 1  # nothing written here
+                        missed_bytes += length
                         if self.cluster is None:
                             code: int = _NOT_REGISTERED
                         else:
@@ -324,10 +440,17 @@ class Router:
                                 code = _OK
                             else:
                                 last.refused += 1
+                                missed += 1
+                                missed_bytes += length
                                 code = _NOT_DELIVERED
                         else:
                             frame = Message(sender.name, None, payload, bool(realtime))
-                            code = _OK if last.take(frame, 0, length, realtime) else _NOT_DELIVERED
+                            if last.take(frame, 0, length, realtime):
+                                code = _OK
+                            else:
+                                missed += 1
+                                missed_bytes += length
+                                code = _NOT_DELIVERED
                     if qos & 1:
                         if own is None:
                             own = outbox.pending(sender)
@@ -337,6 +460,7 @@ class Router:
                                 own.bytes_left -= 6
                                 own.items.append(pack_ack(op_id, code))
                                 own.length += 6
+                                acks += 1
                                 if realtime:
                                     own.urgent = True
                             else:
@@ -344,50 +468,90 @@ class Router:
                         else:
                             sender.ack(op_id, code)
                 elif t is BroadcastRequest:
+                    length = self._broadcast(outbox, sender, event, direct)
                     received += 1
-                    received_bytes += self._broadcast(outbox, sender, event)
-                elif t is SubscribeRequest or t is UnsubscribeRequest:
+                    received_bytes += length
+                    _count(ops["broadcast"], length)
+                elif t is PublishForRequest:
+                    if self.limits.topic_fits(event.topic):
+                        length = self._publish_for(outbox, sender, event, direct)
+                    else:  # as a publication's topic: refused with 72
+                        length = _body_length(event.topic, event.payload) + _body_length(event.receiver, b"")
+                        self._refused(sender, "a publication's topic")
+                        if event.qos & 1:
+                            outbox.ack(sender, event.op_id, _DATA, event.qos & 2)
+                    received += 1
+                    received_bytes += length
+                    _count(ops["publish_for"], length)
+                elif t in _PATTERN_OPS:
                     if run is not None:
                         run.topic = None  # the next publication matches its topic again
+                    length = _topics_length(event.topics)
                     received += 1
-                    received_bytes += _topics_length(event.topics)
-                    refused = self._change(sender, event.topics, subscribe=t is SubscribeRequest)
+                    received_bytes += length
+                    _count(ops[_PATTERN_OPS[t]], length)
+                    excluding = t is ExcludeRequest or t is UnexcludeRequest
+                    refused = self._change(sender, event.topics, add=t is SubscribeRequest or t is ExcludeRequest,
+                                           exclusions=excluding)
                     if event.qos & 1:
                         for _ in range(refused):
                             outbox.ack(sender, event.op_id, _DATA, event.qos & 2)
                         outbox.ack(sender, event.op_id, _OK, event.qos & 2)
                 elif t is Denied:
                     received += event.whole
+                    ops["denied"][0] += event.whole
                     if event.qos & 1:
                         for _ in range(event.count):
                             outbox.ack(sender, event.op_id, Code.ACCESS, event.qos & 2)
                         if event.then_ok:
                             outbox.ack(sender, event.op_id, _OK, event.qos & 2)
                 elif t is ProtocolViolation:
+                    self.protocol_violations += 1
                     sender.disconnect(f"protocol error: {event.reason}")
                     break
         finally:
             if run is not None:
                 run.spill(outbox)
             outbox.flush()
+            received += messages + publications
+            received_bytes += message_bytes + publication_bytes
             sender.r_frames += received
             sender.r_bytes += received_bytes
             self.r_frames += received
             self.r_bytes += received_bytes
-            self.w_frames += outbox.frames
-            self.w_bytes += outbox.length
+            if messages:
+                _count(ops["message"], message_bytes, messages)
+            if publications:
+                _count(ops["publish"], publication_bytes, publications)
+            written = messages - missed
+            if written:
+                _count(self.ops_out["message"], message_bytes - missed_bytes, written)
+                direct[0] += written
+                direct[1] += message_bytes - missed_bytes
+            self._count_step(outbox, direct, acks)
 
-    def _change(self, peer: Peer, topics: list[str], *, subscribe: bool) -> int:
-        """Subscribe or unsubscribe ``peer`` to ``topics``; returns how many were refused (over a bound)."""
-        limits, tree = self.limits, self._topics
+    def _change(self, peer: Peer, topics: list[str], *, add: bool, exclusions: bool) -> int:
+        """Add or remove ``peer``'s subscriptions (or exclusions) to ``topics``; returns how many were refused.
+
+        A topic over a bound is refused, and so is a new pattern past
+        ``max_subscriptions`` (exclusions have a bound of the same size).
+        """
+        limits = self.limits
+        tree = self._excluded if exclusions else self._topics
         refused = 0
         for topic in topics:
             if not limits.topic_fits(topic):
                 refused += 1
-            elif not subscribe:
-                self._unsubscribe(peer, topic)
+            elif not add:
+                if exclusions:
+                    tree.unsubscribe(peer, topic)
+                else:
+                    self._unsubscribe(peer, topic)
             elif tree.count(peer) < limits.max_subscriptions or tree.holds(peer, topic):
-                self._subscribe(peer, topic)
+                if exclusions:
+                    tree.subscribe(peer, topic)
+                else:
+                    self._subscribe(peer, topic)
             else:
                 refused += 1
         if refused:
@@ -403,27 +567,98 @@ class Router:
                            "further refusals are not logged", peer.name, what, limits.max_topic_length,
                            limits.max_topic_depth, limits.max_subscriptions)
 
-    def _broadcast(self, outbox: Outbox, sender: Peer, event: BroadcastRequest) -> int:
-        """Route one BROADCAST: encoded once for every receiver that takes bytes; returns its body length."""
+    def _count_step(self, outbox: Outbox, direct: list[int], inline_acks: int = 0) -> None:
+        """Add what one step wrote to the totals and split it by kind.
+
+        ``direct`` holds the frames and bytes already counted by kind (messages,
+        broadcasts, PUBLISH_FOR); acks are the outbox's and ``inline_acks``;
+        publications are what remains.
+        """
+        self.w_frames += outbox.frames
+        self.w_bytes += outbox.length
+        if outbox.refused:
+            self.dropped += outbox.refused
+        acks = inline_acks + outbox.acks
+        if acks:
+            _count(self.ops_out["ack"], 6 * acks, acks)
+        publications = outbox.frames - acks - direct[0]
+        if publications > 0:
+            _count(self.ops_out["publish"], outbox.length - 6 * acks - direct[1], publications)
+
+    def _broadcast(self, outbox: Outbox, sender: Peer, event: BroadcastRequest, direct: list[int]) -> int:
+        """Route one BROADCAST to every name its mask matches; returns its body length."""
         payload = event.payload
         length = _body_length(event.mask, payload)
         realtime = (event.qos >> 1) & 1
-        data = frame = None
-        for dest in self._names.match(event.mask):
-            if dest.takes_bytes:
-                if data is None:
-                    data = delivery(_BROADCAST, realtime, sender.wire_name, payload)
-                outbox.add(dest, data, length, realtime)
-            else:
-                if frame is None:
-                    frame = Broadcast(sender.name, None, payload, bool(realtime))
-                outbox.add(dest, frame, length, realtime)
+        self._hand_out(
+            outbox,
+            self._names.match(event.mask),
+            length,
+            realtime,
+            lambda: delivery(_BROADCAST, realtime, sender.wire_name, payload),
+            lambda: Broadcast(sender.name, None, payload, bool(realtime)),
+            "broadcast",
+            direct,
+        )
         if self.cluster is not None:
             self.cluster.broadcast(sender, event.mask, payload, realtime)
         if event.qos & 1:
             outbox.ack(sender, event.op_id, _OK, realtime)
         return length
 
+    def _publish_for(self, outbox: Outbox, sender: Peer, event: PublishForRequest, direct: list[int]) -> int:
+        """Route one PUBLISH_FOR: an ordinary publication for the subscribers whose primary name is the receiver.
+
+        Returns its body length; what it writes counts as publications.
+        """
+        topic, receiver, payload = event.topic, event.receiver, event.payload
+        length = _body_length(topic, payload) + _body_length(receiver, b"")
+        realtime = (event.qos >> 1) & 1
+        self._hand_out(
+            outbox,
+            [dest for dest in self._subscribers(topic) if (dest.primary or dest).name == receiver],
+            length,
+            realtime,
+            lambda: delivery(_PUBLISH, realtime, sender.wire_name + topic.encode() + b"\0", payload),
+            lambda: Publication(sender.name, topic, payload, bool(realtime)),
+            "publish",
+            direct,
+        )
+        if event.qos & 1:
+            outbox.ack(sender, event.op_id, _OK, realtime)
+        return length
+
+    def _hand_out(
+        self,
+        outbox: Outbox,
+        receivers: Collection[Peer],
+        length: int,
+        realtime: int,
+        encode: Callable[[], bytes],
+        event: Callable[[], Frame],
+        kind: str,
+        direct: list[int],
+    ) -> None:
+        """One frame to many receivers: encoded once for those that take bytes, one event for the others.
+
+        What is written is counted in ``ops_out[kind]`` and in ``direct`` (frames, bytes).
+        """
+        data: bytes | None = None
+        frame: Frame | None = None
+        written = 0
+        for dest in receivers:
+            if dest.takes_bytes:
+                if data is None:
+                    data = encode()
+                written += outbox.add(dest, data, length, realtime)
+            else:
+                if frame is None:
+                    frame = event()
+                written += outbox.add(dest, frame, length, realtime)
+        if written:
+            _count(self.ops_out[kind], written * length, written)
+            direct[0] += written
+            direct[1] += written * length
 
     # --- the other nodes of the bus -----------------------------------------------------------------
 
@@ -447,8 +682,7 @@ class Router:
             outbox = Outbox()
             outbox.ack(sender, op_id, code, realtime)
             outbox.flush()
-            self.w_frames += outbox.frames
-            self.w_bytes += outbox.length
+            self._count_step(outbox, [0, 0])
 
         return answer
 
@@ -466,6 +700,7 @@ class Router:
         """
         outbox = Outbox()
         codes = bytearray()
+        direct = [0, 0]  # what was written for messages and broadcasts (publications are the rest)
         for address, frame in records:
             kind, length, realtime = codec.decode_server_header(frame)
             nul = frame.index(b"\0", _HEADER_SIZE)
@@ -477,6 +712,7 @@ class Router:
                 continue
             self.r_frames += 1
             self.r_bytes += length
+            _count(self.ops_in[_KIND_NAMES[kind]], length)
             if kind == _MESSAGE:
                 dest = self.clients.get(address)
                 if dest is None:
@@ -486,7 +722,7 @@ class Router:
             elif kind == _BROADCAST:
                 receivers = self._names.match(address)
             else:
-                receivers = self._topics.match(address)
+                receivers = self._subscribers(address)
             code = _OK
             event = None
             for dest in receivers:
@@ -498,10 +734,13 @@ class Router:
                     taken = outbox.add(dest, event, length, realtime)
                 if not taken:
                     code = _NOT_DELIVERED
+                elif kind != _PUBLISH:
+                    direct[0] += 1
+                    direct[1] += length
+                    _count(self.ops_out[_KIND_NAMES[kind]], length)
             codes.append(code)
         outbox.flush()
-        self.w_frames += outbox.frames
-        self.w_bytes += outbox.length
+        self._count_step(outbox, direct)
         return codes
 
     def _remote_allowed(self, kind: int, address: str, sender: str) -> bool:

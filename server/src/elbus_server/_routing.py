@@ -213,6 +213,10 @@ class TopicTree(Generic[C]):
         """True if ``client`` is subscribed to ``pattern`` (as `subscribe` normalizes it)."""
         return normalize_topic_pattern(pattern) in self._patterns.get(client, ())
 
+    def __len__(self) -> int:
+        """Clients with at least one pattern (0: every match is empty)."""
+        return len(self._patterns)
+
     def _remove(self, client: C, pattern: str) -> None:
         path: list[tuple[_TopicNode[C], str]] = []
         node: _TopicNode[C] | None = self._root

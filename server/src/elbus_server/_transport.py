@@ -97,7 +97,7 @@ class SocketPeer(PeerState, asyncio.Protocol):
     takes_bytes = True
 
     def __init__(self, host: SocketHost, connections: Connections, limits: Limits, busy: BusyPoll | None,
-                 kind: ClientKind, port: str) -> None:
+                 kind: ClientKind, port: str, *, extensions: bool = True) -> None:
         super().__init__(kind, None, port)
         self._host = host
         self._connections = connections
@@ -106,7 +106,8 @@ class SocketPeer(PeerState, asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._busy = busy
         self._last_input = float("-inf")  # when the previous chunk arrived (busy polling)
-        self._conn = BrokerConnection(max_frame_length=limits.max_frame_length, extensions=False)
+        # Without the BUS/RT extensions, EXCLUDE, UNEXCLUDE and PUBLISH_FOR are unknown operations (as for the original).
+        self._conn = BrokerConnection(max_frame_length=limits.max_frame_length, extensions=extensions)
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
         self._out_bytes = 0

@@ -42,10 +42,12 @@ from ._broker import (
     DEFAULT_MAX_TOPIC_LENGTH,
     DEFAULT_QUEUE_BYTES,
     Broker,
+    metrics_endpoint,
 )
 from ._cluster import load_cluster
 from ._fifo import DEFAULT_FIFO_MODE
 from ._paths import Owned
+from ._stats import DEFAULT_METRICS_CLIENTS
 from ._version import __version__
 
 __all__ = ["Bind", "build_parser", "classify_bind", "main"]
@@ -78,6 +80,14 @@ def _bind(value: str) -> Bind:
         return classify_bind(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _metrics_address(value: str) -> str:
+    try:
+        metrics_endpoint(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _positive(kind: Callable[[str], float], *, zero: bool = False) -> Callable[[str], float]:
@@ -134,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="permission bits of broker API FIFOs; whoever may write sends as the broker "
                         f"(default: {DEFAULT_FIFO_MODE:o}, the owner only)")
     p.add_argument("--acl", metavar="FILE", help="access control rules (TOML); SIGHUP reloads (default: open)")
+    p.add_argument("--metrics", type=_metrics_address, metavar="HOST:PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (needs elbus-server[metrics]; default: off)")
+    p.add_argument("--metrics-clients", type=_positive(int, zero=True), default=DEFAULT_METRICS_CLIENTS, metavar="N",
+                   help=f"busiest clients with metric series of their own (default: {DEFAULT_METRICS_CLIENTS})")
+    p.add_argument("--no-extensions", dest="extensions", action="store_false",
+                   help="refuse the BUS/RT operations EXCLUDE, UNEXCLUDE and PUBLISH_FOR as the original elbusd does, "
+                        "by dropping the client (default: served)")
     c = p.add_argument_group("cluster", "brokers on many hosts form one bus through NATS (elbus-server[cluster])")
     c.add_argument("--cluster", metavar="URLS", help="NATS servers, nats://HOST:PORT[,nats://HOST:PORT...]")
     c.add_argument("--node", help="this broker's name on the bus (default: the host name)")
@@ -225,6 +242,9 @@ async def serve(args: argparse.Namespace) -> None:
         max_topic_length=args.max_topic_length,
         max_topic_depth=args.max_topic_depth,
         max_subscriptions=args.max_subscriptions,
+        extensions=args.extensions,
+        metrics=args.metrics,
+        metrics_clients=int(args.metrics_clients),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -244,6 +264,9 @@ async def serve(args: argparse.Namespace) -> None:
             with open(args.pid_file, "w") as f:
                 f.write(f"{os.getpid()}\n")
             pid_file = Owned.of(args.pid_file)
+        if broker.metrics_address is not None:
+            host, port = broker.metrics_address
+            lines.append(f"  metrics      http://{host}:{port}/metrics")
         print(f"elbusd {__version__} ready (pid {os.getpid()}); connect to:", *lines, sep="\n", flush=True)
         await stop.wait()
         logger.info("shutting down")
@@ -276,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = uvloop.run
     try:
         runner(serve(args))
-    except (OSError, AclError, RuntimeError, ValueError) as exc:
+    except (OSError, AclError, RuntimeError, ValueError, ImportError) as exc:
         logger.error("elbusd: %s", exc)
         return 1
     return 0

@@ -13,12 +13,15 @@ an `OSError` (`BrokerUnavailable`), and bad arguments are `ValueError`s.
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
+from collections.abc import Iterator
 from typing import ClassVar
 
 from .constants import Code
 
 __all__ = [
+    "extension_loss_explained",
     "ElbusError",
     "ProtocolError",
     "LocalProtocolError",
@@ -237,3 +240,18 @@ class ConnectionClosed(ElbusError):
     def __init__(self, reason: str = "connection closed") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@contextlib.contextmanager
+def extension_loss_explained(op: str) -> Iterator[None]:
+    """A connection lost while a BUS/RT operation (``op``) waits for its ack: say why that is likely, keeping the reason.
+
+    Both clients wrap their extension calls in it, so users of either read the same explanation.
+    """
+    try:
+        yield
+    except ConnectionClosed as exc:
+        raise ConnectionClosed(
+            f"the connection was lost waiting for the ack of {op}, a BUS/RT extension: a broker without it, "
+            f"such as the original elbus broker, drops the client that sends it ({exc})"
+        ) from exc
