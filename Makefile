@@ -7,14 +7,41 @@ PACKAGES := spec client-sync client-async rpc cli server cluster conformance ben
 STAMP := $(VENV)/.setup-stamp
 PYPROJECTS := $(wildcard */pyproject.toml)
 
+# Packages whose hot loops mypyc compiles from their typed source (each pyproject.toml names the modules).
+# Compiled where a C compiler and Python's headers exist; ELBUS_PURE=1 keeps every module pure Python (and,
+# at run time, makes an installed compiled build import the .py files: see elbus_spec.compiled).
+COMPILED := spec server
+PYTHON_H := $(shell $(PYTHON) -c 'import os, sysconfig; print(os.path.join(sysconfig.get_paths()["include"], "Python.h"))')
+ifeq ($(filter-out 0,$(ELBUS_PURE)),)
+BUILD := $(if $(and $(shell command -v $(CC) 2>/dev/null),$(wildcard $(PYTHON_H))),compiled,pure)
+else
+BUILD := pure
+endif
+BUILD_STAMP := $(VENV)/.build-$(BUILD)
+COMPILED_SOURCES := $(foreach p,$(COMPILED),$(p)/pyproject.toml $(wildcard $(p)/src/*/*.py))
+EDITABLE_COMPILED := $(BIN)/python -m pip install -q --no-build-isolation --no-deps $(foreach p,$(COMPILED),-e ./$(p))
+
 .PHONY: setup test soak codegen codegen-check lint typecheck dist docs bench bench-peers run run-cluster clean
 
-setup: $(STAMP)
+setup: $(BUILD_STAMP)
 
 $(STAMP): requirements-dev.txt $(PYPROJECTS) Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt $(foreach p,$(PACKAGES),-e ./$(p))
+	@touch $@
+
+# The compiled modules are built in place, beside their sources, so the editable installs import them;
+# rebuilt whenever a source of their package changes (a test fails on one older than its source).
+$(VENV)/.build-compiled: $(STAMP) $(COMPILED_SOURCES)
+	@rm -f $(VENV)/.build-*
+	HATCH_BUILD_HOOK_ENABLE_MYPYC=true $(EDITABLE_COMPILED)
+	@touch $@
+
+$(VENV)/.build-pure: $(STAMP)
+	@rm -f $(VENV)/.build-*
+	rm -f $(foreach p,$(COMPILED),$(p)/src/*.so $(p)/src/*/*.so)
+	$(EDITABLE_COMPILED)
 	@touch $@
 
 # Static checks first (ruff, mypy --strict): they take seconds and name the line at fault.
@@ -38,9 +65,19 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy $(foreach p,$(PACKAGES),$(p)/src)
 
+# Per package an sdist and a pure wheel (py3-none-any); per compiled package also a platform wheel, built
+# from its sdist (where `setup` compiles).
 dist: setup
 	rm -rf dist
-	$(foreach p,$(PACKAGES),$(BIN)/python -m build -q --outdir dist ./$(p) &&) true
+	$(foreach p,$(PACKAGES),$(BIN)/python -m build -q --no-isolation --outdir dist ./$(p) &&) true
+ifeq ($(BUILD),compiled)
+	for p in $(COMPILED); do \
+		name=$$(sed -n 's/^name = "\(.*\)"/\1/p' $$p/pyproject.toml | tr - _); \
+		HATCH_BUILD_HOOK_ENABLE_MYPYC=true $(BIN)/python -m pip wheel -q --no-build-isolation --no-deps -w dist dist/$$name-*.tar.gz || exit 1; \
+	done
+else
+	@echo "dist: pure wheels only ($(if $(filter-out 0,$(ELBUS_PURE)),ELBUS_PURE is set,no C compiler or no Python headers))"
+endif
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

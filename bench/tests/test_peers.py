@@ -111,16 +111,18 @@ async def test_compare_reports_medians_ranges_cpu_and_failures() -> None:
 
 
 def test_targets_compare_the_default_setup_with_nats_on_medians() -> None:
-    ours, nats = Setup("elbus", "unix", True), Setup("nats", "tcp")
-    results = PeerResults((Workload("one-to-one", 10), Workload("rpc", 10)), (ours, nats), 3)
+    ours, off, nats = Setup("elbus", "unix", True), Setup("elbus", "unix", False), Setup("nats", "tcp")
+    results = PeerResults((Workload("one-to-one", 10), Workload("rpc", 10)), (ours, off, nats), 3)
     results.runs[("one-to-one", ours.label)] = [Run(1000, s, 0.1, 0.1) for s in (1.0, 1.0, 10.0)]  # median 1,000/s
     results.runs[("one-to-one", nats.label)] = [Run(800, 1.0, 0.1, 0.1)]
     results.runs[("rpc", ours.label)] = [Run(100, 1.0, 0.1, 0.1, (50.0, 90.0))]
+    results.runs[("rpc", off.label)] = [Run(150, 1.0, 0.1, 0.1, (80.0, 120.0))]
     results.runs[("rpc", nats.label)] = [Run(100, 1.0, 0.1, 0.1, (110.0, 200.0))]
     got = {t.name: (t.measured, t.met) for t in peer_report.evaluate(results)}
     assert got == {
-        "one-to-one: ours/NATS rate >= 1x": ("1.25x", True),
+        "one-to-one: ours/NATS rate >= 1.3x": ("1.25x", False),
         "rpc: ours/NATS rate >= 2x": ("1.00x", False),
+        "rpc (busy-poll off): ours/NATS rate >= 1.5x": ("1.50x", True),
         "rpc: NATS/ours p50 >= 2x": ("2.20x", True),
     }
     assert "MISS  rpc: ours/NATS rate >= 2x" in peer_report.table(results)

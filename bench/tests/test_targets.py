@@ -31,3 +31,16 @@ def test_targets_use_medians_and_skip_what_was_not_measured() -> None:
         "publish cost flat (±20%) with 100,000 unrelated subscriptions": ("1.20x", True),
         "idle client (1,000 clients) <= 20 KiB": ("25.00 KiB", False),
     }
+
+
+def test_compiled_against_pure_where_the_broker_is_the_bottleneck() -> None:
+    r = Results(Config())
+    for broker, count in (("ours", 1300), ("pure", 1000)):
+        r.measurements[(broker, "wire", "send+recv.qos.no")] = [Measurement("send+recv.qos.no", count, 1.0, "frames/s")]
+    r.measurements[("ours", "wire", "send+recv.qos.processed")] = [Measurement("send+recv.qos.processed", 1100, 1.0, "frames/s")]
+    r.measurements[("pure", "wire", "send+recv.qos.processed")] = [Measurement("send+recv.qos.processed", 1000, 1.0, "frames/s")]
+    got = {t.name: (t.measured, t.met) for t in evaluate(r)}
+    assert got == {
+        "wire send+recv.qos.no: compiled/pure >= 1.2x": ("1.30x", True),
+        "wire send+recv.qos.processed: compiled/pure >= 1.2x": ("1.10x", False),
+    }

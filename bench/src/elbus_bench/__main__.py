@@ -28,7 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m elbus_bench", description=__doc__)
     p.add_argument("--stages", type=_stages, default=STAGES, help=f"comma-separated subset of: {', '.join(STAGES)}")
     p.add_argument("--forms", default=",".join(runner.FORMS), help="comma-separated: client (async), sync (blocking), wire")
-    p.add_argument("--brokers", default="ours,ceiling", help="comma-separated: ours, ceiling")
+    p.add_argument(
+        "--brokers",
+        default=",".join(runner.BROKERS),
+        help="comma-separated: ours (as installed), pure (ours on its pure-Python modules), ceiling",
+    )
     p.add_argument("--runs", type=int, default=3, help="runs per stage; the table shows medians (default 3)")
     p.add_argument("--payload-size", type=int, default=100, help="payload bytes (default 100)")
     p.add_argument("--workers", type=int, default=2, help="concurrent sender/receiver pairs (default 2)")
@@ -66,8 +70,8 @@ def config_from(args: argparse.Namespace) -> runner.Config:
     forms = tuple(f.strip() for f in args.forms.split(",") if f.strip())
     if not forms or any(f not in runner.FORMS for f in forms):
         raise SystemExit(f"--forms takes a comma-separated subset of: {', '.join(runner.FORMS)}")
-    if not brokers or any(b not in ("ours", "ceiling") for b in brokers):
-        raise SystemExit("--brokers takes a comma-separated subset of: ours, ceiling")
+    if not brokers or any(b not in runner.BROKERS for b in brokers):
+        raise SystemExit(f"--brokers takes a comma-separated subset of: {', '.join(runner.BROKERS)}")
     if args.runs < 1 or args.workers < 1 or args.payload_size < 0 or args.window < 1 or args.client_busy_poll < 0:
         raise SystemExit("--runs, --workers and --window must be positive, --payload-size and --client-busy-poll not negative")
     return runner.Config(
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     config = config_from(args)
     raise_fd_limit()  # the memory stage holds 10,000 connections open
     stage_steps = sum(runner.applicable(b, f, s) for b in config.brokers for f in config.forms for s in config.stages)
-    steps = config.runs * stage_steps + (len(config.memory_clients) + 1) * len(config.brokers) + 2
+    steps = config.runs * stage_steps + (len(config.memory_clients) + 1) * len(set(config.brokers) - {"pure"}) + 2
     progress = _Progress(steps)
     results = uvloop.run(runner.run(config, progress))
     progress.finish()

@@ -19,9 +19,9 @@ __all__ = ["FLOOD", "FLOOD_QUEUE_BYTES", "FLOOD_QUEUE_SIZE", "WINDOWED", "Broker
 
 # Frames one client may have queued: the largest flood a peer-comparison receiver can fall behind by.
 FLOOD_QUEUE_SIZE = 262_144
-# Bytes one client may have queued in a flood, once the broker bounds its queues in bytes too
-# (``Broker(queue_bytes=)`` / ``elbusd --queue-bytes``); None: the broker has no such bound to raise.
-FLOOD_QUEUE_BYTES: int | None = None
+# Bytes one client may have queued in a flood (``Broker(queue_bytes=)`` / ``elbusd --queue-bytes``): a whole
+# one-to-one run, 200,000 deliveries of a 100-byte payload with their headers, is about 24 MiB.
+FLOOD_QUEUE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

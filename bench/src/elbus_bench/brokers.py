@@ -1,8 +1,8 @@
 """Start and stop the brokers under test as subprocesses, and read their memory.
 
-`BrokerProcess` runs ``elbus_bench.serve`` (our broker or the ceiling),
-``elbusd`` (our broker as deployed, with `BrokerSettings`) or ``nats-server``
-on loopback; `start()` returns once the broker accepts connections, `stop()`
+`BrokerProcess` runs ``elbus_bench.serve`` (our broker as installed, our
+broker on its pure-Python modules, or the ceiling), ``elbusd`` (our broker as
+deployed, with `BrokerSettings`) or ``nats-server`` on loopback; `start()` returns once the broker accepts connections, `stop()`
 ends it. `rss()` and `cpu_seconds()` read the process's resident memory and
 CPU time from ``/proc/<pid>``.
 """
@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 from typing import Any
+
+from elbus_spec.compiled import PURE_ENV
 
 from .broker_settings import WINDOWED, BrokerSettings
 
@@ -95,7 +97,10 @@ def nats_available() -> bool:
 
 
 class BrokerProcess:
-    """One broker under test: ``kind`` is ``"ceiling"``, ``"ours"``, ``"elbusd"`` or ``"nats"``.
+    """One broker under test: ``kind`` is ``"ceiling"``, ``"ours"``, ``"pure"``, ``"elbusd"`` or ``"nats"``.
+
+    ``"pure"`` is ``"ours"`` run with ``ELBUS_PURE=1``: the pure-Python
+    modules, where compiled ones are installed (`elbus_spec.compiled`).
 
     The address is a UNIX socket in a private temporary directory, or
     ``127.0.0.1:<free port>`` with ``tcp=True`` (always TCP for NATS). ``loop``
@@ -130,14 +135,20 @@ class BrokerProcess:
             return [nats_server_path() or "nats-server", "-a", host, "-p", port]
         if self.kind == "elbusd":
             return [sys.executable, "-m", "elbus_server.elbusd", "-B", self.address, *self.settings.flags()]
-        return [sys.executable, "-m", "elbus_bench.serve", self.kind, self.address, self.loop]
+        serve = "ours" if self.kind == "pure" else self.kind
+        return [sys.executable, "-m", "elbus_bench.serve", serve, self.address, self.loop]
+
+    def _environment(self) -> dict[str, str] | None:
+        return {**os.environ, PURE_ENV: "1"} if self.kind == "pure" else None
 
     async def start(self, timeout: float = 10.0) -> None:
         """Spawn the broker and wait until it accepts a connection (and greets, for elbus brokers).
 
         Raises BrokerStartError when it exits or stays unreachable for ``timeout`` seconds.
         """
-        self._proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        self._proc = subprocess.Popen(
+            self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr, env=self._environment()
+        )
         deadline = time.monotonic() + timeout
         while True:
             if self._proc.poll() is not None:

@@ -1,4 +1,4 @@
-"""The results as a text table (stdout) and as JSON (a file): medians and ratios to the ceiling."""
+"""The results as a text table (stdout) and as JSON (a file): medians, and ratios to the ceiling and to pure Python."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import statistics
 from typing import Any
 
 from .measure import FANOUT_SUBSCRIBERS, STAGES
-from .runner import Results, applicable
+from .runner import BROKERS, Results, applicable
 from .targets import evaluate
 
 __all__ = ["table", "to_json"]
@@ -34,6 +34,9 @@ def _kib(value: float) -> str:
 def table(results: Results) -> str:
     """The whole report as text: stage rows, then memory, publish cost, fan-out cost, codec, profile."""
     c = results.config
+    pure = any(broker == "pure" for broker, _form, _stage in results.measurements)
+    compiled = results.machine()["compiled"]
+    build = f"ours: {len(compiled)} modules compiled with mypyc" if compiled else "ours: pure Python (nothing compiled)"
     lines = [
         f"elbus benchmark: payload {c.payload_size} B, {c.workers} workers, {c.transport.upper()} socket, "
         f"median of {c.runs} run(s), {results.machine()['cpus']} CPUs, Python {results.machine()['python']}"
@@ -43,19 +46,23 @@ def table(results: Results) -> str:
         " 'wire' = pre-encoded frames (the broker is the bottleneck)",
         f"publish.fanout: 1 publisher -> {FANOUT_SUBSCRIBERS} subscribers (deliveries/s); "
         "rpc.latency: 1 caller, sequential calls",
+        build + ("; 'pure' = ours on its pure-Python modules (ELBUS_PURE=1), against the same clients" if pure else ""),
         "",
     ]
-    head = f"{'stage':<25} {'form':<7} {'unit':<13} {'ours':>32} {'ceiling':>32} {'ours/ceiling':>12}"
+    brokers = [b for b in BROKERS if b in c.brokers and (b != "pure" or pure)]
+    head = f"{'stage':<25} {'form':<7} {'unit':<13}" + "".join(f" {b:>32}" for b in brokers) + f" {'ours/ceiling':>12}"
+    head += f" {'ours/pure':>9}" if pure else ""
     lines += [head, "-" * len(head)]
     for stage in (s for s in STAGES if s in c.stages):
         for form in c.forms:
             if not applicable("ours", form, stage):
                 continue
-            ours, ceiling = results.median("ours", form, stage), results.median("ceiling", form, stage)
-            unit = (ours or ceiling or {}).get("unit", "")
-            ours_text = results.failures.get(("ours", form, stage), "")[:32] or _value(ours)
-            ceiling_text = results.failures.get(("ceiling", form, stage), "")[:32] or _value(ceiling)
-            row = f"{stage:<25} {form:<7} {unit:<13} {ours_text:>32} {ceiling_text:>32} {_ratio(ours, ceiling):>12}"
+            medians = {b: results.median(b, form, stage) for b in brokers}
+            unit = next((m["unit"] for m in medians.values() if m), "")
+            row = f"{stage:<25} {form:<7} {unit:<13}"
+            row += "".join(f" {results.failures.get((b, form, stage), '')[:32] or _value(medians[b]):>32}" for b in brokers)
+            row += f" {_ratio(medians.get('ours'), medians.get('ceiling')):>12}"
+            row += f" {_ratio(medians.get('ours'), medians.get('pure')):>9}" if pure else ""
             lines.append(row)
     if results.memory:
         lines += ["", "broker memory per idle connected client (RSS delta / clients)"]
@@ -110,7 +117,7 @@ def to_json(results: Results) -> dict[str, Any]:
     stages = []
     for (broker, form, stage), runs in sorted(results.measurements.items()):
         median = results.median(broker, form, stage)
-        ceiling = results.median("ceiling", form, stage)
+        ceiling, pure = results.median("ceiling", form, stage), results.median("pure", form, stage)
         stages.append(
             {
                 "broker": broker,
@@ -121,6 +128,7 @@ def to_json(results: Results) -> dict[str, Any]:
                 "transport": c.transport,
                 "median": median,
                 "ratio_to_ceiling": median["rate"] / ceiling["rate"] if median and ceiling and broker != "ceiling" else None,
+                "ratio_to_pure": median["rate"] / pure["rate"] if median and pure and broker == "ours" else None,
                 "runs": [
                     {"count": m.count, "seconds": m.seconds, "rate": m.rate, "p50_us": m.p50_us, "p99_us": m.p99_us} for m in runs
                 ],

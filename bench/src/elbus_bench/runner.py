@@ -5,7 +5,9 @@ broker in its own subprocess, runs every selected stage in both forms (our
 client, the wire-level generator) for ``config.runs`` rounds, interleaving the
 brokers so they see the same machine conditions, then the memory, subscription
 and codec measurements (the comparison with NATS is `elbus_bench.peers`). A stage that fails is recorded with its error and
-the run goes on.
+the run goes on. The brokers are ours as installed (compiled where it was
+built with a C compiler), ``pure`` (ours on its pure-Python modules: measured
+only when something is compiled to compare with) and the ceiling.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from typing import Any
 
 from . import codec_speed, wire
 from .brokers import BrokerProcess, BrokerStartError, ours_available, sync_available
+from .compilation import compiled_modules
 from .measure import FANOUT_SUBSCRIBERS, RPC_BROKER_STAGES, STAGES, SYNC_STAGES, Measurement
 from .profile import Profiler
 
-__all__ = ["FORMS", "Config", "Results", "applicable", "run"]
+__all__ = ["BROKERS", "FORMS", "Config", "Results", "applicable", "run"]
 
 FORMS = ("client", "sync", "wire")  # our async client, our blocking client (rpc.latency only), wire-level
+BROKERS = ("ours", "pure", "ceiling")  # ours as installed, ours on its pure-Python modules, the ceiling
+OURS = frozenset({"ours", "pure"})
 # Operations per stage in a full run; --quick divides them by QUICK_DIVISOR.
 WIRE_COUNTS = {"rpc": 100_000, "publish.fanout": 50_000, "rpc.latency": 5_000, "send": 200_000}
 CLIENT_COUNTS = {"rpc": 20_000, "publish.fanout": 20_000, "rpc.latency": 3_000, "send": 100_000}
@@ -35,7 +40,7 @@ QUICK_DIVISOR = 10
 class Config:
     stages: tuple[str, ...] = STAGES
     forms: tuple[str, ...] = FORMS
-    brokers: tuple[str, ...] = ("ours", "ceiling")
+    brokers: tuple[str, ...] = BROKERS
     runs: int = 3
     payload_size: int = 100
     workers: int = 2
@@ -87,7 +92,12 @@ class Results:
         return out
 
     def machine(self) -> dict[str, Any]:
-        return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+        return {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "compiled": compiled_modules(),
+        }
 
 
 Progress = Callable[[str], None]
@@ -103,9 +113,12 @@ def applicable(broker: str, form: str, stage: str) -> bool:
 async def run(config: Config, progress: Progress) -> Results:
     """Run everything the config selects; progress(label) is called before each step."""
     results = Results(config)
-    brokers = [b for b in config.brokers if b != "ours" or ours_available()]
-    if "ours" in config.brokers and "ours" not in brokers:
+    brokers = [b for b in config.brokers if b not in OURS or ours_available()]
+    if OURS & set(config.brokers) and not OURS & set(brokers):
         results.notes.append("our broker, async client or RPC layer is not installed: only the ceiling was measured")
+    if "pure" in brokers and not compiled_modules():
+        brokers.remove("pure")
+        results.notes.append("nothing is compiled (no C compiler, or ELBUS_PURE set): ours is pure Python, 'pure' was skipped")
     forms = [f for f in config.forms if f == "wire" or (ours_available() and (f == "client" or sync_available()))]
     for skipped in set(config.forms) - set(forms):
         results.notes.append(f"the {skipped!r} form was skipped: our client for it is not installed")
@@ -126,7 +139,8 @@ async def run(config: Config, progress: Progress) -> Results:
             finally:
                 await process.stop()
     for broker in brokers:
-        await _memory_and_subscriptions(results, config, broker, progress)
+        if broker != "pure":  # what compiling changes is time, not memory
+            await _memory_and_subscriptions(results, config, broker, progress)
     if config.profile_path and "ours" in brokers:
         progress("profile ours wire send+recv.qos.no")
         results.profile = await _profile(config)
@@ -142,7 +156,7 @@ def _error(exc: BaseException) -> str:
 
 
 def _loop(config: Config, broker: str) -> str:
-    return config.ours_loop if broker == "ours" else "uvloop"
+    return config.ours_loop if broker in OURS else "uvloop"
 
 
 async def _measure(results: Results, key: tuple[str, str, str], address: str, config: Config) -> None:

@@ -5,6 +5,12 @@ once; ``elbusd`` (`elbus_server.elbusd`) is the standalone command.
 Plug-ins (the cluster) build on `elbus_server.plugin`.
 """
 
+# ruff: noqa: E402 (the modules are imported once `prefer_source` has chosen compiled or pure Python)
+
+from elbus_spec.compiled import prefer_source
+
+prefer_source(__name__, __path__)
+
 from ._acl import Acl, AclError, Rule, load_acl
 from ._broker import (
     DEFAULT_BUF_SIZE,

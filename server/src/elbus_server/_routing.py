@@ -14,7 +14,9 @@ Registering costs one node per level: unlike a tree that pre-expands every
 exponentially.
 
 Lookups return a read-only view that may be one of the tree's own sets:
-iterate it before changing the tree.
+iterate it before changing the tree. `TopicTree` remembers the receivers
+of the topics published to lately (a publisher sends to few topics, many
+times), until the next subscription or unsubscription changes the tree.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ __all__ = ["NameTree", "TopicTree", "normalize_topic_pattern"]
 C = TypeVar("C", bound=Hashable)
 
 _EMPTY: frozenset = frozenset()  # type: ignore[type-arg]
+
+MATCH_CACHE_TOPICS = 1024
+"""Topics whose receivers `TopicTree.match` remembers; all are forgotten when one more would not fit."""
+MATCH_CACHE_RECEIVERS = 65536
+"""Receivers held in the merged sets `TopicTree.match` remembers (a topic matching one pattern costs none: it
+is the tree's own set); all are forgotten when one more set would not fit, so the memory is bounded."""
 
 
 def _union(found: list[set[C]]) -> Collection[C]:
@@ -128,13 +136,19 @@ class _TopicNode(Generic[C]):
 
 
 class TopicTree(Generic[C]):
-    """Topic subscriptions of clients; each client's patterns are remembered to drop them at once."""
+    """Topic subscriptions of clients; each client's patterns are remembered to drop them at once.
 
-    __slots__ = ("_patterns", "_root")
+    `match` answers from a cache of the topics matched since the tree last
+    changed (bounded by `MATCH_CACHE_TOPICS` and `MATCH_CACHE_RECEIVERS`).
+    """
+
+    __slots__ = ("_cache", "_cached_receivers", "_patterns", "_root")
 
     def __init__(self) -> None:
         self._root: _TopicNode[C] = _TopicNode()
         self._patterns: dict[C, set[str]] = {}
+        self._cache: dict[str, Collection[C]] = {}
+        self._cached_receivers = 0  # receivers in the merged sets of the cache
 
     def subscribe(self, client: C, pattern: str) -> None:
         pattern = normalize_topic_pattern(pattern)
@@ -142,6 +156,7 @@ class TopicTree(Generic[C]):
         if pattern in patterns:
             return
         patterns.add(pattern)
+        self._forget()
         node = self._root
         for part in pattern.split("/"):
             if part == "#":
@@ -173,10 +188,19 @@ class TopicTree(Generic[C]):
         if not patterns:
             del self._patterns[client]
         self._remove(client, pattern)
+        self._forget()
 
     def unsubscribe_all(self, client: C) -> None:
-        for pattern in self._patterns.pop(client, ()):
-            self._remove(client, pattern)
+        patterns = self._patterns.pop(client, None)
+        if patterns:
+            for pattern in patterns:
+                self._remove(client, pattern)
+            self._forget()
+
+    def _forget(self) -> None:
+        """Empty the match cache: the tree changed."""
+        self._cache.clear()
+        self._cached_receivers = 0
 
     def patterns(self, client: C) -> frozenset[str]:
         return frozenset(self._patterns.get(client, ()))
@@ -219,7 +243,20 @@ class TopicTree(Generic[C]):
                 del parent.children[part]
 
     def match(self, topic: str) -> Collection[C]:
-        """Every client with a pattern matching ``topic``, each once."""
+        """Every client with a pattern matching ``topic``, each once (remembered until the tree changes)."""
+        receivers = self._cache.get(topic)
+        if receivers is None:
+            found = self._matching_sets(topic)
+            receivers = _union(found)
+            merged = len(receivers) if len(found) > 1 else 0  # one set is the tree's own: it costs no memory
+            if len(self._cache) >= MATCH_CACHE_TOPICS or self._cached_receivers + merged > MATCH_CACHE_RECEIVERS:
+                self._forget()
+            self._cache[topic] = receivers
+            self._cached_receivers += merged
+        return receivers
+
+    def _matching_sets(self, topic: str) -> list[set[C]]:
+        """The subscriber sets of every pattern node that ``topic`` reaches (a client may be in several)."""
         found: list[set[C]] = []
         frontier = [self._root]
         for part in topic.split("/"):
@@ -233,9 +270,9 @@ class TopicTree(Generic[C]):
                 if node.any is not None:
                     nxt.append(node.any)
             if not nxt:
-                return _union(found)
+                return found
             frontier = nxt
         for node in frontier:
             if node.subscribers:
                 found.append(node.subscribers)
-        return _union(found)
+        return found

@@ -6,6 +6,12 @@ events and events into bytes; `elbus_spec.schema` is the declarative spec;
 the runtime codec in ``elbus_spec._codec`` is generated from it.
 """
 
+# ruff: noqa: E402 (the modules are imported once `prefer_source` has chosen compiled or pure Python)
+
+from .compiled import prefer_source
+
+prefer_source(__name__, __path__)
+
 from . import _codec as codec
 from ._base import State
 from ._codec import NOP_FRAME as NOP_FRAME

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 from . import _codec as codec
+from ._mypyc import mypyc_attr
 from ._receive_buffer import ReceiveBuffer
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import Event, ProtocolViolation
@@ -22,6 +23,7 @@ class State(Enum):
     ERROR = "error"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # so that `ClientConnection` may have them
 class ConnectionBase:
     """A receive buffer, an outbox, and the error rule.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable, Sequence
+from typing import Never
 
 from .constants import PROTOCOL_VERSION
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -448,7 +449,7 @@ def encode_nop() -> bytes:
         raise LocalProtocolError(f'nop: {exc}') from None
 
 
-def decode_nop(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[()]:
+def decode_nop(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> tuple[Never, ...]:
     """Decode a `nop` structure from ``buf[start:end]`` as a tuple ().
 
     Raises RemoteProtocolError (with the reason) on any malformed input.

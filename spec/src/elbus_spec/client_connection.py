@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 
 from . import _codec as codec
 from ._base import ConnectionBase, State
+from ._mypyc import mypyc_attr
 from .constants import DEAD_BROKER_FACTOR, DEFAULT_MAX_FRAME_LENGTH, DEFAULT_TIMEOUT, Code, Kind, QoS
 from .errors import FrameTooLarge, InvalidTopic, LocalProtocolError, RemoteProtocolError
 from .events import Ack, Broadcast, Event, KeepAlive, Message, Publication, Refused, Registered
@@ -42,6 +43,7 @@ _QOS_VALUES = frozenset(QoS)
 Payload = bytes | bytearray | memoryview | str
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # a client may change how it numbers operations, say
 class ClientConnection(ConnectionBase):
     """Protocol state of a client: handshake, op ids, frame parsing, and the rules of what is sent.
 
@@ -82,7 +84,7 @@ class ClientConnection(ConnectionBase):
         return self.timeout if timeout is None else timeout
 
     @staticmethod
-    def check_publication_topic(topic: str) -> str:
+    def check_publication_topic(topic: object) -> str:
         """``topic`` if a publication may go to it; raises `InvalidTopic` (wildcards) or `TypeError`.
 
         A publication names one topic: ``+`` and ``#`` would only ever reach
@@ -105,9 +107,12 @@ class ClientConnection(ConnectionBase):
         """
         if not topics:
             raise ValueError("at least one topic is required")
-        for topic in topics:
+        checked: list[str] = []
+        items: Sequence[object] = topics  # each is checked here, as pure Python and compiled code alike
+        for topic in items:
             if not isinstance(topic, str):
                 raise TypeError(f"topics must be str, got {type(topic).__name__} (pass them as separate arguments)")
+            checked.append(topic)
             if "+" not in topic and "#" not in topic:
                 continue
             levels = topic.split("/")
@@ -116,7 +121,7 @@ class ClientConnection(ConnectionBase):
                     raise InvalidTopic(f"'#' may only be the last level of a pattern: {topic!r}")
                 if level not in ("+", "#") and ("+" in level or "#" in level):
                     raise InvalidTopic(f"'+' and '#' must stand for a whole level: {topic!r}")
-        return list(topics)
+        return checked
 
     @staticmethod
     def renewable(topics: Sequence[str], code: int | None) -> list[str]:

@@ -236,10 +236,15 @@ def _annotation(kind: str) -> str:
 
 
 def _decoded_type(fields: list[Field]) -> str:
-    """The exact tuple type a decoder returns: plain tuples, typed per field, as fast as untyped ones."""
+    """The exact tuple type a decoder returns: plain tuples, typed per field, as fast as untyped ones.
+
+    No fields is ``tuple[Never, ...]``, the same set of values as ``tuple[()]``: compiled with mypyc, a
+    function typed ``-> tuple[()]`` cannot report the exception it raises (it returns ``()`` with the
+    exception set), so the empty tuple is typed as one that mypyc passes as an object.
+    """
     kinds = {"cstring": "str", "pascal": "str", "nuljoined": "list[str]", "greedy": "bytes"}
     types = [kinds.get(f.kind, "int") for f in fields for _ in f.decoded]
-    return f"tuple[{', '.join(types)}]" if types else "tuple[()]"
+    return f"tuple[{', '.join(types)}]" if types else "tuple[Never, ...]"
 
 
 def _signature(fields: list[Field], params: list[str]) -> str:
@@ -577,6 +582,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable, Sequence
+from typing import Never
 
 from .constants import PROTOCOL_VERSION
 from .errors import LocalProtocolError, RemoteProtocolError
