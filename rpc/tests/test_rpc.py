@@ -156,6 +156,10 @@ async def test_async_and_sync_clients_call_each_other(kind_broker: Any) -> None:
         async def hello(params: dict[str, str], event: CallEvent) -> str:
             return f"hello {params['name']} from {event.sender}"
 
+        @aio.method("slow")
+        async def slow(params: Any, event: CallEvent) -> None:
+            await asyncio.sleep(1)  # far past the caller's timeout, however fast the round trip
+
         # The broker may share this event loop: the blocking client connects and closes in a thread.
         sync_client = elbus_client.Client(address, "sync")
         await asyncio.to_thread(sync_client.connect)
@@ -188,7 +192,7 @@ async def test_async_and_sync_clients_call_each_other(kind_broker: Any) -> None:
                 await aio.call("sync", "fail")
             assert (exc.value.code, exc.value.message) == (-32000, "custom")
             with pytest.raises(TimeoutError) as timed_out:
-                await asyncio.to_thread(sync.call, "aio", "hello", {"name": "x"}, timeout=0.000001)
+                await asyncio.to_thread(sync.call, "aio", "slow", None, timeout=0.05)
             assert isinstance(timed_out.value, RpcTimeout) and timed_out.value.code == -32120
         finally:
             await asyncio.to_thread(sync.close)
