@@ -13,6 +13,7 @@ from .compiled import prefer_source
 prefer_source(__name__, __path__)
 
 from . import _codec as codec
+from . import rpc
 from ._base import State
 from ._codec import NOP_FRAME as NOP_FRAME
 from ._codec import PING_FRAME as PING_FRAME
@@ -100,18 +101,19 @@ from .events import (
     UnexcludeRequest,
     UnsubscribeRequest,
 )
-from .rpc import (
-    RpcErrorReply,
-    RpcEvent,
-    RpcNotification,
-    RpcReply,
-    RpcRequest,
-    encode_error,
-    encode_notification,
-    encode_reply,
-    encode_request,
-    parse_rpc,
-)
+
+# The RPC layer's payloads: `elbus_spec.rpc` is their home (and API page); elbus_rpc and the
+# broker import them from here too, without this package advertising them.
+from .rpc import RpcErrorReply as RpcErrorReply
+from .rpc import RpcEvent as RpcEvent
+from .rpc import RpcNotification as RpcNotification
+from .rpc import RpcReply as RpcReply
+from .rpc import RpcRequest as RpcRequest
+from .rpc import encode_error as encode_error
+from .rpc import encode_notification as encode_notification
+from .rpc import encode_reply as encode_reply
+from .rpc import encode_request as encode_request
+from .rpc import parse_rpc as parse_rpc
 
 __version__ = "0.1.0"
 
@@ -120,6 +122,7 @@ __version__ = "0.1.0"
 # sibling packages share stay importable from here without being advertised.
 __all__ = [
     "codec",
+    "rpc",
     # connections
     "BrokerConnection",
     "ClientConnection",
@@ -186,15 +189,4 @@ __all__ = [
     "ConnectionClosed",
     "RpcError",
     "RpcTimeout",
-    # RPC payloads
-    "RpcEvent",
-    "RpcRequest",
-    "RpcReply",
-    "RpcErrorReply",
-    "RpcNotification",
-    "parse_rpc",
-    "encode_request",
-    "encode_reply",
-    "encode_error",
-    "encode_notification",
 ]
