@@ -430,41 +430,20 @@ class Router:
                             if head is None:
                                 head = _message_head(sender, size, realtime)
                             data = head + payload
-                            if last.frames_left > 0 < last.bytes_left:  # Pending.take inlined: the hot path
-                                last.frames_left -= 1
-                                last.bytes_left -= len(data)
-                                last.items.append(data)
-                                last.length += length
-                                if realtime:
-                                    last.urgent = True
-                                code = _OK
-                            else:
-                                last.refused += 1
-                                missed += 1
-                                missed_bytes += length
-                                code = _NOT_DELIVERED
+                            taken = last.take(data, len(data), length, realtime)
                         else:
-                            frame = Message(sender.name, None, payload, bool(realtime))
-                            if last.take(frame, 0, length, realtime):
-                                code = _OK
-                            else:
-                                missed += 1
-                                missed_bytes += length
-                                code = _NOT_DELIVERED
+                            taken = last.take(Message(sender.name, None, payload, bool(realtime)), 0, length, realtime)
+                        if taken:
+                            code = _OK
+                        else:
+                            missed += 1
+                            missed_bytes += length
+                            code = _NOT_DELIVERED
                     if qos & 1:
                         if own is None:
                             own = outbox.pending(sender)
-                        if acked_in_frames:  # Outbox.ack and Pending.take inlined: the hot path
-                            if own.frames_left > 0 < own.bytes_left:
-                                own.frames_left -= 1
-                                own.bytes_left -= 6
-                                own.items.append(pack_ack(op_id, code))
-                                own.length += 6
-                                acks += 1
-                                if realtime:
-                                    own.urgent = True
-                            else:
-                                own.refused += 1
+                        if acked_in_frames:  # Outbox.ack, with the sender's pending frames looked up once per chunk
+                            acks += own.take(pack_ack(op_id, code), 6, 6, realtime)
                         else:
                             sender.ack(op_id, code)
                 elif t is BroadcastRequest:
