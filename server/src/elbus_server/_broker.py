@@ -27,6 +27,7 @@ from ._cluster import ClusterLink, load_cluster
 from ._core_rpc import CoreRpc
 from ._embedded import EmbeddedClient
 from ._fifo import DEFAULT_FIFO_MODE, FIFO_IDENTITY, FifoCommand, FifoListener
+from ._frames import body_length
 from ._limits import (
     DEFAULT_BUF_SIZE,
     DEFAULT_MAX_SUBSCRIPTIONS,
@@ -340,7 +341,7 @@ class Broker:
             if command.address not in router.clients:
                 logger.warning("FIFO command: %r is not registered", command.address)
                 return
-            event = (0, QoS.NO, command.address, payload, len(command.address.encode()) + 1 + len(payload))
+            event = (0, QoS.NO, command.address, payload, body_length(command.address, payload))
         if router.acl is not None:
             perms = router.acl.resolve(FIFO_IDENTITY, None)
             if perms is None or not perms.allows(event):

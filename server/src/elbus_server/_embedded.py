@@ -38,6 +38,7 @@ from elbus_spec import (
 from elbus_spec.client_connection import MAX_OP_ID
 from elbus_spec.errors import LocalProtocolError
 
+from ._frames import body_length
 from ._outbox import UNBOUNDED
 from ._peer import ClientKind, Host, Peer, PeerState
 
@@ -247,7 +248,7 @@ class EmbeddedClient:
         then takes that node's answer.
         """
         payload = bytes(payload)
-        length = len(target.encode()) + 1 + len(payload)  # the body length, as the counters count it
+        length = body_length(target, payload)
         inbox = self._inbox
         inbox.last_op = inbox.last_op % MAX_OP_ID + 1
         op_id = inbox.last_op

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from elbus_spec import codec
 
-__all__ = ["delivery", "pack_ack", "pack_header"]
+__all__ = ["body_length", "delivery", "pack_ack", "pack_header"]
 
 pack_header = codec.SERVER_HEADER.pack
 pack_ack = codec.pack_ack  # (op id, code): as codec.encode_ack, for an op id already parsed
@@ -22,3 +22,8 @@ def delivery(kind: int, realtime: int, prefix: bytes, payload: bytes) -> bytes:
     and checking the sender's name again for every frame.
     """
     return b"".join((pack_header(kind, len(prefix) + len(payload), realtime), prefix, payload))
+
+
+def body_length(address: str, payload: bytes) -> int:
+    """The body length of an addressed frame (``ADDRESS NUL PAYLOAD``), as the counters count it."""
+    return (len(address) if address.isascii() else len(address.encode())) + 1 + len(payload)

@@ -50,7 +50,7 @@ from elbus_spec import (
 from ._acl import Acl, Denied, Permissions, Rule
 from ._cluster import AckCallback, ClusterLink, remote_frame_event
 from ._fanout import PublicationRun
-from ._frames import delivery, pack_ack, pack_header
+from ._frames import body_length, delivery, pack_ack, pack_header
 from ._limits import Limits
 from ._outbox import Outbox, Pending
 from ._peer import ClientKind, Peer
@@ -74,11 +74,6 @@ _HEADER_SIZE = codec.SERVER_HEADER_SIZE
 _REMOTE_PERMS_CACHE = 4096  # remote senders whose access rules are kept resolved
 _KIND_NAMES = {_MESSAGE: "message", _BROADCAST: "broadcast", _PUBLISH: "publish"}
 _NOTHING = Pending((0, 0))  # no receiver yet
-
-
-def _body_length(address: str, payload: bytes) -> int:
-    """The body length of an addressed frame (``ADDRESS NUL PAYLOAD``), as the counters use it."""
-    return (len(address) if address.isascii() else len(address.encode())) + 1 + len(payload)
 
 
 # The operations counted per kind (frames and body bytes read); ``denied``: frames refused whole by access control.
@@ -385,7 +380,7 @@ class Router:
                     if topic != run.topic or realtime != run.realtime:
                         run.spill(outbox)
                         if not self.limits.topic_fits(topic):
-                            length = _body_length(topic, event.payload)
+                            length = body_length(topic, event.payload)
                             publications += 1
                             publication_bytes += length
                             self._refused(sender, "a publication's topic")
@@ -455,7 +450,7 @@ class Router:
                     if self.limits.topic_fits(event.topic):
                         length = self._publish_for(outbox, sender, event, direct)
                     else:  # as a publication's topic: refused with 72
-                        length = _body_length(event.topic, event.payload) + _body_length(event.receiver, b"")
+                        length = body_length(event.topic, event.payload) + body_length(event.receiver, b"")
                         self._refused(sender, "a publication's topic")
                         if event.qos & 1:
                             outbox.ack(sender, event.op_id, _DATA, event.qos & 2)
@@ -567,7 +562,7 @@ class Router:
     def _broadcast(self, outbox: Outbox, sender: Peer, event: BroadcastRequest, direct: list[int]) -> int:
         """Route one BROADCAST to every name its mask matches; returns its body length."""
         payload = event.payload
-        length = _body_length(event.mask, payload)
+        length = body_length(event.mask, payload)
         realtime = (event.qos >> 1) & 1
         self._hand_out(
             outbox,
@@ -591,7 +586,7 @@ class Router:
         Returns its body length; what it writes counts as publications.
         """
         topic, receiver, payload = event.topic, event.receiver, event.payload
-        length = _body_length(topic, payload) + _body_length(receiver, b"")
+        length = body_length(topic, payload) + body_length(receiver, b"")
         realtime = (event.qos >> 1) & 1
         self._hand_out(
             outbox,
@@ -685,7 +680,7 @@ class Router:
             nul = frame.index(b"\0", _HEADER_SIZE)
             length -= nul + 1 - _HEADER_SIZE  # what the sending client's body held besides the address
             if kind != _PUBLISH:
-                length += len(address.encode()) + 1
+                length += body_length(address, b"")
             if self.acl is not None and not self._remote_allowed(kind, address, frame[_HEADER_SIZE:nul].decode()):
                 codes.append(Code.ACCESS)
                 continue
