@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from elbus_aio import BusyPoll
 from elbus_spec import (
-    BROKER_NAME,
     DEFAULT_MAX_FRAME_LENGTH,
     DEFAULT_QUEUE_SIZE,
     DEFAULT_TIMEOUT,
@@ -211,9 +210,8 @@ class Broker:
         self._started_at = time.monotonic()
         self._keepalive = loop.create_task(self._keep_alive(), name="elbus-keepalive")
         if self._use_core_rpc:
-            core = EmbeddedClient(self._router, BROKER_NAME, self.limits.queue_size)
-            self._router.core = self._router.clients[BROKER_NAME]
-            self._core = CoreRpc(self._router, core, lambda: self.uptime)
+            self._core = CoreRpc(self._router, lambda: self.uptime, self.limits.queue_size)
+            self._router.core = self._core
             if self._router.cluster is not None:
                 self._core.add_methods(self._router.cluster.rpc_methods())
         if self._router.cluster is not None:

@@ -1,4 +1,4 @@
-"""The broker's own ``.broker`` client: its core RPC service, served by `elbus_rpc.Rpc`.
+"""The broker's own ``.broker`` client: its core RPC service, a `Peer` of the router.
 
 Methods ``test``, ``info``, ``stats``, ``client.list`` and ``benchmark.test``
 answer with the result shapes and error replies of the original broker, byte
@@ -10,33 +10,61 @@ others, parameters must be nothing or a MessagePack map (else -32700); a
 non-empty map for these methods, which take none, gives -32602, an unknown
 method -32601 (after the same -32700 check), each with an empty message.
 
-Every method is registered raw so that this service, not elbus_rpc's
-defaults (which explain the error in the message), decides those replies.
-The rest is elbus_rpc's: the reply goes out on the event-loop turn after the
-request was routed (so a caller sees the ack before the reply), realtime for
-a realtime request; call id 0 and notifications get no reply.
+The service sits on the routing path itself rather than on an in-process
+client with the general RPC layer: every method answers at once from the
+broker's own state, so a request needs no task, no future and no event of
+its own. Requests routed to it during one routing step are answered
+together on the next event-loop turn (so a caller sees the ack before the
+reply), and their replies are routed in one step, unacknowledged (an ack to
+the broker itself would tell nobody anything) and realtime for a realtime
+request. Call id 0 and notifications get no reply; nothing else than a
+request is answered. At most the broker's ``queue_size`` requests wait for
+that turn; more are refused as for any full client (the caller's ack says
+``77``), and the service itself is never dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgpack
 
-from elbus_rpc import CallEvent, Rpc, raw
-from elbus_spec import RpcError, RpcErrorCode
+from elbus_spec import (
+    BROKER_NAME,
+    Code,
+    Frame,
+    Kind,
+    QoS,
+    RemoteProtocolError,
+    RpcError,
+    RpcErrorCode,
+    RpcType,
+    codec,
+    error_for_code,
+    parse_rpc,
+)
 
-from ._embedded import EmbeddedClient
+from ._frames import body_length
+from ._outbox import UNBOUNDED
+from ._peer import ClientKind, PeerState
 from ._router import Router
 from ._version import __version__
 
 __all__ = ["AUTHOR", "CoreRpc"]
 
+logger = logging.getLogger("elbus_server")
+
 AUTHOR = "elbus for Python contributors"
 
 # msgpack of {"ok": true}, byte for byte as the original answers `test`.
 _RPC_OK = b"\x81\xa2ok\xc3"
+_REQUEST = RpcType.REQUEST.value
+_I16 = range(-0x8000, 0x8000)
+
+Method = Callable[[bytes], bytes]  # parameter bytes -> result bytes; raises RpcError for an error reply
 
 
 def _params(params: bytes) -> dict[str, Any]:
@@ -57,10 +85,10 @@ def _params(params: bytes) -> dict[str, Any]:
     return decoded
 
 
-def _taking_no_params(result: Callable[[], bytes]) -> Callable[[bytes, CallEvent], bytes]:
-    """A raw handler for a method without parameters: -32602 for a non-empty map, else ``result()``."""
+def _taking_no_params(result: Callable[[], bytes]) -> Method:
+    """A method without parameters: -32602 for a non-empty map, else ``result()``."""
 
-    def serve(params: bytes, event: CallEvent) -> bytes:
+    def serve(params: bytes) -> bytes:
         if _params(params):
             raise RpcError(RpcErrorCode.INVALID_PARAMS, b"")
         return result()
@@ -76,39 +104,130 @@ def _packed(result: Callable[[], Any]) -> Callable[[], bytes]:
     return pack
 
 
-@raw
-def _unknown_method(params: bytes, event: CallEvent) -> bytes:
+def _unknown_method(params: bytes) -> bytes:
     _params(params)  # parameters that are not a map are reported first, as the original does
     raise RpcError(RpcErrorCode.METHOD_NOT_FOUND, b"")
 
 
-class CoreRpc:
-    """Serves RPC requests addressed to ``.broker`` through ``client`` (the broker's in-process client),
-    answering from ``router``'s registry and counters; ``uptime`` gives the broker's age in seconds."""
+def _echo(params: bytes) -> bytes:
+    return params
 
-    __slots__ = ("_router", "_uptime", "client", "rpc")
 
-    def __init__(self, router: Router, client: EmbeddedClient, uptime: Callable[[], float]) -> None:
+class CoreRpc(PeerState):
+    """Serves RPC requests addressed to ``.broker``, answering from ``router``'s registry and counters;
+    ``uptime`` gives the broker's age in seconds. Registers itself with ``router`` as ``.broker``."""
+
+    __slots__ = ("_closed", "_loop", "_methods", "_queue_size", "_requests", "_router", "_scheduled", "_uptime")
+
+    takes_bytes = False
+
+    def __init__(self, router: Router, uptime: Callable[[], float], queue_size: int) -> None:
+        super().__init__(ClientKind.INTERNAL)
         self._router = router
         self._uptime = uptime
-        self.client = client
-        self.rpc = Rpc(client)
-        self.rpc.fallback = _unknown_method  # every other name gets -32601 with an empty message
-        methods: dict[str, Callable[[], bytes]] = {
-            "test": lambda: _RPC_OK,
-            "info": lambda: msgpack.packb({"author": AUTHOR, "version": __version__}),
-            "stats": lambda: msgpack.packb(self.stats()),
-            "client.list": lambda: msgpack.packb({"clients": self.client_list()}),
-            "client.stats": lambda: msgpack.packb(self.client_stats()),
+        self._queue_size = queue_size
+        self._loop = asyncio.get_running_loop()
+        self._requests: list[Frame] = []  # routed to the service, answered on the next loop turn
+        self._scheduled = False
+        self._closed = False
+        self._methods: dict[str, Method] = {
+            name: _taking_no_params(result)
+            for name, result in {
+                "test": lambda: _RPC_OK,
+                "info": lambda: msgpack.packb({"author": AUTHOR, "version": __version__}),
+                "stats": lambda: msgpack.packb(self.stats()),
+                "client.list": lambda: msgpack.packb({"clients": self.client_list()}),
+                "client.stats": lambda: msgpack.packb(self.client_stats()),
+            }.items()
         }
-        for name, result in methods.items():
-            self.rpc.method(name, raw=True)(_taking_no_params(result))
-        self.rpc.method("benchmark.test", raw=True)(lambda params, event: params)
+        self._methods["benchmark.test"] = _echo
+        code = router.register(self, BROKER_NAME, restricted=False)
+        if code != Code.OK:
+            raise error_for_code(code, f"cannot register {BROKER_NAME!r}: code 0x{code:02x}")
 
     def add_methods(self, methods: Mapping[str, Callable[[], Any]]) -> None:
         """Serve more methods without parameters (a cluster plug-in's); each result is packed as MessagePack."""
         for name, result in methods.items():
-            self.rpc.method(name, raw=True)(_taking_no_params(_packed(result)))
+            self._methods[name] = _taking_no_params(_packed(result))
+
+    # --- the Peer protocol ------------------------------------------------------------------------
+
+    @property
+    def queued(self) -> int:
+        return len(self._requests)
+
+    def room(self) -> tuple[int, int]:
+        if self._closed:
+            return 0, 0
+        return self._queue_size - len(self._requests), UNBOUNDED
+
+    def deliver(self, items: list[Frame], size: int, flush: bool) -> None:
+        self._requests += items
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._serve)
+
+    def overflow(self, frames: int) -> None:
+        """Nothing to do: the frames are counted in ``drops``, their callers answered ``77``."""
+
+    def ack(self, op_id: int, code: int) -> None:
+        """Nothing to do: announcements and FIFO commands go unacknowledged, replies too."""
+
+    def disconnect(self, reason: str) -> None:
+        if not self._closed:
+            self._closed = True
+            self._requests.clear()
+            self._router.leave(self)
+
+    # --- serving --------------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        """Answer every request routed since the last turn, and route the replies in one step."""
+        self._scheduled = False
+        requests, self._requests = self._requests, []
+        if self._closed:
+            return
+        replies = []
+        for frame in requests:
+            if frame.kind is not Kind.MESSAGE:
+                continue  # a broadcast or a publication (.broker/warn): nothing to answer
+            reply = self._answer(frame)
+            if reply is not None:
+                sender = frame.sender
+                replies.append((0, QoS.REALTIME if frame.realtime else QoS.NO, sender, reply,
+                                body_length(sender, reply)))
+        if replies:
+            self._router.route(self, replies)
+
+    def _answer(self, frame: Frame) -> bytes | None:
+        """The reply payload for one MESSAGE, or None when it wants none (or is not RPC)."""
+        payload = frame.payload
+        if not payload or payload[0] != _REQUEST:
+            try:
+                parse_rpc(payload)  # a reply, an error reply or a notification: nobody here waits for one
+            except RemoteProtocolError as exc:
+                logger.debug("dropped a message from %s to %s that is not RPC: %s", frame.sender, BROKER_NAME,
+                             exc.reason)
+            return None
+        try:
+            call_id, method, params = codec.decode_rpc_request(payload)
+        except RemoteProtocolError as exc:
+            logger.debug("dropped a message from %s to %s that is not RPC: %s", frame.sender, BROKER_NAME, exc.reason)
+            return None
+        if not call_id:
+            return None  # the methods change nothing: a call without a reply has nothing to do
+        try:
+            result = self._methods.get(method, _unknown_method)(params)
+        except RpcError as exc:
+            if exc.code in _I16:
+                return codec.encode_rpc_error(call_id, exc.code, exc.data)
+            return codec.encode_rpc_error(call_id, RpcErrorCode.INTERNAL, exc.data)
+        except Exception as exc:  # a plug-in's method failed: the caller learns why, the broker goes on
+            logger.exception("%s method %r failed", BROKER_NAME, method)
+            return codec.encode_rpc_error(call_id, RpcErrorCode.INTERNAL, str(exc).encode("utf-8", "replace"))
+        return codec.encode_rpc_reply(call_id, result)
+
+    # --- the answers ------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
         """Broker-wide counters, keys in the original's order."""
