@@ -115,6 +115,21 @@ def test_message_runs_agree_with_the_checked_decoders(units: list[bytes], max_le
         assert out == frames
 
 
+TARGETS = st.sampled_from(["ab", "a", "abc", "", "ab\x01", "é", "e"])
+
+
+@given(st.lists(st.tuples(TARGETS, st.binary(max_size=4)), max_size=10))
+def test_runs_of_repeated_and_prefixed_targets(sends: list[tuple[str, bytes]]) -> None:
+    """A target equal to, a prefix of, or longer than the previous one (the decoder's shortcut), and a
+    payload starting like a target, decode as the checked decoders read them."""
+    units = [codec.encode_message_frame(i + 1, i % 4, target, payload) for i, (target, payload) in enumerate(sends)]
+    frames, stop, error = _checked(units, 1 << 20)
+    assert error is None
+    out: list[tuple[int, int, str, bytes, int]] = []
+    assert codec.decode_message_frames(b"".join(units), 0, stop, 1 << 20, {}, out) == stop
+    assert out == frames
+
+
 def test_target_cache_stays_bounded() -> None:
     cache: dict[bytes, str] = {}
     for i in range(codec.STRING_CACHE_SIZE * 3):
