@@ -28,6 +28,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import uvloop
+
 import elbus_aio
 import elbus_rpc
 from elbus_spec import NotRegistered, QoS
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     scale = 0.05 if args.quick else 1.0
     counts = {"send+recv.qos.no": int(200_000 * scale), "rpc.latency": int(5_000 * scale),
               "publish.fanout": int(50_000 * scale)}
-    results = asyncio.run(_run(tuple(args.stages or CLUSTER_STAGES), counts, 1 if args.quick else args.runs))
+    results = uvloop.run(_run(tuple(args.stages or CLUSTER_STAGES), counts, 1 if args.quick else args.runs))
     print("cross-node stages (nodes a and b: elbusd --cluster through one nats-server on loopback)")
     for stage, local, cross in results:
         if local.p50_us is not None and cross.p50_us is not None:
