@@ -98,8 +98,12 @@ class Outbox:
         else:
             sender.ack(op_id, code)
 
-    def flush(self) -> None:
-        """Hand every receiver its frames and count them; then tell the ones that overflowed. Call once."""
+    def flush(self, now: bool = False) -> None:
+        """Hand every receiver its frames and count them; then tell the ones that overflowed. Call once.
+
+        ``now``: every receiver writes what it was handed at once, as for a
+        realtime frame, instead of at the end of the event-loop turn.
+        """
         overflowed: list[tuple[Peer, int]] | None = None
         frames = length = 0
         for dest, p in self._pending.items():
@@ -110,7 +114,7 @@ class Outbox:
                 dest.w_bytes += p.length
                 frames += n
                 length += p.length
-                dest.deliver(items, p.room_bytes - p.bytes_left, p.urgent)
+                dest.deliver(items, p.room_bytes - p.bytes_left, p.urgent or now)
             if p.refused:
                 dest.drops += p.refused
                 self.refused += p.refused

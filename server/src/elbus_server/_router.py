@@ -713,7 +713,7 @@ class Router:
                     direct[1] += length
                     _count(self.ops_out[_KIND_NAMES[kind]], length)
             codes.append(code)
-        outbox.flush()
+        outbox.flush(now=True)  # a whole batch of another node, already late by a crossing: not held to the turn's end
         self._count_step(outbox, direct)
         return codes
 
