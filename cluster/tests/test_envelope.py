@@ -11,6 +11,7 @@ from elbus_cluster.envelope import (
     encode_record,
     iter_frames,
     iter_records,
+    publication_topic,
     record_size,
     split_publication,
 )
@@ -34,12 +35,21 @@ def test_records_round_trip_and_carry_codec_frames() -> None:
         b"\x00target",  # no NUL after the address
         b"\x00t\x00\x12\x05",  # truncated header
         b"\x00t\x00" + codec.encode_server_header(Kind.MESSAGE, 10, 0) + b"short",
-        b"\x00t\x00" + codec.encode_server_header(Kind.PUBLISH, 0, 0),  # not a node-stream kind
+        b"\x00t\x00" + codec.encode_server_header(Kind.NOP, 0, 0),  # not a node-stream kind
     ],
 )
 def test_malformed_records_are_refused(data: bytes) -> None:
     with pytest.raises(ValueError):
         list(iter_records(data))
+
+
+def test_a_publication_for_one_receiver_is_a_node_stream_record() -> None:
+    frame = encode_frame(Kind.PUBLISH, b"s\0jobs/1\0", b"payload", 0)
+    record = encode_record(0, b"svc\0", Kind.PUBLISH, b"s\0jobs/1\0", b"payload", 0)
+    assert list(iter_records(record)) == [(0, "svc", frame)]
+    assert publication_topic(frame) == "jobs/1"
+    with pytest.raises(ValueError):
+        publication_topic(encode_frame(Kind.PUBLISH, b"s\0no topic end", b"", 0))
 
 
 def test_publications_round_trip() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from nats_helpers import interested, knows_nodes, sees, wait_for
 
 from elbus_cluster import NatsCluster
-from elbus_server import Broker, EmbeddedClient
+from elbus_server import Acl, Broker, EmbeddedClient, Rule
 from elbus_spec import Kind
 
 MakeNode = Callable[..., Awaitable[Broker]]
@@ -113,3 +113,35 @@ async def test_broadcasts_reach_matching_names_on_every_node(make_node: MakeNode
     await sender.broadcast("*", b"everyone")
     for client in (g1, g2, other):
         assert (await drain(client)) == [("sender", None, b"everyone")]
+
+
+async def test_a_publication_for_one_receiver_reaches_its_node_only(make_node: MakeNode) -> None:
+    """BUS/RT PUBLISH_FOR: the receiver's subscriptions (its secondaries' too) on the node holding its name."""
+    a, b, c = await make_node("a"), await make_node("b"), await make_node("c")
+    for node in (a, b, c):
+        await wait_for(knows_nodes(node, 2), what="three nodes")
+    svc, svc2, other, watcher = (await b.register("svc"), await b.register("svc%%2"), await b.register("other"),
+                                 await c.register("watcher"))
+    for client in (svc, svc2, other, watcher):
+        await client.subscribe("jobs/#")
+    pub = await a.register("pub")
+    await wait_for(sees(a, "svc", "svc%%2"), what="a sees svc")
+    await pub.publish_for("jobs/1", "svc", b"for svc")
+    await pub.publish_for("jobs/1", "nobody", b"for nobody")
+    assert await drain(svc) == [("pub", "jobs/1", b"for svc")]
+    assert await drain(svc2) == [("pub", "jobs/1", b"for svc")]
+    assert await drain(other) == [] and await drain(watcher) == []
+    assert b.snapshot().ops_in["publish_for"] == (1, len("jobs/1") + 1 + len("for svc") + len("svc") + 1)
+
+
+async def test_access_control_judges_a_remote_publication_for_one_receiver(pair: tuple[Broker, Broker]) -> None:
+    a, b = pair
+    b.set_acl(Acl((Rule("allowed", publish=("jobs/#",)), Rule("*"))))
+    svc = await b.register("svc")
+    await svc.subscribe("#")
+    allowed, denied = await a.register("allowed"), await a.register("denied")
+    await wait_for(sees(a, "svc"), what="a sees svc")
+    await denied.publish_for("jobs/1", "svc", b"denied")
+    await allowed.publish_for("other/1", "svc", b"not this topic")
+    await allowed.publish_for("jobs/1", "svc", b"allowed")
+    assert await drain(svc) == [("allowed", "jobs/1", b"allowed")]

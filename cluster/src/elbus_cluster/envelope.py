@@ -9,8 +9,11 @@ Node stream (subject ``PREFIX.node.NODE``), one NATS message per batch::
 
     record*      record = FLAGS(u8) ADDRESS NUL FRAME
                  FLAGS bit 0: the sender waits for an acknowledgement
-                 ADDRESS: the target name (MESSAGE) or mask (BROADCAST)
-                 FRAME: an elbus MESSAGE or BROADCAST frame, header included
+                 ADDRESS: the target name (MESSAGE), the mask (BROADCAST), or
+                   the receiver's primary name (PUBLISH: a BUS/RT PUBLISH_FOR,
+                   for that receiver's subscriptions to its topic)
+                 FRAME: an elbus MESSAGE, BROADCAST or PUBLISH frame, header
+                   included
 
 A record too large for one NATS message (the server's ``max_payload``)
 travels alone, cut into chunk messages on the same subject, in order::
@@ -63,6 +66,7 @@ __all__ = [
     "encode_record",
     "iter_frames",
     "iter_records",
+    "publication_topic",
     "record_size",
     "split_publication",
 ]
@@ -127,10 +131,18 @@ def iter_records(data: bytes) -> Iterator[tuple[int, str, bytes]]:
         except RemoteProtocolError as exc:
             raise ValueError(f"node stream: {exc}") from None
         stop = nul + 1 + _HEADER_SIZE + length
-        if stop > end or kind not in (_MESSAGE, _BROADCAST):
+        if stop > end or kind not in (_MESSAGE, _BROADCAST, _PUBLISH):
             raise ValueError("node stream: truncated record or unexpected frame kind")
         yield data[pos], data[pos + 1 : nul].decode(), data[nul + 1 : stop]
         pos = stop
+
+
+def publication_topic(frame: bytes) -> str:
+    """The topic of an elbus PUBLISH frame; raises `ValueError` for a malformed one."""
+    try:
+        return codec.decode_publication_body(frame, _HEADER_SIZE)[1]
+    except RemoteProtocolError as exc:
+        raise ValueError(f"node stream: {exc}") from None
 
 
 def encode_publication_head(origin: int, seq: int) -> bytes:

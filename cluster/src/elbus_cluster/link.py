@@ -55,6 +55,7 @@ from .envelope import (
     encode_record,
     iter_frames,
     iter_records,
+    publication_topic,
     record_size,
     split_chunk,
     split_publication,
@@ -427,10 +428,22 @@ class NatsCluster:
             return
         record = encode_record(0, address, _BROADCAST, sender.wire_name, payload, realtime)
         for node in nodes:
-            if size > self._max_payload:
-                self._send_chunked(node, record, None)
-            else:
-                self._batch(node, size).parts.append(record)
+            self._send_record(node, record, size)
+
+    def publish_for(self, sender: Peer, topic: str, receiver: str, payload: bytes, realtime: int) -> None:
+        node = self.directory.owner(receiver)
+        if node is None or _node_local(topic) or not self.connected:
+            return
+        if self._backlog >= self.max_queued:
+            self.counters["dropped"] += 1
+            return
+        address = receiver.encode() + b"\0"
+        prefix = sender.wire_name + topic.encode() + b"\0"
+        size = record_size(address, prefix, payload)
+        if size > self._chunks.max_record:
+            logger.warning("cluster: a publication for %r of %d bytes exceeds max_record; it is dropped", receiver, size)
+            return
+        self._send_record(node, encode_record(0, address, _PUBLISH, prefix, payload, realtime), size)
 
     def publish(self, sender: Peer, topic: str, payload: bytes, realtime: int) -> None:
         if _node_local(topic) or not self.connected or not self.directory.interested(topic):
@@ -498,6 +511,13 @@ class NatsCluster:
         batch.size += size
         self._open += size
         return batch
+
+    def _send_record(self, node: str, record: bytes, size: int) -> None:
+        """An unacknowledged record for ``node``: in this turn's batch, or in chunks when too large for one."""
+        if size > self._max_payload:
+            self._send_chunked(node, record, None)
+        else:
+            self._batch(node, size).parts.append(record)
 
     def _schedule_flush(self) -> None:
         """The sender task wakes after this turn and sends what it produced."""
@@ -688,11 +708,14 @@ class NatsCluster:
             if data is None:
                 return  # more chunks to come, or a chunk went missing (its sender is answered 0x77 in time)
             records = list(iter_records(data))
+            # A PUBLISH record is a PUBLISH_FOR: the host takes it addressed TOPIC NUL RECEIVER.
+            addressed = [(address if frame[0] != _PUBLISH else f"{publication_topic(frame)}\0{address}", frame)
+                         for _, address, frame in records]
         except ValueError as exc:  # dropped whole: its senders get 0x77 when their answer does not come
             self.counters["malformed"] += 1
             logger.warning("cluster: malformed batch from another node dropped: %s", exc)
             return
-        codes = self._deliver(host, [(address, frame) for _, address, frame in records])
+        codes = self._deliver(host, addressed)
         if codes is None:
             return
         self.counters["received_frames"] += len(records)

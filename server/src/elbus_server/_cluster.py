@@ -44,7 +44,8 @@ class ClusterHost(Protocol):
         Each record is ``(address, frame)``: ``frame`` is the encoded
         broker-to-client frame (its sender is a client of another node),
         ``address`` its target (MESSAGE), mask (BROADCAST) or topic
-        (PUBLISH).
+        (PUBLISH); for a publication meant for one receiver's subscriptions
+        (BUS/RT PUBLISH_FOR), ``TOPIC NUL RECEIVER`` (neither holds a NUL).
         """
 
 
@@ -88,6 +89,10 @@ class ClusterLink(Protocol):
 
     def publish(self, sender: Peer, topic: str, payload: bytes, realtime: int) -> None:
         """Take a publication to the other nodes subscribed to ``topic``."""
+
+    def publish_for(self, sender: Peer, topic: str, receiver: str, payload: bytes, realtime: int) -> None:
+        """Take a publication for the subscriptions of ``receiver`` (a primary name registered on another
+        node) to that node (BUS/RT PUBLISH_FOR)."""
 
     def rpc_methods(self) -> Mapping[str, Callable[[], Any]]:
         """Extra ``.broker`` RPC methods without parameters: name -> result (packed as MessagePack)."""

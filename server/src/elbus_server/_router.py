@@ -598,6 +598,8 @@ class Router:
             "publish",
             direct,
         )
+        if self.cluster is not None and receiver not in self.clients:
+            self.cluster.publish_for(sender, topic, receiver, payload, realtime)
         if event.qos & 1:
             outbox.ack(sender, event.op_id, _OK, realtime)
         return length
@@ -666,7 +668,9 @@ class Router:
         Each record is ``(address, frame)``: ``frame`` is the encoded
         broker-to-client frame (its sender is a client of another node),
         ``address`` its target (MESSAGE), mask (BROADCAST) or topic
-        (PUBLISH). The code is what the MESSAGE sender is answered: ``01``,
+        (PUBLISH; ``TOPIC NUL RECEIVER`` for a PUBLISH_FOR, which reaches
+        the subscriptions of that primary name only, and is counted as
+        one). The code is what the MESSAGE sender is answered: ``01``,
         ``71`` (no such client here), ``77`` (its queue was full) or ``79``
         (access control judges the remote sender by its name, as a client
         without a source address). Raises `elbus_spec.RemoteProtocolError`
@@ -679,20 +683,27 @@ class Router:
             kind, length, realtime = codec.decode_server_header(frame)
             nul = frame.index(b"\0", _HEADER_SIZE)
             length -= nul + 1 - _HEADER_SIZE  # what the sending client's body held besides the address
+            receiver = ""
             if kind != _PUBLISH:
                 length += body_length(address, b"")
+            elif "\0" in address:  # PUBLISH_FOR: counted as the sender's request was
+                address, _, receiver = address.partition("\0")
+                length += body_length(receiver, b"")
             if self.acl is not None and not self._remote_allowed(kind, address, frame[_HEADER_SIZE:nul].decode()):
                 codes.append(Code.ACCESS)
                 continue
             self.r_frames += 1
             self.r_bytes += length
-            _count(self.ops_in[_KIND_NAMES[kind]], length)
-            if kind == _MESSAGE:
+            _count(self.ops_in["publish_for" if receiver else _KIND_NAMES[kind]], length)
+            receivers: Collection[Peer]
+            if receiver:
+                receivers = [dest for dest in self._subscribers(address) if (dest.primary or dest).name == receiver]
+            elif kind == _MESSAGE:
                 dest = self.clients.get(address)
                 if dest is None:
                     codes.append(_NOT_REGISTERED)
                     continue
-                receivers: Any = (dest,)
+                receivers = (dest,)
             elif kind == _BROADCAST:
                 receivers = self._names.match(address)
             else:
