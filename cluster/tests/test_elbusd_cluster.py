@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import queue
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -124,3 +126,34 @@ async def test_the_original_sync_client_across_nodes(two_elbusd: tuple[Path, Pat
             with contextlib.suppress(OSError):
                 client.socket.shutdown(socket.SHUT_RDWR)
             await asyncio.to_thread(client.disconnect)
+
+
+def _elbus(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "elbus_cli", *args], capture_output=True, text=True, timeout=20)
+
+
+async def test_the_elbus_command_shows_the_nodes(two_elbusd: tuple[Path, Path, list[subprocess.Popen[str]]],
+                                                 sock_dir: Path) -> None:
+    sock_a, sock_b, _ = two_elbusd
+    y, _ = await original(sock_b, "y")
+    admin, _ = await original(sock_a, "admin")
+    await eventually(lambda: call(admin, "cluster.nodes"),
+                     lambda v: len(v["nodes"]) == 2 and "y" in v["nodes"][1]["clients"], 5)
+    table = await asyncio.to_thread(_elbus, str(sock_a), "broker", "cluster.nodes")
+    assert table.returncode == 0, table.stderr
+    rows = [line.split() for line in table.stdout.splitlines()]
+    assert rows[0] == ["node", "self", "clients", "topics", "seen"]
+    assert [row[:3] for row in rows[2:]] == [["a", "yes", "1"], ["b", "1", "0"]]  # node b's "self" cell is empty
+    nodes = json.loads((await asyncio.to_thread(_elbus, str(sock_a), "--json", "broker", "cluster.nodes")).stdout)
+    assert [(n["node"], n["self"], n["clients"]) for n in nodes] == [("a", True, ["admin"]), ("b", False, ["y"])]
+    info = await asyncio.to_thread(_elbus, str(sock_a), "broker", "cluster.info")
+    assert info.returncode == 0 and "node" in info.stdout and "connected" in info.stdout, info.stderr
+    alone = sock_dir / "alone.sock"
+    proc = start_elbusd(alone)
+    try:
+        refused = await asyncio.to_thread(_elbus, str(alone), "broker", "cluster.nodes")
+        assert refused.returncode == 1 and "not part of a cluster" in refused.stderr, refused.stderr
+    finally:
+        stop_process(proc)
+    for client in (y, admin):
+        await client.disconnect()

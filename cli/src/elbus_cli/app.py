@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         call.add_argument("method", help="the method's name")
         call.add_argument("params", nargs="*", metavar="k=v", help=params_help)
 
-    broker = command(commands, "broker", "ask the broker itself: info, stats, test, client.list")
+    broker = command(commands, "broker", "ask the broker itself: info, stats, test, client.list, cluster.*")
     broker_commands = broker.add_subparsers(
         title="broker commands", metavar="BROKER_COMMAND", required=True, prog="elbus [ADDRESS] broker"
     )
@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     command(broker_commands, "stats", "uptime and frames/bytes read and written", "broker.stats")
     command(broker_commands, "test", "check that the broker answers RPC", "broker.test")
     command(broker_commands, "client.list", "the registered clients, as a table", "broker.client.list")
+    command(broker_commands, "cluster.info", "a clustered broker's node, NATS connection and counters", "broker.cluster.info")
+    command(broker_commands, "cluster.nodes", "every node of the bus, with its clients and topics, as a table",
+            "broker.cluster.nodes")
 
     benchmark = command(
         commands, "benchmark", "measure the broker with this client: iterations per second per stage", "benchmark"

@@ -31,6 +31,7 @@ from elbus_spec import (
     Frame,
     LocalProtocolError,
     RpcError,
+    RpcErrorCode,
 )
 
 from .benchmark import STAGES, run_benchmark
@@ -44,6 +45,7 @@ __all__ = ["MAX_INPUT", "Settings", "read_input", "run"]
 _KINDS = {elbus_aio.Message: "message", elbus_aio.Broadcast: "broadcast", elbus_aio.Publication: "publication"}
 _TOP_COLUMNS = ("name", "kind", "in_frames/s", "in_bytes/s", "out_frames/s", "out_bytes/s", "queue", "drops")
 _CLIENT_COLUMNS = ("name", "kind", "source", "port", "r_frames", "r_bytes", "w_frames", "w_bytes", "queue", "instances")
+_NODE_COLUMNS = ("node", "self", "clients", "topics", "seen")
 
 
 def _emit(text: str) -> None:
@@ -293,7 +295,12 @@ async def _broker_call(settings: Settings, method: str) -> Any:
     async with _client(settings) as client:
         rpc = elbus_rpc.Rpc(client, timeout=settings.timeout)
         with _reported(f"broker {method}"):
-            result = await rpc.call(BROKER_NAME, method, b"", raw=True)
+            try:
+                result = await rpc.call(BROKER_NAME, method, b"", raw=True)
+            except RpcError as exc:
+                if exc.code == RpcErrorCode.METHOD_NOT_FOUND and method.startswith("cluster."):
+                    raise CliError(f"broker {method}: this broker is not part of a cluster") from None
+                raise
     try:
         return msgpack.unpackb(result, raw=False, strict_map_key=False)
     except ValueError:
@@ -324,6 +331,28 @@ async def _broker_client_list(args: argparse.Namespace, settings: Settings, _: b
         _emit(to_json(clients))
     else:
         _emit(render_table(_CLIENT_COLUMNS, [[entry.get(column) for column in _CLIENT_COLUMNS] for entry in clients]))
+
+
+async def _broker_cluster_nodes(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
+    """Every node of the bus, this one first: its clients and topics counted (listed in ``--json``)."""
+    result = await _broker_call(settings, "cluster.nodes")
+    nodes = result.get("nodes") if isinstance(result, dict) else None
+    if not isinstance(nodes, list):
+        raise CliError("broker cluster.nodes: the result has no node list")
+    nodes = [entry for entry in nodes if isinstance(entry, dict)]
+    for entry in nodes:  # the command's own connection is not one of the clients the user asks about
+        if entry.get("self") and isinstance(entry.get("clients"), list):
+            entry["clients"] = [name for name in entry["clients"] if name != settings.name]
+    if settings.json:
+        _emit(to_json(nodes))
+        return
+    rows = [[entry.get("node"), "yes" if entry.get("self") else "", _counted(entry.get("clients")),
+             _counted(entry.get("topics")), entry.get("seen")] for entry in nodes]
+    _emit(render_table(_NODE_COLUMNS, rows))
+
+
+def _counted(value: object) -> object:
+    return len(value) if isinstance(value, list) else value
 
 
 async def _top(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
@@ -390,6 +419,8 @@ _ACTIONS: dict[str, Callable[[argparse.Namespace, Settings, bytes], Awaitable[No
     "broker.stats": _broker_mapping,
     "broker.test": _broker_mapping,
     "broker.client.list": _broker_client_list,
+    "broker.cluster.info": _broker_mapping,
+    "broker.cluster.nodes": _broker_cluster_nodes,
     "benchmark": _benchmark,
     "top": _top,
 }
