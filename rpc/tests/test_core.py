@@ -149,7 +149,7 @@ def test_method_lookup_decorated_then_handler_object() -> None:
     assert methods.find("echo")[1] is True  # type: ignore[index]
     assert methods.find("_private") is None and methods.find("missing") is None
     event = CallEvent("a%%1", "missing", b"", 7, True)
-    assert event.primary_sender == "a" and event.reply_qos == QoS.REALTIME_PROCESSED
+    assert event.primary_sender == "a" and event.reply_qos == QoS.REALTIME
     assert parse_rpc(methods.prepare(event)).code == -32601  # type: ignore[arg-type, attr-defined]
     bad = CallEvent("a", "direct", b"\xc1", 7, False)
     assert parse_rpc(methods.prepare(bad)).code == -32700  # type: ignore[arg-type, attr-defined]

@@ -68,11 +68,6 @@ class AsyncClient(Protocol):
     async def send(self, target: str, payload: Any = b"", *, qos: int = QoS.PROCESSED) -> None: ...
 
 
-def _reply_acked(call: CallEvent, ack: asyncio.Future[None]) -> None:
-    if not ack.cancelled() and ack.exception() is not None:
-        reply_lost(call, ack.exception())  # type: ignore[arg-type]
-
-
 def _expire(waiter: asyncio.Future[bytes], target: str, method: str) -> None:
     if not waiter.done():
         waiter.set_exception(timeout_error(target, method))
@@ -268,8 +263,8 @@ class Rpc(Serving):
         return error_payload(call.call_id, exc)
 
     def _reply(self, call: CallEvent, payload: bytes) -> None:
-        """Send the reply without blocking the caller: through ``send_nowait`` when the client
-        has it (one write, the ack checked by a callback), else in a task."""
+        """Send the reply (unacknowledged: see `CallEvent.reply_qos`) without blocking the caller:
+        through ``send_nowait`` when the client has it (one write), else in a task."""
         if not call.wants_reply:
             return
         send_nowait = self._send_nowait
@@ -277,12 +272,9 @@ class Rpc(Serving):
             self._start(self._send_reply(call, payload), f"reply to {call.method}")
             return
         try:
-            ack = send_nowait(call.sender, payload, qos=call.reply_qos)
+            send_nowait(call.sender, payload, qos=call.reply_qos)
         except ElbusError as exc:
-            log.info("the reply to %s for %s was not sent: %s", call.sender, call.method, exc)
-            return
-        if not ack.done():
-            ack.add_done_callback(partial(_reply_acked, call))
+            reply_lost(call, exc)
 
     async def _send_reply(self, call: CallEvent, payload: bytes) -> None:
         try:

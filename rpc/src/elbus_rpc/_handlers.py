@@ -52,8 +52,16 @@ class CallEvent:
 
     @property
     def reply_qos(self) -> QoS:
-        """Replies go processed, realtime-processed when the request came realtime (as the original)."""
-        return QoS.REALTIME_PROCESSED if self.realtime else QoS.PROCESSED
+        """Replies go unacknowledged, realtime when the request came realtime.
+
+        An ack would tell the responder only whether the caller was still
+        there, which it cannot act on (the caller learns of a lost reply by
+        its timeout), and it would cost the responder a wake-up per call:
+        sequential calls between processes without busy polling went from
+        8.3k to 9.7k a second without it. A blocking responder must not wait
+        for its own acks either (see `SyncRpc`).
+        """
+        return QoS.REALTIME if self.realtime else QoS.NO
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +96,8 @@ def notification_event(frame: Frame, note: RpcNotification) -> NotificationEvent
 
 
 def reply_lost(call: CallEvent, error: BaseException) -> None:
-    """Log a reply the broker did not take (the caller left, the connection dropped): nobody else can."""
-    log.info("the reply to %s for %s was not delivered: %s", call.sender, call.method, error)
+    """Log a reply that could not be sent (the connection dropped, the frame was refused): nobody else can."""
+    log.info("the reply to %s for %s was not sent: %s", call.sender, call.method, error)
 
 
 class Methods:

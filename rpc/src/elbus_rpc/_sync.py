@@ -263,12 +263,10 @@ class SyncRpc(Serving):
                 payload = self._methods.result_payload(call, result, raw)
         if not call.wants_reply:
             return
-        # Unacknowledged (realtime kept): the broker would queue the ack for our reader, and while the
-        # reader waits for room (or serves, with workers=0) the broker stops reading a client whose
-        # own acks it cannot deliver, so this write, and the handler, would wait for good.
-        qos = QoS.REALTIME if call.realtime else QoS.NO
+        # Unacknowledged (see CallEvent.reply_qos): an ack would be queued for our reader, and while the
+        # reader waits for room (or serves, with workers=0) this write, and the handler, would wait for it.
         try:
-            self.client.send(call.sender, payload, qos=qos)
+            self.client.send(call.sender, payload, qos=call.reply_qos)
         except ElbusError as exc:
             reply_lost(call, exc)
 
