@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elbus_spec import PROTOCOL_VERSION, Code, Op, RemoteProtocolError, codec, schema
+from elbus_spec import PROTOCOL_VERSION, Code, Kind, Op, RemoteProtocolError, codec, schema
 
 U32 = st.integers(0, 0xFFFF_FFFF)
 U8 = st.integers(0, 0xFF)
@@ -127,6 +127,79 @@ def test_runs_of_repeated_and_prefixed_targets(sends: list[tuple[str, bytes]]) -
     assert error is None
     out: list[tuple[int, int, str, bytes, int]] = []
     assert codec.decode_message_frames(b"".join(units), 0, stop, 1 << 20, {}, out) == stop
+    assert out == frames
+
+
+_DELIVERED = (Kind.MESSAGE, Kind.BROADCAST, Kind.PUBLISH)
+Delivery = tuple[int, str, str | None, bytes, int]
+
+
+def _checked_deliveries(units: list[bytes], max_length: int) -> tuple[list[Delivery], int, str | None]:
+    """The leading whole deliveries of ``units`` as the checked decoders read them: frames, end, error."""
+    frames: list[Delivery] = []
+    pos = 0
+    for unit in units:
+        if len(unit) < codec.SERVER_HEADER_SIZE:
+            break
+        kind, length, realtime = codec.decode_server_header(unit)
+        if kind not in _DELIVERED or length > max_length or len(unit) - codec.SERVER_HEADER_SIZE < length:
+            break
+        try:
+            if kind == Kind.PUBLISH:
+                sender, topic, payload = codec.decode_publication_body(unit, codec.SERVER_HEADER_SIZE)
+            else:
+                (sender, payload), topic = codec.decode_sender_body(unit, codec.SERVER_HEADER_SIZE), None
+        except RemoteProtocolError as exc:
+            return frames, pos, exc.reason
+        frames.append((kind, sender, topic, payload, realtime))
+        pos += len(unit)
+    return frames, pos, None
+
+
+LEADING = st.one_of(st.sampled_from(["ab", "a", "abc", "", "é"]), NAME)
+DELIVERY = st.one_of(
+    st.builds(codec.encode_message_delivery, st.integers(0, 1), LEADING, st.binary(max_size=12)),
+    st.builds(codec.encode_broadcast_delivery, st.integers(0, 1), LEADING, st.binary(max_size=12)),
+    st.builds(codec.encode_publication_delivery, st.integers(0, 1), LEADING, LEADING, st.binary(max_size=12)),
+)
+NOT_DELIVERY = st.one_of(
+    st.just(codec.NOP_FRAME),
+    st.builds(codec.pack_ack, U32, U8),
+    st.builds(lambda kind, body: codec.SERVER_HEADER.pack(kind, len(body), 0) + body,
+              st.sampled_from([*_DELIVERED, 0x42]), st.binary(max_size=8)),  # bodies without NUL, bad UTF-8...
+)
+
+
+@given(st.lists(st.one_of(DELIVERY, DELIVERY, NOT_DELIVERY), max_size=8), st.one_of(st.just(1 << 20), st.integers(0, 40)),
+       st.one_of(st.just(0), st.integers(0, 60)))
+def test_delivery_runs_agree_with_the_checked_decoders(units: list[bytes], max_length: int, cut: int) -> None:
+    """Same frames, same stopping point, same error reason; a cut frame ends the run; repeated or
+    prefixed senders and topics (the decoder's shortcut) read as the checked decoders read them."""
+    stream = b"".join(units)
+    end = max(0, len(stream) - cut)
+    whole = list(itertools.accumulate(units))
+    complete = [u for u, upto in zip(units, whole, strict=True) if len(upto) <= end]
+    frames, stop, error = _checked_deliveries(complete, max_length)
+    out: list[Delivery] = []
+    if error is None:
+        assert codec.decode_delivery_frames(stream, 0, end, max_length, out) == stop
+    else:
+        with pytest.raises(RemoteProtocolError) as caught:
+            codec.decode_delivery_frames(stream, 0, end, max_length, out)
+        assert caught.value.reason == error
+    assert out == frames
+
+
+@given(st.lists(st.tuples(st.sampled_from(["ab", "a", "abc", "", "ab\x01"]), st.sampled_from(["t/1", "t", "t/12", ""]),
+                          st.sampled_from(_DELIVERED), st.binary(max_size=4)), max_size=10))
+def test_delivery_runs_of_repeated_and_prefixed_senders_and_topics(sends: list[tuple[str, str, int, bytes]]) -> None:
+    """A sender or topic equal to, a prefix of, or longer than the previous one (the decoder's shortcut)."""
+    units = [codec.encode_publication_delivery(0, sender, topic, payload) if kind == Kind.PUBLISH
+             else codec.encode_message_delivery(1, sender, payload) for sender, topic, kind, payload in sends]
+    frames, stop, error = _checked_deliveries(units, 1 << 20)
+    assert error is None
+    out: list[Delivery] = []
+    assert codec.decode_delivery_frames(b"".join(units), 0, stop, 1 << 20, out) == stop
     assert out == frames
 
 

@@ -690,6 +690,79 @@ def decode_message_frames(
     return pos
 
 
+def decode_delivery_frames(
+    buf: bytes,
+    pos: int,
+    end: int,
+    max_length: int,
+    out: list[tuple[int, str, str | None, bytes, int]],
+) -> int:
+    """Decode the whole MESSAGE, BROADCAST, PUBLISH frames from ``buf[pos:end]`` on; return where they stop.
+
+    Appends ``(kind, sender, topic, payload, realtime)`` per frame to ``out``
+    (``topic`` None but for a PUBLISH) and stops at the first unit that is
+    not such a whole frame of at most ``max_length`` bytes (an ack, a NOP, another kind, a
+    partial frame, an oversized one), leaving it to the caller. Raises RemoteProtocolError for
+    a malformed body, as `decode_sender_body` and `decode_publication_body` do; the frames
+    before it are already in ``out``.
+
+    Header fields are read byte by byte, and a sender or topic whose bytes are the
+    previous frame's (then NUL) reuses its text without decoding: compiled, that is what makes a
+    stream from one sender on one topic cheap to parse.
+    """
+    find = buf.find
+    startswith = buf.startswith
+    append = out.append
+    last_sender = b''  # the previous frame's encoded sender, its text and length
+    sender = ''
+    ns = 0
+    last_topic = b''
+    topic_text = ''
+    nt = 0
+    while end - pos >= SERVER_HEADER_SIZE:
+        kind = buf[pos]
+        if kind != 0x12 and kind != 0x13 and kind != 0x01:
+            return pos
+        length = buf[pos + 1] | buf[pos + 2] << 8 | buf[pos + 3] << 16 | buf[pos + 4] << 24
+        if length > max_length:
+            return pos
+        start = pos + SERVER_HEADER_SIZE
+        stop = start + length
+        if stop > end:
+            return pos
+        sep = start + ns
+        if not (ns and sep < stop and buf[sep] == 0 and startswith(last_sender, start)):
+            sep = find(b'\x00', start, stop)
+            if sep < 0:
+                raise RemoteProtocolError(('publication_body' if kind == 0x01 else 'sender_body')
+                                          + ': sender is not NUL-terminated')
+            last_sender = buf[start:sep]
+            try:
+                sender = last_sender.decode()
+            except UnicodeDecodeError:
+                raise RemoteProtocolError(('publication_body' if kind == 0x01 else 'sender_body')
+                                          + ': a string is not valid UTF-8') from None
+            ns = len(last_sender)
+        if kind == 0x01:
+            start = sep + 1
+            sep = start + nt
+            if not (nt and sep < stop and buf[sep] == 0 and startswith(last_topic, start)):
+                sep = find(b'\x00', start, stop)
+                if sep < 0:
+                    raise RemoteProtocolError('publication_body: topic is not NUL-terminated')
+                last_topic = buf[start:sep]
+                try:
+                    topic_text = last_topic.decode()
+                except UnicodeDecodeError:
+                    raise RemoteProtocolError('publication_body: a string is not valid UTF-8') from None
+                nt = len(last_topic)
+            append((kind, sender, topic_text, buf[sep + 1 : stop], buf[pos + 5]))
+        else:
+            append((kind, sender, None, buf[sep + 1 : stop], buf[pos + 5]))
+        pos = stop
+    return pos
+
+
 def encode_message_frame(op_id: int, qos: int, target: str, payload: Buffer) -> bytes:
     """A whole client MESSAGE frame (header + body)."""
     try:
@@ -932,6 +1005,7 @@ __all__ = [
     'decode_ack',
     'decode_addressed_body',
     'decode_client_header',
+    'decode_delivery_frames',
     'decode_greeting',
     'decode_message_frames',
     'decode_nop',

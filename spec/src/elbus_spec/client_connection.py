@@ -20,7 +20,7 @@ ids to its own kind of waiter), read from the `Ack` events.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from . import _codec as codec
 from ._base import ConnectionBase, State
@@ -36,11 +36,23 @@ _HEADER = codec.SERVER_HEADER
 _HEADER_SIZE = codec.SERVER_HEADER_SIZE
 _ACK, _ACK_SIZE = codec.ACK_TAG, codec.ACK_SIZE
 _NOP = Kind.NOP.value
+_MESSAGE, _PUBLISH = Kind.MESSAGE.value, Kind.PUBLISH.value
 _CLIENT_HEADER_SIZE = codec.CLIENT_HEADER_SIZE
 _KEEPALIVE = KeepAlive()
 _QOS_VALUES = frozenset(QoS)
 
 Payload = bytes | bytearray | memoryview | str
+
+
+def _frame_events(frames: list[tuple[int, str, str | None, bytes, int]], append: Callable[[Event], None]) -> None:
+    """The events of the frames `codec.decode_delivery_frames` decoded, in order."""
+    for kind, sender, topic, payload, realtime in frames:
+        if kind == _PUBLISH:
+            append(Publication(sender, topic, payload, realtime != 0))
+        elif kind == _MESSAGE:
+            append(Message(sender, None, payload, realtime != 0))
+        else:
+            append(Broadcast(sender, None, payload, realtime != 0))
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # a client may change how it numbers operations, say
@@ -160,8 +172,11 @@ class ClientConnection(ConnectionBase):
         view, pos = received
         end = len(view)
         need = _HEADER_SIZE
+        max_length = self.max_frame_length
         unpack = _HEADER.unpack_from
         unpack_ack = codec.unpack_ack_from
+        deliveries = codec.decode_delivery_frames
+        frames: list[tuple[int, str, str | None, bytes, int]] = []
         append = events.append
         while end - pos >= _HEADER_SIZE:
             kind = view[pos]
@@ -174,28 +189,23 @@ class ClientConnection(ConnectionBase):
                 append(_KEEPALIVE)
                 pos += codec.NOP_SIZE
                 continue
-            kind, length, flag = unpack(view, pos)
-            if length > self.max_frame_length:
-                return self._violate(events, f"frame length {length} exceeds the maximum {self.max_frame_length}")
-            start = pos + _HEADER_SIZE
-            if end - start < length:
+            try:  # this frame and every MESSAGE, BROADCAST or PUBLISH frame right after it
+                stop = deliveries(view, pos, end, max_length, frames)
+            except RemoteProtocolError as exc:
+                _frame_events(frames, append)
+                return self._violate(events, exc.reason)
+            if stop != pos:
+                _frame_events(frames, append)
+                frames.clear()
+                pos = stop
+                continue
+            kind, length, _ = unpack(view, pos)  # what the run could not take: too long, partial or unknown
+            if length > max_length:
+                return self._violate(events, f"frame length {length} exceeds the maximum {max_length}")
+            if end - pos - _HEADER_SIZE < length:
                 need = _HEADER_SIZE + length
                 break
-            pos = start + length
-            try:
-                if kind == Kind.MESSAGE:
-                    sender, payload = codec.decode_sender_body(view, start, pos)
-                    append(Message(sender, None, payload, flag != 0))
-                elif kind == Kind.PUBLISH:
-                    sender, topic, payload = codec.decode_publication_body(view, start, pos)
-                    append(Publication(sender, topic, payload, flag != 0))
-                elif kind == Kind.BROADCAST:
-                    sender, payload = codec.decode_sender_body(view, start, pos)
-                    append(Broadcast(sender, None, payload, flag != 0))
-                else:
-                    return self._violate(events, f"unknown frame kind 0x{kind:02x}")
-            except RemoteProtocolError as exc:
-                return self._violate(events, exc.reason)
+            return self._violate(events, f"unknown frame kind 0x{kind:02x}")
         self._rx.keep(view, pos, need)
         return events
 

@@ -32,7 +32,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .constants import Code
+from .constants import Code, Kind
 
 NO_CONSTRUCT = "the codec generator needs construct, which the [spec] extra installs: pip install 'elbus-spec[spec]'"
 
@@ -499,6 +499,110 @@ def _render_frame_run(name: str, op: int, header: list[Field], where: str, body:
     ]
 
 
+def _render_delivery_run(header: list[Field], frames: dict[str, tuple[Kind, str, list[Field]]]) -> list[str]:
+    """``decode_delivery_frames``: a run of whole broker frames that carry a sender (and maybe a topic) then bytes.
+
+    What a client parses most: one call decodes every consecutive MESSAGE,
+    BROADCAST and PUBLISH frame of a received chunk, each leading string
+    decoded once for a run of frames that repeat it.
+    """
+    if [n for f in header for n in f.decoded] != ["kind", "length", "realtime"]:
+        raise TypeError("a delivery run needs the server header (kind, length, realtime)")
+    shapes = {name: [f.kind for f in body] for name, (_, _, body) in frames.items()}
+    if any(shape not in (["cstring", "greedy"], ["cstring", "cstring", "greedy"]) for shape in shapes.values()):
+        raise TypeError("a delivery run needs bodies of a sender (and a topic) then bytes")
+    read = _header_reads(header, "buf", "pos")
+    kinds = {name: int(kind) for name, (kind, _, _) in frames.items()}
+    topical = [name for name, shape in shapes.items() if len(shape) == 3]
+    if len(topical) != 1:
+        raise TypeError("a delivery run expects exactly one frame with a topic")
+    with_topic = topical[0]
+    topic_where = frames[with_topic][1]
+    plain_where = {frames[name][1] for name in frames if name != with_topic}
+    if len(plain_where) != 1:
+        raise TypeError("the frames without a topic must share one body layout")
+    (sender_where,) = plain_where
+    sender_name = frames[with_topic][2][0].name
+    topic_name = frames[with_topic][2][1].name
+    accepted = " and ".join(f"kind != {kinds[name]:#04x}" for name in frames)
+    names = ", ".join(Kind(kind).name for kind in kinds.values())
+    return [
+        "def decode_delivery_frames(",
+        "    buf: bytes,",
+        "    pos: int,",
+        "    end: int,",
+        "    max_length: int,",
+        "    out: list[tuple[int, str, str | None, bytes, int]],",
+        ") -> int:",
+        f'    """Decode the whole {names} frames from ``buf[pos:end]`` on; return where they stop.',
+        "",
+        f"    Appends ``(kind, {sender_name}, {topic_name}, payload, realtime)`` per frame to ``out``",
+        f"    (``{topic_name}`` None but for a {Kind(kinds[with_topic]).name}) and stops at the first unit that is",
+        "    not such a whole frame of at most ``max_length`` bytes (an ack, a NOP, another kind, a",
+        "    partial frame, an oversized one), leaving it to the caller. Raises RemoteProtocolError for",
+        f"    a malformed body, as `decode_{sender_where}` and `decode_{topic_where}` do; the frames",
+        "    before it are already in ``out``.",
+        "",
+        f"    Header fields are read byte by byte, and a {sender_name} or {topic_name} whose bytes are the",
+        "    previous frame's (then NUL) reuses its text without decoding: compiled, that is what makes a",
+        "    stream from one sender on one topic cheap to parse.",
+        '    """',
+        "    find = buf.find",
+        "    startswith = buf.startswith",
+        "    append = out.append",
+        f"    last_{sender_name} = b''  # the previous frame's encoded {sender_name}, its text and length",
+        f"    {sender_name} = ''",
+        "    ns = 0",
+        f"    last_{topic_name} = b''",
+        f"    {topic_name}_text = ''",
+        "    nt = 0",
+        "    while end - pos >= SERVER_HEADER_SIZE:",
+        f"        kind = {read['kind']}",
+        f"        if {accepted}:",
+        "            return pos",
+        f"        length = {read['length']}",
+        "        if length > max_length:",
+        "            return pos",
+        "        start = pos + SERVER_HEADER_SIZE",
+        "        stop = start + length",
+        "        if stop > end:",
+        "            return pos",
+        "        sep = start + ns",
+        f"        if not (ns and sep < stop and buf[sep] == 0 and startswith(last_{sender_name}, start)):",
+        "            sep = find(b'\\x00', start, stop)",
+        "            if sep < 0:",
+        f"                raise RemoteProtocolError(('{topic_where}' if kind == {kinds[with_topic]:#04x} else '{sender_where}')",
+        f"                                          + ': {sender_name} is not NUL-terminated')",
+        f"            last_{sender_name} = buf[start:sep]",
+        "            try:",
+        f"                {sender_name} = last_{sender_name}.decode()",
+        "            except UnicodeDecodeError:",
+        f"                raise RemoteProtocolError(('{topic_where}' if kind == {kinds[with_topic]:#04x} else '{sender_where}')",
+        "                                          + ': a string is not valid UTF-8') from None",
+        f"            ns = len(last_{sender_name})",
+        f"        if kind == {kinds[with_topic]:#04x}:",
+        "            start = sep + 1",
+        "            sep = start + nt",
+        f"            if not (nt and sep < stop and buf[sep] == 0 and startswith(last_{topic_name}, start)):",
+        "                sep = find(b'\\x00', start, stop)",
+        "                if sep < 0:",
+        f"                    raise RemoteProtocolError('{topic_where}: {topic_name} is not NUL-terminated')",
+        f"                last_{topic_name} = buf[start:sep]",
+        "                try:",
+        f"                    {topic_name}_text = last_{topic_name}.decode()",
+        "                except UnicodeDecodeError:",
+        f"                    raise RemoteProtocolError('{topic_where}: a string is not valid UTF-8') from None",
+        f"                nt = len(last_{topic_name})",
+        f"            append((kind, {sender_name}, {topic_name}_text, buf[sep + 1 : stop], {read['realtime']}))",
+        "        else:",
+        f"            append((kind, {sender_name}, None, buf[sep + 1 : stop], {read['realtime']}))",
+        "        pos = stop",
+        "    return pos",
+        "",
+        "",
+    ]
+
+
 def _header_reads(fields: list[Field], buf: str, pos: str) -> dict[str, str]:
     """An expression per unsigned little-endian field of a fixed header, reading it byte by byte
     from ``buf`` at offset ``pos`` (a bit field's byte under the field's own name)."""
@@ -646,6 +750,11 @@ def generate() -> str:
         op, body = schema.CLIENT_FRAMES[name]
         body_name = next(key for key, value in schema.STRUCTS.items() if value is body)
         out += _render_frame_run(name, int(op), layouts["client_header"], body_name, layouts[body_name])
+    delivered = {
+        name: (kind, next(key for key, value in schema.STRUCTS.items() if value is body), layout(body))
+        for name, (kind, body) in schema.SERVER_FRAMES.items()
+    }
+    out += _render_delivery_run(layouts["server_header"], delivered)
     for name, (op, body) in schema.CLIENT_FRAMES.items():
         out += _render_frame(
             f"{name}_frame",
