@@ -134,8 +134,8 @@ def test_client_connection_yields_events_or_a_violation(handshake: bytes, frames
             return
 
 
-# Every body decoder takes (buf, start, end); the MESSAGE run decoder has its own signature, fuzzed below.
-DECODERS = sorted(n for n in dir(codec) if n.startswith("decode_") and n != "decode_message_frames")
+# Every body decoder takes (buf, start, end); the run decoders have their own signatures, fuzzed below.
+DECODERS = sorted(n for n in dir(codec) if n.startswith("decode_") and not n.endswith("_frames"))
 
 
 @FUZZ
@@ -166,3 +166,15 @@ def test_the_message_run_decoder_raises_only_remote_protocol_error(buf: bytes, m
         return
     assert 0 <= stop <= len(buf)
     assert all(length <= max_length for *_, length in out)
+
+
+@FUZZ
+@given(st.binary(max_size=80) | bodies, st.integers(0, 64))
+def test_the_delivery_run_decoder_raises_only_remote_protocol_error(buf: bytes, max_length: int) -> None:
+    out: list[tuple[int, str, str | None, bytes, int]] = []
+    try:
+        stop = codec.decode_delivery_frames(buf, 0, len(buf), max_length, out)
+    except RemoteProtocolError:
+        return
+    assert 0 <= stop <= len(buf)
+    assert all(len(payload) <= max_length for _, _, _, payload, _ in out)
