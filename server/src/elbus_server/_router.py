@@ -250,6 +250,10 @@ class Router:
                 return [peer for peer in receivers if peer not in excluded]
         return receivers
 
+    def _subscribers_of(self, topic: str, receiver: str) -> list[Peer]:
+        """The subscribers a PUBLISH_FOR to ``topic`` reaches: those whose primary name is ``receiver``."""
+        return [dest for dest in self._subscribers(topic) if (dest.primary or dest).name == receiver]
+
     def snapshot(self, uptime: float, queue_size: int = 0) -> BrokerStats:
         """Every counter now, and every registered client's (see `BrokerStats`); ``queue_size`` 0: not told.
 
@@ -590,7 +594,7 @@ class Router:
         realtime = (event.qos >> 1) & 1
         self._hand_out(
             outbox,
-            [dest for dest in self._subscribers(topic) if (dest.primary or dest).name == receiver],
+            self._subscribers_of(topic, receiver),
             length,
             realtime,
             lambda: delivery(_PUBLISH, realtime, sender.wire_name + topic.encode() + b"\0", payload),
@@ -697,7 +701,7 @@ class Router:
             _count(self.ops_in["publish_for" if receiver else _KIND_NAMES[kind]], length)
             receivers: Collection[Peer]
             if receiver:
-                receivers = [dest for dest in self._subscribers(address) if (dest.primary or dest).name == receiver]
+                receivers = self._subscribers_of(address, receiver)
             elif kind == _MESSAGE:
                 dest = self.clients.get(address)
                 if dest is None:
