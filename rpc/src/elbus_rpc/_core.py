@@ -23,12 +23,12 @@ from elbus_spec import (
     RpcEvent,
     RpcReply,
     RpcTimeout,
-    encode_error,
     encode_notification,
     encode_reply,
     encode_request,
     parse_rpc,
 )
+from elbus_spec.rpc import error_payload
 
 __all__ = [
     "RpcCore",
@@ -47,7 +47,6 @@ __all__ = [
 ]
 
 MAX_CALL_ID = 0xFFFF_FFFF
-_I16 = range(-0x8000, 0x8000)
 
 W = TypeVar("W")
 
@@ -94,14 +93,6 @@ def decode_result(result: bytes, raw: bool = False) -> Any:
     Raises RpcError(-32700) when a non-raw result is not MessagePack.
     """
     return result if raw else _unpack(result, "result is")
-
-
-def error_payload(call_id: int, exc: BaseException) -> bytes:
-    """The error reply for a handler's exception: an RpcError keeps its code and message bytes
-    (``data``, so a forwarded error reply goes on unchanged), anything else is -32603."""
-    if isinstance(exc, RpcError) and exc.code in _I16:
-        return encode_error(call_id, exc.code, exc.data)
-    return encode_error(call_id, RpcErrorCode.INTERNAL, (str(exc) or type(exc).__name__).encode("utf-8", "replace"))
 
 
 def transport_error(exc: ElbusError) -> RpcError:

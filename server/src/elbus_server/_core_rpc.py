@@ -46,6 +46,7 @@ from elbus_spec import (
     error_for_code,
     parse_rpc,
 )
+from elbus_spec.rpc import error_payload
 
 from ._frames import body_length
 from ._outbox import UNBOUNDED
@@ -62,7 +63,6 @@ AUTHOR = "elbus for Python contributors"
 # msgpack of {"ok": true}, byte for byte as the original answers `test`.
 _RPC_OK = b"\x81\xa2ok\xc3"
 _REQUEST = RpcType.REQUEST.value
-_I16 = range(-0x8000, 0x8000)
 
 Method = Callable[[bytes], bytes]  # parameter bytes -> result bytes; raises RpcError for an error reply
 
@@ -202,14 +202,10 @@ class CoreRpc(PeerState):
     def _answer(self, frame: Frame) -> bytes | None:
         """The reply payload for one MESSAGE, or None when it wants none (or is not RPC)."""
         payload = frame.payload
-        if not payload or payload[0] != _REQUEST:
-            try:
-                parse_rpc(payload)  # a reply, an error reply or a notification: nobody here waits for one
-            except RemoteProtocolError as exc:
-                logger.debug("dropped a message from %s to %s that is not RPC: %s", frame.sender, BROKER_NAME,
-                             exc.reason)
-            return None
         try:
+            if not payload or payload[0] != _REQUEST:
+                parse_rpc(payload)  # a reply, an error reply or a notification: nobody here waits for one
+                return None
             call_id, method, params = codec.decode_rpc_request(payload)
         except RemoteProtocolError as exc:
             logger.debug("dropped a message from %s to %s that is not RPC: %s", frame.sender, BROKER_NAME, exc.reason)
@@ -219,12 +215,10 @@ class CoreRpc(PeerState):
         try:
             result = self._methods.get(method, _unknown_method)(params)
         except RpcError as exc:
-            if exc.code in _I16:
-                return codec.encode_rpc_error(call_id, exc.code, exc.data)
-            return codec.encode_rpc_error(call_id, RpcErrorCode.INTERNAL, exc.data)
+            return error_payload(call_id, exc)
         except Exception as exc:  # a plug-in's method failed: the caller learns why, the broker goes on
             logger.exception("%s method %r failed", BROKER_NAME, method)
-            return codec.encode_rpc_error(call_id, RpcErrorCode.INTERNAL, str(exc).encode("utf-8", "replace"))
+            return error_payload(call_id, exc)
         return codec.encode_rpc_reply(call_id, result)
 
     # --- the answers ------------------------------------------------------------------------------

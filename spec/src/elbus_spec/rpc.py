@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import _codec as codec
-from .constants import RpcType
-from .errors import RemoteProtocolError
+from .constants import RpcErrorCode, RpcType
+from .errors import RemoteProtocolError, RpcError
 
 __all__ = [
     "RpcEvent",
@@ -24,12 +24,15 @@ __all__ = [
     "encode_request",
     "encode_reply",
     "encode_error",
+    "error_payload",
 ]
 
 encode_notification = codec.encode_rpc_notification
 encode_request = codec.encode_rpc_request
 encode_reply = codec.encode_rpc_reply
 encode_error = codec.encode_rpc_error
+
+_I16 = range(-0x8000, 0x8000)
 
 
 class RpcEvent:
@@ -85,3 +88,11 @@ def parse_rpc(payload: bytes | bytearray) -> RpcEvent:
     if kind == RpcType.NOTIFICATION:
         return RpcNotification(*codec.decode_rpc_notification(payload))
     raise RemoteProtocolError(f"rpc: unknown frame type 0x{kind:02x}")
+
+
+def error_payload(call_id: int, exc: BaseException) -> bytes:
+    """The error reply for a handler's exception: an RpcError keeps its code and message bytes
+    (``data``, so a forwarded error reply goes on unchanged), anything else is -32603."""
+    if isinstance(exc, RpcError) and exc.code in _I16:
+        return encode_error(call_id, exc.code, exc.data)
+    return encode_error(call_id, RpcErrorCode.INTERNAL, (str(exc) or type(exc).__name__).encode("utf-8", "replace"))
