@@ -652,8 +652,8 @@ def decode_message_frames(
     find = buf.find
     startswith = buf.startswith
     append = out.append
-    last = b''  # the previous frame's encoded target, and its text
-    last_value = ''
+    last = b''  # the previous frame's encoded target, its text and length
+    value = ''
     n = 0
     while end - pos >= CLIENT_HEADER_SIZE:
         flags = buf[pos + 4]
@@ -665,25 +665,22 @@ def decode_message_frames(
         if stop > end:
             return pos
         sep = start + n
-        if n and sep < stop and buf[sep] == 0 and startswith(last, start):
-            value = last_value
-        else:
+        if not (n and sep < stop and buf[sep] == 0 and startswith(last, start)):
             sep = find(b'\x00', start, stop)
             if sep < 0:
                 raise RemoteProtocolError('addressed_body: target is not NUL-terminated')
-            raw = buf[start:sep]
-            cached = cache.get(raw)
+            last = buf[start:sep]
+            cached = cache.get(last)
             if cached is None:
                 try:
-                    cached = str(raw, 'utf-8')
+                    cached = last.decode()
                 except UnicodeDecodeError:
                     raise RemoteProtocolError('addressed_body: a string is not valid UTF-8') from None
                 if len(cache) >= STRING_CACHE_SIZE:
                     cache.clear()
-                cache[raw] = cached
-            value = last_value = cached
-            last = raw
-            n = len(raw)
+                cache[last] = cached
+            value = cached
+            n = len(last)
         op_id = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24
         append((op_id, flags >> 6, value, buf[sep + 1 : stop], length))
         pos = stop
@@ -734,14 +731,12 @@ def decode_delivery_frames(
         if not (ns and sep < stop and buf[sep] == 0 and startswith(last_sender, start)):
             sep = find(b'\x00', start, stop)
             if sep < 0:
-                raise RemoteProtocolError(('publication_body' if kind == 0x01 else 'sender_body')
-                                          + ': sender is not NUL-terminated')
+                raise RemoteProtocolError(('publication_body' if kind == 0x01 else 'sender_body') + ': sender is not NUL-terminated')
             last_sender = buf[start:sep]
             try:
                 sender = last_sender.decode()
             except UnicodeDecodeError:
-                raise RemoteProtocolError(('publication_body' if kind == 0x01 else 'sender_body')
-                                          + ': a string is not valid UTF-8') from None
+                raise RemoteProtocolError(('publication_body' if kind == 0x01 else 'sender_body') + ': a string is not valid UTF-8') from None
             ns = len(last_sender)
         if kind == 0x01:
             start = sep + 1

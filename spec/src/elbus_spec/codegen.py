@@ -458,8 +458,8 @@ def _render_frame_run(name: str, op: int, header: list[Field], where: str, body:
         "    find = buf.find",
         "    startswith = buf.startswith",
         "    append = out.append",
-        f"    last = b''  # the previous frame's encoded {head}, and its text",
-        "    last_value = ''",
+        f"    last = b''  # the previous frame's encoded {head}, its text and length",
+        "    value = ''",
         "    n = 0",
         f"    while end - pos >= {hname}_SIZE:",
         f"        flags = {read['flags']}",
@@ -470,26 +470,8 @@ def _render_frame_run(name: str, op: int, header: list[Field], where: str, body:
         "        stop = start + length",
         "        if stop > end:",
         "            return pos",
-        "        sep = start + n",
-        "        if n and sep < stop and buf[sep] == 0 and startswith(last, start):",
-        "            value = last_value",
-        "        else:",
-        "            sep = find(b'\\x00', start, stop)",
-        "            if sep < 0:",
-        f"                raise RemoteProtocolError('{where}: {head} is not NUL-terminated')",
-        "            raw = buf[start:sep]",
-        "            cached = cache.get(raw)",
-        "            if cached is None:",
-        "                try:",
-        "                    cached = str(raw, 'utf-8')",
-        "                except UnicodeDecodeError:",
-        f"                    raise RemoteProtocolError('{where}: a string is not valid UTF-8') from None",
-        "                if len(cache) >= STRING_CACHE_SIZE:",
-        "                    cache.clear()",
-        "                cache[raw] = cached",
-        "            value = last_value = cached",
-        "            last = raw",
-        "            n = len(raw)",
+        *_leading_string("value", "last", "n", "        ", f"'{where}: {head} is not NUL-terminated'",
+                         f"'{where}: a string is not valid UTF-8'", cached=True),
         f"        op_id = {read['op_id']}",
         f"        append((op_id, {bits['qos']}, value, buf[sep + 1 : stop], length))",
         "        pos = stop",
@@ -525,6 +507,7 @@ def _render_delivery_run(header: list[Field], frames: dict[str, tuple[Kind, str,
     sender_name = frames[with_topic][2][0].name
     topic_name = frames[with_topic][2][1].name
     accepted = " and ".join(f"kind != {kinds[name]:#04x}" for name in frames)
+    where = f"('{topic_where}' if kind == {kinds[with_topic]:#04x} else '{sender_where}')"  # the sender's structure
     names = ", ".join(Kind(kind).name for kind in kinds.values())
     return [
         "def decode_delivery_frames(",
@@ -567,32 +550,12 @@ def _render_delivery_run(header: list[Field], frames: dict[str, tuple[Kind, str,
         "        stop = start + length",
         "        if stop > end:",
         "            return pos",
-        "        sep = start + ns",
-        f"        if not (ns and sep < stop and buf[sep] == 0 and startswith(last_{sender_name}, start)):",
-        "            sep = find(b'\\x00', start, stop)",
-        "            if sep < 0:",
-        f"                raise RemoteProtocolError(('{topic_where}' if kind == {kinds[with_topic]:#04x} else '{sender_where}')",
-        f"                                          + ': {sender_name} is not NUL-terminated')",
-        f"            last_{sender_name} = buf[start:sep]",
-        "            try:",
-        f"                {sender_name} = last_{sender_name}.decode()",
-        "            except UnicodeDecodeError:",
-        f"                raise RemoteProtocolError(('{topic_where}' if kind == {kinds[with_topic]:#04x} else '{sender_where}')",
-        "                                          + ': a string is not valid UTF-8') from None",
-        f"            ns = len(last_{sender_name})",
+        *_leading_string(sender_name, f"last_{sender_name}", "ns", "        ",
+                         f"{where} + ': {sender_name} is not NUL-terminated'", f"{where} + ': a string is not valid UTF-8'"),
         f"        if kind == {kinds[with_topic]:#04x}:",
         "            start = sep + 1",
-        "            sep = start + nt",
-        f"            if not (nt and sep < stop and buf[sep] == 0 and startswith(last_{topic_name}, start)):",
-        "                sep = find(b'\\x00', start, stop)",
-        "                if sep < 0:",
-        f"                    raise RemoteProtocolError('{topic_where}: {topic_name} is not NUL-terminated')",
-        f"                last_{topic_name} = buf[start:sep]",
-        "                try:",
-        f"                    {topic_name}_text = last_{topic_name}.decode()",
-        "                except UnicodeDecodeError:",
-        f"                    raise RemoteProtocolError('{topic_where}: a string is not valid UTF-8') from None",
-        f"                nt = len(last_{topic_name})",
+        *_leading_string(f"{topic_name}_text", f"last_{topic_name}", "nt", "            ",
+                         f"'{topic_where}: {topic_name} is not NUL-terminated'", f"'{topic_where}: a string is not valid UTF-8'"),
         f"            append((kind, {sender_name}, {topic_name}_text, buf[sep + 1 : stop], {read['realtime']}))",
         "        else:",
         f"            append((kind, {sender_name}, None, buf[sep + 1 : stop], {read['realtime']}))",
@@ -601,6 +564,34 @@ def _render_delivery_run(header: list[Field], frames: dict[str, tuple[Kind, str,
         "",
         "",
     ]
+
+
+def _leading_string(text: str, last: str, size: str, indent: str, missing: str, invalid: str, *,
+                    cached: bool = False) -> list[str]:
+    """Lines that read the NUL-terminated string at ``start`` (before ``stop``) into ``text``, its NUL at ``sep``.
+
+    When the previous frame's string (its bytes in ``last``, ``size`` of them) stands there followed by
+    NUL, ``text`` still holds its text and nothing is decoded; otherwise the string is found, decoded
+    (through ``cache`` when ``cached``) and remembered. ``missing`` and ``invalid`` are the expressions of
+    the errors' reasons, as the checked decoder of the structure gives them.
+    """
+
+    def decoded(target: str) -> list[str]:
+        return ["try:", f"    {target} = {last}.decode()", "except UnicodeDecodeError:",
+                f"    raise RemoteProtocolError({invalid}) from None"]
+
+    found = ["sep = find(b'\\x00', start, stop)", "if sep < 0:", f"    raise RemoteProtocolError({missing})",
+             f"{last} = buf[start:sep]"]
+    if cached:
+        found += [f"cached = cache.get({last})", "if cached is None:", *("    " + line for line in decoded("cached")),
+                  "    if len(cache) >= STRING_CACHE_SIZE:", "        cache.clear()", f"    cache[{last}] = cached",
+                  f"{text} = cached"]
+    else:
+        found += decoded(text)
+    found.append(f"{size} = len({last})")
+    lines = [f"sep = start + {size}", f"if not ({size} and sep < stop and buf[sep] == 0 and startswith({last}, start)):",
+             *("    " + line for line in found)]
+    return [indent + line for line in lines]
 
 
 def _header_reads(fields: list[Field], buf: str, pos: str) -> dict[str, str]:
