@@ -320,13 +320,19 @@ async def _broker_mapping(args: argparse.Namespace, settings: Settings, _: bytes
         _emit(format_mapping(result) if isinstance(result, dict) else to_json(result))
 
 
+async def _broker_entries(settings: Settings, method: str, key: str, what: str) -> list[dict[str, Any]]:
+    """The maps listed under ``key`` in the result of ``.broker`` method ``method`` (entries that are not maps left out)."""
+    result = await _broker_call(settings, method)
+    entries = result.get(key) if isinstance(result, dict) else None
+    if not isinstance(entries, list):
+        raise CliError(f"broker {method}: the result has no {what} list")
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
 async def _broker_client_list(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
-    result = await _broker_call(settings, "client.list")
-    clients = result.get("clients") if isinstance(result, dict) else None
-    if not isinstance(clients, list):
-        raise CliError("broker client.list: the result has no client list")
+    clients = await _broker_entries(settings, "client.list", "clients", "client")
     # The command's own connection is not one of the clients the user asks about.
-    clients = [entry for entry in clients if isinstance(entry, dict) and entry.get("name") != settings.name]
+    clients = [entry for entry in clients if entry.get("name") != settings.name]
     if settings.json:
         _emit(to_json(clients))
     else:
@@ -335,11 +341,7 @@ async def _broker_client_list(args: argparse.Namespace, settings: Settings, _: b
 
 async def _broker_cluster_nodes(args: argparse.Namespace, settings: Settings, _: bytes) -> None:
     """Every node of the bus, this one first: its clients and topics counted (listed in ``--json``)."""
-    result = await _broker_call(settings, "cluster.nodes")
-    nodes = result.get("nodes") if isinstance(result, dict) else None
-    if not isinstance(nodes, list):
-        raise CliError("broker cluster.nodes: the result has no node list")
-    nodes = [entry for entry in nodes if isinstance(entry, dict)]
+    nodes = await _broker_entries(settings, "cluster.nodes", "nodes", "node")
     for entry in nodes:  # the command's own connection is not one of the clients the user asks about
         if entry.get("self") and isinstance(entry.get("clients"), list):
             entry["clients"] = [name for name in entry["clients"] if name != settings.name]
