@@ -36,7 +36,7 @@ import elbus_aio
 import elbus_rpc
 from elbus_spec import NotRegistered, QoS
 
-from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick
+from .measure import FANOUT_SUBSCRIBERS, Measurement, StageError, Tick, spread
 
 __all__ = ["CLUSTER_STAGES", "Bus", "main", "run_stage"]
 
@@ -219,7 +219,7 @@ def _median(runs: list[Measurement]) -> Measurement:
 
 def _describe(runs: list[Measurement]) -> str:
     m = _median(runs)
-    low, high = min(map(_key, runs)), max(map(_key, runs))
+    _, low, high = spread([_key(r) for r in runs])
     if m.p50_us is not None:
         return f"p50 {m.p50_us:5.0f} µs ({low:.0f}-{high:.0f})  p99 {m.p99_us:5.0f} µs"
     return f"{m.rate:9,.0f} {m.unit} ({low / 1000:,.0f}k-{high / 1000:,.0f}k)"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from elbus_cli.benchmark import STAGES as ORIGINAL_STAGES
@@ -18,6 +19,7 @@ __all__ = [
     "StageError",
     "Tick",
     "percentile",
+    "spread",
 ]
 
 # The original benchmark's stage names (as the `elbus benchmark` command has them), then ours.
@@ -55,6 +57,11 @@ class Measurement:
     @property
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+def spread(values: Sequence[float]) -> tuple[float, float, float]:
+    """(median, min, max)."""
+    return statistics.median(values), min(values), max(values)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

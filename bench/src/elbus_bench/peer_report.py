@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .measure import FANOUT_SUBSCRIBERS
+from .measure import FANOUT_SUBSCRIBERS, spread
 from .peer_harness import SETUPS, PeerResults, Run, Workload
 from .targets import Target
 
@@ -30,11 +30,6 @@ RATE_FLOORS = (
     ("rpc", POLL_OFF_LABEL, 1.5),
 )
 P50_FLOOR = 2.0  # NATS's median round trip over ours
-
-
-def spread(values: Sequence[float]) -> tuple[float, float, float]:
-    """(median, min, max)."""
-    return statistics.median(values), min(values), max(values)
 
 
 def _fmt(values: Sequence[float], digits: int = 0) -> str:
